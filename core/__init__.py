@@ -1,0 +1,49 @@
+"""mlcore's core: the plugin contract, the run lifecycle and tracking.
+
+Importing this package is cheap: no MLflow, numpy or other heavy library is
+loaded until a run needs it.
+"""
+
+from core.contracts import (
+    Metric,
+    Plugin,
+    PluginInfo,
+    RunContext,
+    RunResult,
+    RunSpec,
+    RunStatus,
+    TrackingClient,
+)
+from core.deps import require
+from core.errors import (
+    BadInput,
+    CoreError,
+    InvalidTrackingValue,
+    LifecycleError,
+    MissingExtra,
+    PluginLoadError,
+    PluginNotFound,
+    SpecError,
+    TrackingError,
+)
+
+__all__ = [
+    "BadInput",
+    "CoreError",
+    "InvalidTrackingValue",
+    "LifecycleError",
+    "Metric",
+    "MissingExtra",
+    "Plugin",
+    "PluginInfo",
+    "PluginLoadError",
+    "PluginNotFound",
+    "RunContext",
+    "RunResult",
+    "RunSpec",
+    "RunStatus",
+    "SpecError",
+    "TrackingClient",
+    "TrackingError",
+    "require",
+]

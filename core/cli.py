@@ -1,0 +1,133 @@
+"""The `core` command. Thin: each subcommand calls one function of the layers below,
+imported only when that subcommand runs, so `core --help` stays fast.
+
+Exit codes: 0 finished, 1 the run failed, 2 bad input, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CoreError, RunInterrupted
+
+PROG = "core"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    _configure_logging(args.verbose - args.quiet)
+    try:
+        return int(args.handler(args) or 0)
+    except CoreError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        _report_interrupted(exc)
+        return EXIT_INTERRUPTED
+    except RunInterrupted as exc:
+        _report_interrupted(exc)
+        return EXIT_TERMINATED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run ML experiments through plugins, tracked in MLflow.",
+        epilog="Exit codes: 0 finished, 1 run failed, 2 bad input, 130 interrupted, 143 terminated.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run one spec file", description="Run one spec file (YAML, JSON or TOML).")
+    p.add_argument("spec", help="path to the spec file")
+    _add_override_flags(p)
+    _add_location_flags(p)
+    p.add_argument("--offline", action="store_true", help="journal tracking calls only; send later with `core sync`")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(handler=_lazy("core.commands.run_cmd:run_command"))
+
+    p = sub.add_parser("validate", help="check a spec file without running it")
+    p.add_argument("spec", help="path to the spec file")
+    _add_override_flags(p)
+    p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
+    p.set_defaults(handler=_lazy("core.commands.run_cmd:validate_command"))
+
+    p = sub.add_parser("plugins", help="list installed plugins")
+    psub = p.add_subparsers(title="plugins commands", metavar="ACTION")
+    pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")
+    pl.add_argument("--json", action="store_true", help="print JSON")
+    pl.set_defaults(handler=_lazy("core.commands.plugins_cmd:list_command"))
+    p.set_defaults(handler=_lazy("core.commands.plugins_cmd:list_command"), json=False)
+    return parser
+
+
+def _add_override_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec field, e.g. --set data_spec.model.max_depth=5 (repeatable)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+
+
+def _add_location_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--artifact-root", default=None, help="where run folders go (default: $CORE_ARTIFACT_ROOT or ./artifacts)")
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow URI, or 'memory' (default: $CORE_TRACKING_URI or an SQLite store in the artifact root)",
+    )
+
+
+def _lazy(target: str) -> Callable[[argparse.Namespace], Any]:
+    def handler(args: argparse.Namespace) -> Any:
+        import importlib
+
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)(args)
+
+    return handler
+
+
+def _configure_logging(level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("mlcore")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    handler.setLevel(logging.WARNING if level < 0 else logging.DEBUG if level > 0 else logging.INFO)
+    root.propagate = False
+    # MLflow and alembic narrate schema migrations at INFO; users need only their warnings.
+    # MLflow installs its own handler when imported, so it is told through its variable.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _report_interrupted(exc: BaseException) -> None:
+    outcome = getattr(exc, "outcome", None)
+    if outcome is not None:
+        print(f"run {outcome.run_id} {outcome.status.value} ({outcome.error})", file=sys.stderr)
+        print(f"  folder: {outcome.run_dir}", file=sys.stderr)
+    else:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,1 @@
+"""Command implementations behind `core.cli`; each module is imported only when its command runs."""

@@ -1,0 +1,99 @@
+"""Tracking: backends behind the `TrackingClient` facade, and how a URI picks one.
+
+- `memory`: the recording fake (tests).
+- unset: the embedded default, an MLflow SQLite store and its artifact folder
+  inside the artifact root, so a run needs no server.
+- `sqlite:///...`, `http(s)://...`, `databricks...`: MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.contracts import TrackingClient
+from core.errors import BadInput
+
+MEMORY = "memory"
+DEFAULT_EXPERIMENT = "mlcore"
+_MLFLOW_SCHEMES = ("sqlite:///", "http://", "https://", "databricks", "postgresql", "mysql", "mssql")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingTarget:
+    """A resolved tracking destination: absolute URI plus, for local stores, where artifacts go."""
+
+    uri: str
+    artifact_location: str | None = None
+
+    @property
+    def is_memory(self) -> bool:
+        return self.uri == MEMORY
+
+    @property
+    def lock_path(self) -> Path | None:
+        """A lock file that serialises first use of a local SQLite store, else None."""
+        if self.uri.startswith("sqlite:///"):
+            return Path(self.uri[len("sqlite:///") :] + ".lock")
+        return None
+
+
+def default_target(artifact_root: Path) -> TrackingTarget:
+    root = Path(artifact_root).resolve() / "mlflow"
+    return TrackingTarget(
+        uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_location=(root / "artifacts").as_uri(),
+    )
+
+
+def resolve_target(uri: str | None, *, artifact_root: Path) -> TrackingTarget:
+    """Turn a user-supplied URI (or none) into an absolute `TrackingTarget`.
+
+    Relative SQLite paths are made absolute so worker processes, started
+    elsewhere, write to the same store (mlflow/mlflow#7206).
+    """
+    if uri is None or uri == "":
+        return default_target(artifact_root)
+    if uri == MEMORY:
+        return TrackingTarget(MEMORY)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :]).expanduser().resolve()
+        return TrackingTarget(f"sqlite:///{db}", (db.parent / "artifacts").as_uri())
+    if uri.startswith(_MLFLOW_SCHEMES):
+        return TrackingTarget(uri)
+    raise BadInput(
+        f"tracking URI '{uri}' is not supported "
+        "(allowed: memory, sqlite:///PATH.db, http(s)://HOST:PORT, or unset for the embedded store)"
+    )
+
+
+def open_backend(target: TrackingTarget) -> TrackingClient:
+    """Create the backend for `target`; MLflow is imported only here."""
+    if target.is_memory:
+        from core.tracking.fake import FakeTracking
+
+        return FakeTracking()
+    from core.tracking.mlflow_backend import MlflowTracking
+
+    if target.lock_path is not None:
+        target.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    return MlflowTracking(target.uri, artifact_location=target.artifact_location)
+
+
+def prepare_experiment(backend: TrackingClient, target: TrackingTarget, experiment: str) -> None:
+    """Create the store's schema and the experiment once, under a file lock.
+
+    Concurrent first use of a new SQLite file corrupts MLflow's schema
+    migration (7 of 8 simultaneous processes crashed), so the first process
+    to take the lock migrates and creates; the others then find both.
+    """
+    experiment_id = getattr(backend, "experiment_id", None)
+    if experiment_id is None:
+        return
+    if target.lock_path is None:
+        experiment_id(experiment)
+        return
+    from filelock import FileLock
+
+    with FileLock(str(target.lock_path), timeout=120):
+        experiment_id(experiment)

@@ -1,0 +1,65 @@
+"""The tracking handle a plugin receives as `context.tracking`.
+
+It can log; it cannot start or end runs, because core owns the run lifecycle
+(PLUGIN_CONVENTIONS.md, "Core boundary").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core.errors import LifecycleError
+from core.tracking.recorder import RunRecorder
+
+
+class TrackingHandle:
+    """Log params, metrics, tags and artifacts to the current run."""
+
+    __slots__ = ("_recorder",)
+
+    def __init__(self, recorder: RunRecorder) -> None:
+        self._recorder = recorder
+
+    def log_param(self, key: str, value: Any) -> None:
+        self._recorder.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._recorder.log_params(params)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Log one point; use `step` consistently (epoch, iteration). Buffered, so cheap."""
+        self._recorder.log_metrics({key: value}, step=step)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._recorder.log_metrics(metrics, step=step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._recorder.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._recorder.set_tags(tags)
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Log one file under `artifact_path` (use data, models, metrics, plots, reports)."""
+        self._recorder.log_artifact(Path(local_path), artifact_path)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file in a folder, keeping its layout, under `artifact_path`."""
+        self._recorder.log_artifact(Path(local_dir), artifact_path, is_dir=True)
+
+    def flush(self) -> None:
+        """Send what is buffered now (core also flushes on time and at the end)."""
+        self._recorder.flush()
+
+    @property
+    def run_id(self) -> str | None:
+        """The tracking backend's id for this run (MLflow run id), once created."""
+        return self._recorder.backend_run_id
+
+    def start_run(self, *args: Any, **kwargs: Any) -> None:
+        raise LifecycleError("core owns the run lifecycle: plugins must not call start_run")
+
+    def end_run(self, *args: Any, **kwargs: Any) -> None:
+        raise LifecycleError("core owns the run lifecycle: plugins must not call end_run")

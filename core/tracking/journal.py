@@ -1,0 +1,100 @@
+"""The write-ahead journal of a run's tracking calls, kept in the run folder.
+
+Every call a run makes is appended to `tracking/journal.jsonl` *before* it is
+sent, and `tracking/state.json` records how far the backend has acknowledged.
+So a crash, a kill or a tracking server that is down loses nothing: what is
+past the watermark is pending, and `core sync` sends it later. Records are
+replayed in order and each is sent once; MLflow also ignores an identical
+metric point sent twice, which makes a retry after a crash harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+JOURNAL_DIR = "tracking"
+JOURNAL_FILE = "journal.jsonl"
+STATE_FILE = "state.json"
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False, default=str)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Journal:
+    """Append-only record of one run's tracking calls plus the sent watermark."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir) / JOURNAL_DIR
+        self.path = self.dir / JOURNAL_FILE
+        self.state_path = self.dir / STATE_FILE
+        self._fh = None
+        self._seq = 0
+        self.state: dict[str, Any] = {"sent_seq": 0, "backend_run_id": None}
+        if self.state_path.exists():
+            self.state.update(json.loads(self.state_path.read_text(encoding="utf-8")))
+        if self.path.exists():
+            for record in self.records():
+                self._seq = max(self._seq, record["seq"])
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    @property
+    def sent_seq(self) -> int:
+        return int(self.state.get("sent_seq", 0))
+
+    def append(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Write one record and push it to the OS (it survives the process being killed)."""
+        if self._fh is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            # Line-buffered text: each record reaches the OS as soon as it is written.
+            self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
+        self._seq += 1
+        record = {"seq": self._seq, "op": op, **fields}
+        self._fh.write(json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n")
+        return record
+
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Records with `seq > after`, in order. A torn last line (a kill mid-write) is skipped."""
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    break
+                record = json.loads(line)
+                if record["seq"] > after:
+                    yield record
+
+    def pending(self) -> list[dict[str, Any]]:
+        return list(self.records(after=self.sent_seq))
+
+    def mark_sent(self, seq: int, **state: Any) -> None:
+        self.state.update(state)
+        self.state["sent_seq"] = max(self.sent_seq, seq)
+        atomic_write_json(self.state_path, self.state)
+
+    def update_state(self, **state: Any) -> None:
+        self.state.update(state)
+        atomic_write_json(self.state_path, self.state)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None

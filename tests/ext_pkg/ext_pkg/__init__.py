@@ -1,0 +1,43 @@
+"""A third-party plugin package written only against `core`'s public contract."""
+
+import os
+import time
+
+from core import Plugin, PluginInfo, RunResult
+
+
+class Echo(Plugin):
+    info = PluginInfo(key="echo", description="Logs a few things")
+
+    def run(self, spec, *, context):
+        context.tracking.log_params({"data.n": 3, "model.type": "none"})
+        context.tracking.log_metric("train_loss", 0.5, step=1)
+        path = context.artifact_dir / "metrics" / "m.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+        context.tracking.log_artifact(path, artifact_path="metrics")
+        context.logger.info("done")
+        return RunResult(outputs={"answer": 42})
+
+
+class Fail(Plugin):
+    info = PluginInfo(key="ext_fail", description="Logs two metrics, then raises")
+
+    def run(self, spec, *, context):
+        context.tracking.log_metric("train_loss", 1.0, step=0)
+        context.tracking.log_metric("train_loss", 0.9, step=1)
+        raise RuntimeError("boom from ext_fail")
+
+
+class Sleep(Plugin):
+    """Logs a metric per step, then waits; writes `ready` so a test knows when to signal it."""
+
+    info = PluginInfo(key="ext_sleep", description="Logs, then sleeps until interrupted")
+
+    def run(self, spec, *, context):
+        for step in range(3):
+            context.tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
+        context.tracking.flush()
+        (context.artifact_dir / "ready").write_text(str(os.getpid()))
+        time.sleep(float(spec.data_spec.get("seconds", 60)))
+        return RunResult(outputs={"slept": True})
