@@ -1,0 +1,103 @@
+"""`core run`, `core validate` and `core plugins list` as a user types them."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import only_run_dir, read_summary, run_cli, write_spec
+
+
+def test_run_json_prints_one_object(cli_env, tmp_path):
+    """`--json` prints run id, status, outputs and the run folder as one JSON object."""
+    spec = write_spec(tmp_path / "echo.yaml", "plugin: echo\n")
+    proc = run_cli(["run", str(spec), "--json", "--tracking-uri", "memory"], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["status"] == "FINISHED" and data["outputs"] == {"answer": 42}
+    assert data["run_dir"].endswith(data["run_id"])
+
+
+def test_failed_run_exits_1(cli_env, tmp_path):
+    """A plugin that raises gives exit 1 and says where the traceback is."""
+    spec = write_spec(tmp_path / "fail.yaml", "plugin: ext_fail\n")
+    proc = run_cli(["run", str(spec), "--tracking-uri", "memory"], cli_env)
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stdout and "exception.txt" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "content, args, words",
+    [
+        ("plugin: nope\n", [], ["field 'plugin'", "unknown plugin 'nope'", "installed:", "echo"]),
+        ("plugin: echo\nbogus: 1\n", [], ["field 'bogus'", "allowed:"]),
+        ("plugin: [\n", [], ["invalid YAML"]),
+        ("plugin: echo\n", ["--set", "nokey"], ["expected KEY=VALUE"]),
+        ("plugin: echo\n", ["--seed", "abc"], ["--seed", "invalid int"]),
+        ("plugin: echo\n", ["--tracking-uri", "ftp://x"], ["tracking URI", "allowed"]),
+        ("plugin: ext_broken\n", [], ["ext_broken", "failed to load", "this_module_does_not_exist"]),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_run_folder(cli_env, tmp_path, content, args, words):
+    """Bad specs, flags and plugins: exit 2, one clear line on stderr, no traceback, no run folder."""
+    spec = write_spec(tmp_path / "spec.yaml", content)
+    proc = run_cli(["run", str(spec), *args], cli_env)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1 or err.startswith("usage:"), err
+    for word in words:
+        assert word in err
+    assert not (tmp_path / "artifacts" / "runs").exists()
+
+
+def test_validate_checks_without_running(cli_env, tmp_path):
+    """`core validate` accepts a good spec, rejects a bad one, and runs nothing."""
+    good = write_spec(tmp_path / "good.yaml", "plugin: echo\n")
+    proc = run_cli(["validate", str(good)], cli_env)
+    assert proc.returncode == 0 and "valid" in proc.stdout
+    bad = write_spec(tmp_path / "bad.yaml", "plugin: echo\nseed: x\n")
+    proc = run_cli(["validate", str(bad)], cli_env)
+    assert proc.returncode == 2 and "field 'seed'" in proc.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_plugins_list_reports_and_skips_broken_plugins(cli_env):
+    """Working plugins are listed with versions; a broken one is reported on stderr, not listed."""
+    proc = run_cli(["plugins", "list"], cli_env)
+    assert proc.returncode == 0
+    assert "echo" in proc.stdout and "0.3.0" in proc.stdout and "Logs a few things" in proc.stdout
+    assert "ext_broken" not in proc.stdout
+    assert "ext_broken" in proc.stderr and "this_module_does_not_exist" in proc.stderr
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_ends_run_as_killed_with_summary(cli_env, tmp_path, sig, code):
+    """Ctrl-C and SIGTERM end the run KILLED: summary written, metrics kept, MLflow says KILLED."""
+    spec = write_spec(tmp_path / "sleep.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 60}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "run", str(spec)], env=cli_env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    root = tmp_path / "artifacts"
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(root.glob("runs/*/ready")):
+        time.sleep(0.05)
+    assert list(root.glob("runs/*/ready")), "plugin never became ready"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    run_dir = only_run_dir(root)
+    summary = read_summary(run_dir)
+    assert summary["status"] == "KILLED"
+    assert summary["metrics"] == {"train_loss": pytest.approx(1 / 3)}
+    assert summary["error"]["message"] == f"interrupted by {sig.name}"
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    mlflow_run = client.get_run(summary["tracking"]["run_id"])
+    assert mlflow_run.info.status == "KILLED"
+    assert [m.step for m in client.get_metric_history(mlflow_run.info.run_id, "train_loss")] == [0, 1, 2]
