@@ -64,6 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
     p.set_defaults(handler=_lazy("core.commands.run_cmd:validate_command"))
 
+    p = sub.add_parser(
+        "sync",
+        help="send tracking calls that runs could not send (server down, --offline)",
+        description="Replay each run's tracking journal past what the backend acknowledged; "
+        "every call is sent once. Without RUN_IDs: every run with pending calls.",
+    )
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids or unambiguous prefixes")
+    _add_location_flags(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_lazy("core.commands.tracking_cmd:sync_command"))
+
+    p = sub.add_parser("ui", help="open MLflow's web UI on the runs' store (needs mlcore[ui])")
+    _add_location_flags(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    p.set_defaults(handler=_lazy("core.commands.tracking_cmd:ui_command"))
+
     p = sub.add_parser("plugins", help="list installed plugins")
     psub = p.add_subparsers(title="plugins commands", metavar="ACTION")
     pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,14 @@ from core.settings import runs_dir
 from core.settings import tracking_uri as resolve_uri
 from core.signals import deferred_interrupts, interrupts_as_exceptions
 from core.summary import SUMMARY_VERSION, iso, write_exception, write_summary
-from core.tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, prepare_experiment, resolve_target
+from core.tracking import (
+    DEFAULT_EXPERIMENT,
+    TrackingTarget,
+    open_backend,
+    prepare_experiment,
+    public_uri,
+    resolve_target,
+)
 from core.tracking.handle import TrackingHandle
 from core.tracking.journal import Journal
 from core.tracking.recorder import RunRecorder
@@ -120,11 +127,15 @@ def run(
     state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
     _write(state, RunStatus.RUNNING, recorder=None, logger=logger)
 
+    if offline:
+        target = replace(target, offline=True)
+    # Where `core sync` must send what this run could not (or, offline, did not) send.
+    journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
     recorder: RunRecorder | None = None
     with deferred_interrupts():
         try:
             with interrupts_as_exceptions():
-                if backend is None and not offline:
+                if backend is None and not target.offline:
                     backend = _open_backend_or_none(target, experiment, logger)
                 recorder = RunRecorder(backend, journal, logger=logger)
                 recorder.start(
@@ -190,7 +201,9 @@ def _open_backend_or_none(target: TrackingTarget, experiment: str, logger) -> Tr
         prepare_experiment(backend, target, experiment)
         return backend
     except Exception as exc:  # noqa: BLE001 - reported, and the journal keeps every call
-        logger.warning("tracking %s unavailable at start (%s): the run goes on offline", target.uri, exc)
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        logger.warning("tracking %s unavailable at start (%s: %s): the run goes on, journaling every call",
+                       target.uri, type(exc).__name__, reason)
         try:
             return open_backend(target)  # the recorder retries later; sync can finish the job
         except Exception:  # noqa: BLE001

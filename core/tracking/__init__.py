@@ -4,17 +4,24 @@
 - unset: the embedded default, an MLflow SQLite store and its artifact folder
   inside the artifact root, so a run needs no server.
 - `sqlite:///...`, `http(s)://...`, `databricks...`: MLflow.
+- `offline:` or `offline:<uri>`: nothing is sent during the run; the journal
+  keeps every call and `core sync` sends them to `<uri>` (default: the
+  embedded store) later, like W&B's offline mode plus `wandb sync`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from core.contracts import TrackingClient
 from core.errors import BadInput
 
 MEMORY = "memory"
+OFFLINE_PREFIX = "offline:"
 DEFAULT_EXPERIMENT = "mlcore"
 _MLFLOW_SCHEMES = ("sqlite:///", "http://", "https://", "databricks", "postgresql", "mysql", "mssql")
 
@@ -25,6 +32,8 @@ class TrackingTarget:
 
     uri: str
     artifact_location: str | None = None
+    #: journal only; `core sync` sends to `uri` later
+    offline: bool = False
 
     @property
     def is_memory(self) -> bool:
@@ -36,6 +45,17 @@ class TrackingTarget:
         if self.uri.startswith("sqlite:///"):
             return Path(self.uri[len("sqlite:///") :] + ".lock")
         return None
+
+
+def public_uri(uri: str) -> str:
+    """The URI without user:password, for summaries and logs."""
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return uri
 
 
 def default_target(artifact_root: Path) -> TrackingTarget:
@@ -52,6 +72,11 @@ def resolve_target(uri: str | None, *, artifact_root: Path) -> TrackingTarget:
     Relative SQLite paths are made absolute so worker processes, started
     elsewhere, write to the same store (mlflow/mlflow#7206).
     """
+    if uri is not None and uri.startswith(OFFLINE_PREFIX):
+        inner = resolve_target(uri[len(OFFLINE_PREFIX) :] or None, artifact_root=artifact_root)
+        if inner.is_memory:
+            raise BadInput("tracking URI 'offline:memory' makes no sense: the fake keeps nothing to sync")
+        return replace(inner, offline=True)
     if uri is None or uri == "":
         return default_target(artifact_root)
     if uri == MEMORY:
@@ -62,8 +87,8 @@ def resolve_target(uri: str | None, *, artifact_root: Path) -> TrackingTarget:
     if uri.startswith(_MLFLOW_SCHEMES):
         return TrackingTarget(uri)
     raise BadInput(
-        f"tracking URI '{uri}' is not supported "
-        "(allowed: memory, sqlite:///PATH.db, http(s)://HOST:PORT, or unset for the embedded store)"
+        f"tracking URI '{uri}' is not supported (allowed: memory, sqlite:///PATH.db, "
+        "http(s)://HOST:PORT, offline:[URI], or unset for the embedded store)"
     )
 
 
@@ -75,9 +100,9 @@ def open_backend(target: TrackingTarget) -> TrackingClient:
         return FakeTracking()
     from core.tracking.mlflow_backend import MlflowTracking
 
-    if target.lock_path is not None:
-        target.lock_path.parent.mkdir(parents=True, exist_ok=True)
-    return MlflowTracking(target.uri, artifact_location=target.artifact_location)
+    with _first_use_lock(target):
+        # MlflowClient opens the store (and migrates a new SQLite schema) as it is built.
+        return MlflowTracking(target.uri, artifact_location=target.artifact_location)
 
 
 def prepare_experiment(backend: TrackingClient, target: TrackingTarget, experiment: str) -> None:
@@ -90,10 +115,18 @@ def prepare_experiment(backend: TrackingClient, target: TrackingTarget, experime
     experiment_id = getattr(backend, "experiment_id", None)
     if experiment_id is None:
         return
-    if target.lock_path is None:
+    with _first_use_lock(target):
         experiment_id(experiment)
+
+
+@contextlib.contextmanager
+def _first_use_lock(target: TrackingTarget) -> Iterator[None]:
+    """A cross-process lock for a local SQLite store; nothing for servers (they migrate once)."""
+    if target.lock_path is None:
+        yield
         return
     from filelock import FileLock
 
+    target.lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.lock_path), timeout=120):
-        experiment_id(experiment)
+        yield

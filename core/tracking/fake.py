@@ -42,13 +42,15 @@ class FakeRun:
 
 
 class FakeTracking(TrackingClient):
-    """Records runs in memory. `calls` counts backend calls, for batching tests."""
+    """Records runs in memory. `calls` counts backend calls and `call_order` lists them,
+    for batching tests."""
 
     name = "memory"
 
     def __init__(self) -> None:
         self.runs: dict[str, FakeRun] = {}
         self.calls: dict[str, int] = {}
+        self.call_order: list[str] = []
         self._ids = itertools.count(1)
 
     @property
@@ -113,3 +115,4 @@ class FakeTracking(TrackingClient):
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
+        self.call_order.append(name)

@@ -73,10 +73,7 @@ class RunRecorder:
         record = self.journal.append(
             "start", experiment=experiment, run_name=run_name, tags=clean, time=start_time_ms
         )
-        self.journal.update_state(
-            backend=self.backend.name if self.backend else "offline",
-            uri=self.backend.uri if self.backend else None,
-        )
+        self.journal.update_state(backend=self.backend.name if self.backend else "offline")
         with self._lock:
             self._buffer.append(record)
             self._send_buffer()

@@ -41,3 +41,28 @@ class Sleep(Plugin):
         (context.artifact_dir / "ready").write_text(str(os.getpid()))
         time.sleep(float(spec.data_spec.get("seconds", 60)))
         return RunResult(outputs={"slept": True})
+
+
+class Steps(Plugin):
+    """Logs `steps` metric points; after `pause_after` of them, writes `paused` and waits
+    for a `resume` file, so a test can change the world (stop a server) mid-run."""
+
+    info = PluginInfo(key="ext_steps", description="Logs step metrics, can pause mid-run")
+
+    def run(self, spec, *, context):
+        cfg = spec.data_spec
+        steps, pause_after = int(cfg.get("steps", 10)), cfg.get("pause_after")
+        for step in range(steps):
+            if pause_after is not None and step == int(pause_after):
+                context.tracking.flush()
+                (context.artifact_dir / "paused").write_text("")
+                deadline = time.time() + 120
+                while not (context.artifact_dir / "resume").exists() and time.time() < deadline:
+                    time.sleep(0.05)
+            context.tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
+        context.tracking.log_params({"data.steps": steps})
+        path = context.artifact_dir / "metrics" / "final.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{"steps": %d}' % steps)
+        context.tracking.log_artifact(path, artifact_path="metrics")
+        return RunResult(outputs={"steps": steps})
