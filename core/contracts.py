@@ -187,5 +187,14 @@ class TrackingClient(ABC):
             parts = [p for p in (artifact_path, rel_parent if rel_parent != "." else None) if p]
             self.log_artifact(run_id, path, "/".join(parts) or None)
 
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        """Copy an artifact of the run tagged `mlcore.run_id=core_run_id` into `dst_dir`.
+
+        Lets a score pipeline find a model whose run folder is gone. Default: unsupported.
+        """
+        from core.errors import TrackingError
+
+        raise TrackingError(f"the {self.name} backend cannot fetch artifacts of earlier runs")
+
     def close(self) -> None:
         """Release connections. Default: nothing to release."""

@@ -94,6 +94,15 @@ class FakeTracking(TrackingClient):
         run.status = status
         run.end_time_ms = end_time_ms
 
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        for run in self.runs.values():
+            if run.tags.get("mlcore.run_id") == core_run_id and artifact_path in run.artifacts:
+                dst = Path(dst_dir) / artifact_path
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(run.artifacts[artifact_path])
+                return dst
+        raise TrackingError(f"no recorded run {core_run_id} with artifact {artifact_path}")
+
     # -- query helpers for tests -------------------------------------------------
     def only_run(self) -> FakeRun:
         """The single recorded run; fails loudly when there are none or several."""

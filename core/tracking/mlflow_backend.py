@@ -105,6 +105,16 @@ class MlflowTracking(TrackingClient):
     def end_run(self, run_id: str, status: RunStatus, end_time_ms: int) -> None:
         self._client.set_terminated(run_id, status=status.mlflow_name, end_time=end_time_ms)
 
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        experiments = [e.experiment_id for e in self._client.search_experiments()]
+        runs = self._client.search_runs(
+            experiments, filter_string=f"tags.`mlcore.run_id` = '{core_run_id}'", max_results=1
+        ) if experiments else []
+        if not runs:
+            raise TrackingError(f"no MLflow run is tagged mlcore.run_id={core_run_id} in {self.uri}")
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        return Path(self._client.download_artifacts(runs[0].info.run_id, artifact_path, str(dst_dir)))
+
 
 def _safe_dir(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "experiment"

@@ -1,0 +1,3 @@
+from plugins.sklearn_classifier.plugin import SklearnClassifier
+
+__all__ = ["SklearnClassifier"]

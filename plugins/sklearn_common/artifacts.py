@@ -1,0 +1,46 @@
+"""Where the sklearn family writes its files, in the standard run-folder layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+MODEL = Path("models") / "model.joblib"
+MODEL_META = Path("models") / "model_meta.json"
+METRICS = Path("metrics") / "metrics.json"
+DATA_SUMMARY = Path("data") / "data_summary.json"
+PREDICTIONS = Path("data") / "predictions.csv"
+REPORT = Path("reports") / "report.md"
+PLOTS = Path("plots")
+
+
+def write_json(run_dir: Path, rel: Path, data: Any) -> Path:
+    path = run_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def save_model(run_dir: Path, pipeline) -> Path:
+    import joblib
+
+    path = run_dir / MODEL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, path)
+    return path
+
+
+def write_report(run_dir: Path, *, title: str, metrics: dict[str, float], plots: list[Path], notes: dict) -> Path:
+    lines = [f"# {title}", ""]
+    for key, value in notes.items():
+        lines.append(f"- **{key}**: {value}")
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.6g} |" for k, v in sorted(metrics.items())]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{p.stem}](../plots/{p.name})" for p in plots]
+    path = run_dir / REPORT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

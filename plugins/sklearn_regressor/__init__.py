@@ -1,0 +1,3 @@
+from plugins.sklearn_regressor.plugin import SklearnRegressor
+
+__all__ = ["SklearnRegressor"]
