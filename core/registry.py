@@ -8,7 +8,7 @@ loudly, with the reason, when a run asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from importlib import metadata
 
@@ -122,4 +122,3 @@ def _load_entry_point(ep: metadata.EntryPoint) -> type[Plugin]:
     return obj
 
 
-RegistryFactory = Callable[[], Registry]

@@ -42,21 +42,21 @@ def check_key(kind: str, key: Any) -> str:
 
 
 def param_value(key: str, value: Any) -> str:
-    text = _to_text(value)
-    if len(text) > MAX_PARAM_VALUE_LENGTH:
-        raise InvalidTrackingValue(
-            f"param '{key}' is {len(text)} characters, MLflow keeps at most {MAX_PARAM_VALUE_LENGTH}: "
-            "log large structured values as a JSON artifact (metrics/ or data/) instead"
-        )
-    return text
+    return _bounded_text(
+        "param", key, value, MAX_PARAM_VALUE_LENGTH,
+        hint=": log large structured values as a JSON artifact (metrics/ or data/) instead",
+    )
 
 
 def tag_value(key: str, value: Any) -> str:
-    text = _to_text(value)
-    if len(text) > MAX_TAG_VALUE_LENGTH:
-        raise InvalidTrackingValue(
-            f"tag '{key}' is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}"
-        )
+    return _bounded_text("tag", key, value, MAX_TAG_VALUE_LENGTH)
+
+
+def _bounded_text(kind: str, key: str, value: Any, limit: int, hint: str = "") -> str:
+    """MLflow would truncate (or reject) a longer value; refuse it here instead."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidTrackingValue(f"{kind} '{key}' is {len(text)} characters, MLflow keeps at most {limit}{hint}")
     return text
 
 
@@ -81,11 +81,3 @@ def step_value(key: str, step: Any) -> int:
             pass
         raise InvalidTrackingValue(f"step for metric '{key}' must be an integer, got {step!r}")
     return step
-
-
-def _to_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "None"
-    return str(value)
