@@ -42,6 +42,8 @@ def ui_command(args: argparse.Namespace) -> int:
     if target.is_memory:
         print("core: error: the memory tracker keeps nothing to show", file=sys.stderr)
         return 2
+    if target.lock_path is not None:  # a local SQLite store: its folder must exist
+        target.lock_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", target.uri,
            "--host", args.host, "--port", str(args.port), "--workers", "1"]
     if target.artifact_location:

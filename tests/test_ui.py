@@ -1,0 +1,54 @@
+"""`core ui`: MLflow's web UI on the runs' store, or a clear message naming the `ui` extra."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib import metadata
+
+import pytest
+from conftest import run_cli
+
+
+def _has_full_mlflow() -> bool:
+    try:
+        metadata.version("mlflow")
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(_has_full_mlflow(), reason="full mlflow is installed (extras job)")
+def test_ui_without_the_extra_says_what_to_install(cli_env):
+    """Exit 2 and `pip install "mlcore[ui]"` in one line."""
+    proc = run_cli(["ui"], cli_env)
+    assert proc.returncode == 2
+    assert 'pip install "mlcore[ui]"' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_full_mlflow(), reason="needs full mlflow: pip install 'mlcore[ui]'")
+def test_ui_serves_the_embedded_store_on_localhost(cli_env, tmp_path):
+    """`core ui --port P` answers on 127.0.0.1:P and stops with its process group."""
+    from mlflow_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ui", "--port", str(port)], env=cli_env,
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline, status = time.time() + 90, None
+        while time.time() < deadline and status != 200:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
+                    status = resp.status
+            except OSError:
+                time.sleep(0.3)
+        assert status == 200
+        assert (tmp_path / "artifacts" / "mlflow" / "mlflow.db").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
