@@ -120,19 +120,20 @@ def run(
     except OSError as exc:
         raise BadInput(f"cannot create run folder in artifact root '{root}': {exc.strerror}") from None
 
-    started = datetime.now(timezone.utc)
-    logger, log_handler = open_run_logger(run_id, run_dir)
-    journal = Journal(run_dir)
-    experiment = spec.experiment or DEFAULT_EXPERIMENT
-    state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
-    _write(state, RunStatus.RUNNING, recorder=None, logger=logger)
-
     if offline:
         target = replace(target, offline=True)
-    # Where `core sync` must send what this run could not (or, offline, did not) send.
-    journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
     recorder: RunRecorder | None = None
+    # From here on a signal is only noted until the run's record exists and is
+    # complete; inside `interrupts_as_exceptions` it interrupts the plugin.
     with deferred_interrupts():
+        started = datetime.now(timezone.utc)
+        logger, log_handler = open_run_logger(run_id, run_dir)
+        journal = Journal(run_dir)
+        experiment = spec.experiment or DEFAULT_EXPERIMENT
+        state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
+        _write(state, RunStatus.RUNNING, recorder=None, logger=logger)
+        # Where `core sync` must send what this run could not (or, offline, did not) send.
+        journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
         try:
             with interrupts_as_exceptions():
                 if backend is None and not target.offline:
