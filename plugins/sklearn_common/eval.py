@@ -8,6 +8,11 @@ import numpy as np
 from sklearn import metrics as skm
 
 
+def measure_for(task: str):
+    """The metric function of a task: `(pipeline, X, y, prefix) -> {prefix_metric: value}`."""
+    return classification_metrics if task == "classification" else regression_metrics
+
+
 def classification_metrics(pipeline, X, y, prefix: str) -> dict[str, float]:
     pred = pipeline.predict(X)
     out = {

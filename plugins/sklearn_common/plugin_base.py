@@ -41,7 +41,7 @@ class SklearnPlugin(Plugin):
         context.logger.info("training %s on %d rows", cfg.model.type, len(parts.y_train))
         train.fit(pipeline, parts.X_train, parts.y_train)
 
-        measure = eval.classification_metrics if self.task == "classification" else eval.regression_metrics
+        measure = eval.measure_for(self.task)
         metrics = {}
         for split_name in ("train", "val", "test"):
             X, y = getattr(parts, f"X_{split_name}"), getattr(parts, f"y_{split_name}")
@@ -83,7 +83,7 @@ class SklearnPlugin(Plugin):
         context.tracking.log_artifact(path, artifact_path="data")
         outputs = {"predictions": str(path), "rows": len(X)}
         if dataset.y is not None:
-            measure = eval.classification_metrics if self.task == "classification" else eval.regression_metrics
+            measure = eval.measure_for(self.task)
             metrics = measure(pipeline, X, dataset.y, "score")
             context.tracking.log_metrics(metrics)
             artifacts.write_json(context.artifact_dir, artifacts.METRICS, metrics)
