@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import SpecError
+from plugins.common.fields import as_mapping, only_fields
 
 TASKS = ("classification", "regression")
 PIPELINES = ("train", "score")
@@ -85,18 +86,18 @@ class SklearnConfig:
 
 def parse_config(data_spec: Mapping[str, Any], *, task: str) -> SklearnConfig:
     """Validate the plugin's config; every error names the field and what is allowed."""
-    _only(data_spec, ("pipeline", "data", "model", "split", "score", "plots", "purpose"), "data_spec")
+    only_fields(data_spec, ("pipeline", "data", "model", "split", "score", "plots", "purpose"), "data_spec")
     pipeline = data_spec.get("pipeline", "train")
     if pipeline not in PIPELINES:
         raise SpecError(f"unknown pipeline {pipeline!r}", field="data_spec.pipeline", allowed=PIPELINES)
-    data = _data(_mapping(data_spec.get("data", {"source": "synthetic"}), "data_spec.data"), task)
-    model = _model(_mapping(data_spec.get("model", {}), "data_spec.model"), task)
-    split = _split(_mapping(data_spec.get("split", {}), "data_spec.split"))
+    data = parse_data(as_mapping(data_spec.get("data", {"source": "synthetic"}), "data_spec.data"), task)
+    model = _model(as_mapping(data_spec.get("model", {}), "data_spec.model"), task)
+    split = parse_split(as_mapping(data_spec.get("split", {}), "data_spec.split"))
     plots = data_spec.get("plots", True)
     if not isinstance(plots, bool):
         raise SpecError("must be true or false", field="data_spec.plots")
-    score = _mapping(data_spec.get("score", {}), "data_spec.score")
-    _only(score, ("run_id",), "data_spec.score")
+    score = as_mapping(data_spec.get("score", {}), "data_spec.score")
+    only_fields(score, ("run_id",), "data_spec.score")
     run_id = score.get("run_id")
     if pipeline == "score" and not (isinstance(run_id, str) and run_id):
         raise SpecError("is required for pipeline: score (the id of a finished training run)",
@@ -104,13 +105,13 @@ def parse_config(data_spec: Mapping[str, Any], *, task: str) -> SklearnConfig:
     return SklearnConfig(task, pipeline, data, model, split, plots, run_id)
 
 
-def _data(cfg: Mapping[str, Any], task: str) -> DataConfig:
+def parse_data(cfg: Mapping[str, Any], task: str) -> DataConfig:
     source = cfg.get("source", "synthetic")
     if source not in SOURCES:
         raise SpecError(f"unknown source {source!r}", field="data_spec.data.source", allowed=SOURCES)
     if source == "synthetic":
         defaults = SYNTHETIC_KEYS[task]
-        _only(cfg, ("source", *defaults), "data_spec.data")
+        only_fields(cfg, ("source", *defaults), "data_spec.data")
         knobs = {**defaults, **{k: v for k, v in cfg.items() if k != "source"}}
         for key, value in knobs.items():
             kind = float if isinstance(defaults[key], float) else int
@@ -123,12 +124,12 @@ def _data(cfg: Mapping[str, Any], task: str) -> DataConfig:
             raise SpecError("must be at least 20", field="data_spec.data.n_samples")
         return DataConfig(source, synthetic=knobs)
     if source == "builtin":
-        _only(cfg, ("source", "name"), "data_spec.data")
+        only_fields(cfg, ("source", "name"), "data_spec.data")
         name = cfg.get("name")
         if name not in BUILTIN[task]:
             raise SpecError(f"unknown builtin dataset {name!r}", field="data_spec.data.name", allowed=BUILTIN[task])
         return DataConfig(source, name=name)
-    _only(cfg, ("source", "path", "target", "features"), "data_spec.data")
+    only_fields(cfg, ("source", "path", "target", "features"), "data_spec.data")
     path = cfg.get("path")
     if not isinstance(path, str) or not path:
         raise SpecError("is required for source: csv (a path to a CSV file)", field="data_spec.data.path")
@@ -152,8 +153,8 @@ def _model(cfg: Mapping[str, Any], task: str) -> ModelConfig:
     return ModelConfig(mtype, scale, params)
 
 
-def _split(cfg: Mapping[str, Any]) -> dict[str, float]:
-    _only(cfg, tuple(DEFAULT_SPLIT), "data_spec.split")
+def parse_split(cfg: Mapping[str, Any]) -> dict[str, float]:
+    only_fields(cfg, tuple(DEFAULT_SPLIT), "data_spec.split")
     split = {**DEFAULT_SPLIT, **cfg} if cfg else dict(DEFAULT_SPLIT)
     if cfg and set(cfg) != set(DEFAULT_SPLIT):
         missing = sorted(set(DEFAULT_SPLIT) - set(cfg))
@@ -165,15 +166,3 @@ def _split(cfg: Mapping[str, Any]) -> dict[str, float]:
     if not math.isclose(total, 1.0, abs_tol=1e-9):
         raise SpecError(f"ratios must sum to 1, they sum to {total:g}", field="data_spec.split")
     return {k: float(v) for k, v in split.items()}
-
-
-def _mapping(value: Any, field_name: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise SpecError(f"must be a mapping, got {value!r}", field=field_name)
-    return value
-
-
-def _only(cfg: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    unknown = [k for k in cfg if k not in allowed]
-    if unknown:
-        raise SpecError("unknown field", field=f"{where}.{unknown[0]}", allowed=allowed)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
+from plugins.common.plotting import pyplot, save_figure
+
 
 def measure_for(task: str):
     """The metric function of a task: `(pipeline, X, y, prefix) -> {prefix_metric: value}`."""
@@ -45,12 +47,12 @@ def regression_metrics(pipeline, X, y, prefix: str) -> dict[str, float]:
 
 
 def plot_classification(pipeline, X, y, feature_names, plots_dir: Path) -> list[Path]:
-    plt = _pyplot()
+    plt = pyplot()
     written = []
     fig, ax = plt.subplots(figsize=(6, 5))
     skm.ConfusionMatrixDisplay.from_predictions(y, pipeline.predict(X), ax=ax, colorbar=False)
     ax.set_title("Confusion matrix (test)")
-    written.append(_save(fig, plots_dir / "confusion_matrix.png"))
+    written.append(save_figure(fig, plots_dir / "confusion_matrix.png"))
     if hasattr(pipeline, "predict_proba"):
         proba = pipeline.predict_proba(X)
         fig, ax = plt.subplots(figsize=(6, 5))
@@ -63,25 +65,25 @@ def plot_classification(pipeline, X, y, feature_names, plots_dir: Path) -> list[
         ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
         ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve (test, one-vs-rest)")
         ax.legend(loc="lower right", fontsize="small")
-        written.append(_save(fig, plots_dir / "roc_curve.png"))
+        written.append(save_figure(fig, plots_dir / "roc_curve.png"))
     written += _plot_importance(pipeline, feature_names, plots_dir)
     return written
 
 
 def plot_regression(pipeline, X, y, feature_names, plots_dir: Path) -> list[Path]:
-    plt = _pyplot()
+    plt = pyplot()
     pred = pipeline.predict(X)
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(y, pred, s=10, alpha=0.6)
     lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
     ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8)
     ax.set(xlabel="Actual", ylabel="Predicted", title="Predicted vs actual (test)")
-    written = [_save(fig, plots_dir / "predicted_vs_actual.png")]
+    written = [save_figure(fig, plots_dir / "predicted_vs_actual.png")]
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(pred, y - pred, s=10, alpha=0.6)
     ax.axhline(0, color="k", linewidth=0.8)
     ax.set(xlabel="Predicted", ylabel="Residual (actual - predicted)", title="Residuals (test)")
-    written.append(_save(fig, plots_dir / "residuals.png"))
+    written.append(save_figure(fig, plots_dir / "residuals.png"))
     return written + _plot_importance(pipeline, feature_names, plots_dir)
 
 
@@ -97,25 +99,9 @@ def _plot_importance(pipeline, feature_names, plots_dir: Path) -> list[Path]:
     if len(values) != len(feature_names):  # one-hot encoded columns: names no longer line up
         feature_names = [f"x{i}" for i in range(len(values))]
     order = np.argsort(values)[::-1][:20][::-1]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, max(3, 0.3 * len(order) + 1)))
     ax.barh([feature_names[i] for i in order], values[order])
     ax.set(xlabel=label, title="Feature importance (top 20)")
-    return [_save(fig, plots_dir / "feature_importance.png")]
+    return [save_figure(fig, plots_dir / "feature_importance.png")]
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: no display on servers and CI
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
-    return path

@@ -1,0 +1,1 @@
+"""Helpers every plugin family shares; pure Python, so importing them is free."""

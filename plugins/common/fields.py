@@ -1,0 +1,65 @@
+"""Typed field checks for plugin configs: each error is a `SpecError` naming the field and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core import SpecError
+
+_MISSING = object()
+
+
+def as_mapping(value: Any, field_name: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"must be a mapping, got {value!r}", field=field_name)
+    return value
+
+
+def only_fields(cfg: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    unknown = [k for k in cfg if k not in allowed]
+    if unknown:
+        raise SpecError("unknown field", field=f"{where}.{unknown[0]}", allowed=tuple(allowed))
+
+
+def number(cfg: Mapping[str, Any], key: str, default: Any, where: str, *, integer: bool = False,
+           low: float | None = None, high: float | None = None, low_open: bool = False) -> Any:
+    """`cfg[key]` (or `default`) as an int or float within [low, high] (`low_open`: (low, high])."""
+    value = cfg.get(key, default)
+    name = f"{where}.{key}"
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise SpecError(f"must be {kind}, got {value!r}", field=name)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    if too_low or (high is not None and value > high):
+        lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
+        hi = "" if high is None else f"{high:g}]"
+        bounds = f"{lo}, {hi}" if lo and hi else (f"> {low:g}" if low_open else f">= {low:g}") if lo else f"<= {high:g}"
+        raise SpecError(f"must be {kind} {'in ' + bounds if lo and hi else bounds}, got {value!r}", field=name)
+    return value if integer else float(value)
+
+
+def choice(cfg: Mapping[str, Any], key: str, default: Any, where: str, allowed: Sequence[str]) -> str:
+    value = cfg.get(key, default)
+    if value not in allowed:
+        raise SpecError(f"unknown value {value!r}", field=f"{where}.{key}", allowed=tuple(allowed))
+    return value
+
+
+def boolean(cfg: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise SpecError(f"must be true or false, got {value!r}", field=f"{where}.{key}")
+    return value
+
+
+def run_id(cfg: Mapping[str, Any], where: str, *, required: bool, purpose: str) -> str | None:
+    """`cfg["run_id"]`: the id of an earlier run (a training run to score or resume from)."""
+    value = cfg.get("run_id", _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise SpecError(f"is required ({purpose})", field=f"{where}.run_id")
+        return None
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"must be a run id ({purpose}), got {value!r}", field=f"{where}.run_id")
+    return value
