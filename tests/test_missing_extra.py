@@ -9,22 +9,32 @@ from conftest import run_cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sklearn") is not None, reason="sklearn is installed (extras job)")
-def test_sklearn_spec_without_the_extra(cli_env, tmp_path):
-    """`core run` on an sklearn spec in a core-only environment: exit 2, `pip install "mlcore[sklearn]"`."""
-    proc = run_cli(["run", str(ROOT / "plugins" / "sklearn_classifier" / "examples" / "smoke.yaml")], cli_env)
+# (example spec, module the extra brings, extra)
+BUILT_IN = [
+    ("sklearn_classifier/examples/smoke.yaml", "sklearn", "sklearn"),
+    ("torch_mlp/examples/smoke.yaml", "torch", "torch"),
+]
+
+
+@pytest.mark.parametrize("example, module, extra", BUILT_IN, ids=[e for _, _, e in BUILT_IN])
+def test_spec_without_the_extra(cli_env, tmp_path, example, module, extra):
+    """`core run` on a plugin's spec without its extra: exit 2, one line naming `pip install "mlcore[EXTRA]"`."""
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed (extras job)")
+    proc = run_cli(["run", str(ROOT / "plugins" / example)], cli_env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and 'pip install "mlcore[sklearn]"' in lines[0]
+    assert len(lines) == 1 and f'pip install "mlcore[{extra}]"' in lines[0]
     assert not (tmp_path / "artifacts" / "runs").exists()
 
 
 def test_plugins_list_marks_missing_extras(cli_env):
     """Listing shows each built-in plugin and, where its extra is absent, how to install it."""
     proc = run_cli(["plugins", "list"], cli_env)
-    assert "sklearn_classifier" in proc.stdout and "sklearn_regressor" in proc.stdout
-    if importlib.util.find_spec("sklearn") is None:
-        assert 'pip install "mlcore[sklearn]"' in proc.stdout
+    for example, module, extra in BUILT_IN:
+        assert example.split("/")[0] in proc.stdout
+        if importlib.util.find_spec(module) is None:
+            assert f'pip install "mlcore[{extra}]"' in proc.stdout
 
 
 def test_require_names_caller_and_extra():

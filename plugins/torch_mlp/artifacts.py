@@ -1,0 +1,17 @@
+"""Where `torch_mlp` writes its files, in the standard run-folder layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plugins.sklearn_common.artifacts import write_json  # noqa: F401 - one JSON writer for the tabular families
+
+BEST = Path("models") / "best.pt"
+LAST = Path("models") / "last.pt"
+METRICS = Path("metrics") / "metrics.json"
+HISTORY = Path("metrics") / "history.json"
+DATA_SUMMARY = Path("data") / "data_summary.json"
+PREDICTIONS = Path("data") / "predictions.csv"
+PLOTS = Path("plots")
+FOLDERS = ("models", "metrics", "data", "plots", "reports")
+CHECKPOINT_FORMAT = "mlcore.torch_mlp/1"

@@ -1,0 +1,103 @@
+"""`torch_mlp`: a PyTorch MLP on tabular data (classification or regression); train, resume and score.
+
+`run()` is the glue; the loop lives in `train.py`. Only `core` and `config` are
+imported at module level, so listing plugins loads no torch.
+"""
+
+from __future__ import annotations
+
+from core import Plugin, PluginInfo, RunResult, RunSpec
+from plugins.torch_mlp.config import MlpConfig, parse_config
+
+
+class TorchMlp(Plugin):
+    info = PluginInfo(
+        key="torch_mlp",
+        description="PyTorch MLP on tabular data: per-epoch tracking, early stopping, checkpoints, resume, score",
+        extra="torch",
+        requires=("torch", "numpy", "sklearn", "matplotlib"),
+        seeds=("random", "numpy", "torch"),
+    )
+
+    def validate(self, spec: RunSpec) -> None:
+        cfg = parse_config(spec.data_spec)
+        if cfg.pipeline == "train" and cfg.train.device not in ("auto", "cpu"):
+            from plugins.torch_common.device import resolve_device
+
+            resolve_device(cfg.train.device)
+
+    def run(self, spec: RunSpec, *, context) -> RunResult:
+        cfg = parse_config(spec.data_spec)
+        if "purpose" not in spec.tags and "purpose" not in spec.data_spec:
+            context.tracking.set_tag("purpose", "synthetic" if cfg.data.source == "synthetic" else "realdata")
+        if cfg.pipeline == "score":
+            return self._score(cfg, spec, context)
+        from core.progress import ProgressBar
+        from plugins.sklearn_common import data as tabular
+        from plugins.torch_common.checkpoint import load_checkpoint, locate_run_file
+        from plugins.torch_common.device import describe_device, resolve_device
+        from plugins.torch_mlp import artifacts, data, report
+        from plugins.torch_mlp.train import Training, carry_best
+
+        dataset = tabular.load(cfg.data, task=cfg.task, seed=spec.seed)
+        parts = tabular.split(dataset, cfg.split, task=cfg.task, seed=spec.seed)
+        device = resolve_device(cfg.train.device)
+        run_dir = context.artifact_dir
+        resumed = None
+        if cfg.resume_run_id:
+            source = locate_run_file(context, cfg.resume_run_id, artifacts.LAST.as_posix(), field="data_spec.resume.run_id")
+            resumed = load_checkpoint(source)
+            enc = data.Encoder.from_dict(resumed["encoder"])  # encode exactly as the run being continued did
+        else:
+            enc = data.Encoder.fit(dataset, parts, cfg.task)
+        tensors = data.to_tensors(parts, enc, dataset.feature_names)
+        training = Training.new(cfg, enc, device, spec.seed)
+        if resumed is not None:
+            training.resume_from(resumed, source=str(source))
+            carry_best(source, run_dir)
+            context.tracking.set_tag("resumed_from_run_id", cfg.resume_run_id)
+        context.tracking.log_params(report.params(cfg, spec, dataset, enc, device=describe_device(device),
+                                                  start_epoch=training.last_epoch + 1))
+        context.logger.info("training an MLP (%s) on %d rows, %s, epochs %d..%d", cfg.task, len(parts.y_train),
+                            describe_device(device), training.last_epoch + 1, cfg.train.epochs)
+        try:
+            with ProgressBar(cfg.train.epochs - training.last_epoch, desc="torch_mlp epochs") as bar:
+                training.fit(tensors, run_id=context.run_id, run_dir=run_dir, logger=context.logger, progress=bar,
+                             log_metrics=lambda m, epoch: context.tracking.log_metrics(m, step=epoch))
+        except BaseException:
+            # Killed or failed mid-training: keep what the finished epochs produced, logged.
+            report.salvage(context, training, dataset, parts)
+            raise
+        metrics = report.finish(context, training, tensors, dataset, parts)
+        return RunResult(outputs={k: metrics[k] for k in report.headline(cfg.task)}
+                         | {"best_epoch": training.tracker.best_epoch, "epochs": training.last_epoch,
+                            "stopped_early": training.stopped_early, "device": describe_device(device)})
+
+    def _score(self, cfg: MlpConfig, spec: RunSpec, context) -> RunResult:
+        from plugins.sklearn_common import data as tabular
+        from plugins.torch_common.checkpoint import load_checkpoint, locate_run_file
+        from plugins.torch_common.device import resolve_device
+        from plugins.torch_mlp import artifacts, eval, score
+        from plugins.torch_mlp.train import model_from_checkpoint
+
+        path = locate_run_file(context, cfg.score_run_id, artifacts.BEST.as_posix(), field="data_spec.score.run_id")
+        ckpt = load_checkpoint(path)
+        score.check_task(ckpt, cfg.task, str(path))
+        context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})
+        device = resolve_device(cfg.train.device)
+        model, enc = model_from_checkpoint(ckpt, device)
+        dataset = tabular.load(cfg.data, task=cfg.task, seed=spec.seed, require_target=False)
+        X = enc.encode_X(dataset.X, dataset.feature_names)
+        outputs = eval.predict(model, X, device=device)
+        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(X),
+                                     "model.source_run_id": cfg.score_run_id, "model.epoch": ckpt["epoch"]})
+        predictions = score.write_predictions(context.artifact_dir, outputs, enc, dataset.y)
+        context.tracking.log_artifact(predictions, artifact_path="data")
+        result = {"predictions": str(predictions), "rows": len(X)}
+        if dataset.y is not None:
+            metrics = eval.measure(outputs, enc.encode_y(dataset.y), enc, "score")
+            context.tracking.log_metrics(metrics)
+            artifacts.write_json(context.artifact_dir, artifacts.METRICS, metrics)
+            context.tracking.log_artifact(context.artifact_dir / artifacts.METRICS, artifact_path="metrics")
+            result.update(metrics)
+        return RunResult(outputs=result)

@@ -1,0 +1,45 @@
+"""The score pipeline: a finished run's `best.pt`, new data, `data/predictions.csv`, metrics when labels exist."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import SpecError
+from plugins.torch_mlp import artifacts
+from plugins.torch_mlp.data import Encoder
+
+
+def check_task(ckpt: dict, task: str, source: str) -> None:
+    if ckpt.get("format") != artifacts.CHECKPOINT_FORMAT:
+        raise SpecError(f"not a torch_mlp checkpoint (format {ckpt.get('format')!r})", source=source,
+                        field="data_spec.score.run_id")
+    if ckpt["network"]["task"] != task:
+        raise SpecError(f"the model was trained for {ckpt['network']['task']}, this spec says {task}",
+                        field="data_spec.task", allowed=(ckpt["network"]["task"],))
+
+
+def write_predictions(run_dir: Path, outputs: torch.Tensor, enc: Encoder, actual: np.ndarray | None) -> Path:
+    """One row per input: the prediction (label value, or a number), per-class probabilities, the actual value."""
+    if enc.task == "classification":
+        proba = torch.softmax(outputs, dim=1).numpy()
+        labels = np.array(enc.classes, dtype=object)[proba.argmax(axis=1)]
+        names = np.array(enc.label_names, dtype=object)[proba.argmax(axis=1)]
+        header = ["row", "prediction", "label_name", *[f"proba_{n}" for n in enc.label_names]]
+        columns = [np.arange(len(labels)), labels, names, *proba.T]
+    else:
+        header = ["row", "prediction"]
+        columns = [np.arange(len(outputs)), enc.decode_regression(outputs)]
+    if actual is not None:
+        header.append("actual")
+        columns.append(actual)
+    path = run_dir / artifacts.PREDICTIONS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
+    return path
