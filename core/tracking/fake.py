@@ -95,12 +95,18 @@ class FakeTracking(TrackingClient):
         run.end_time_ms = end_time_ms
 
     def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        """A file, or a folder (every artifact under `artifact_path/`), as MLflow does."""
+        prefix = artifact_path.rstrip("/") + "/"
         for run in self.runs.values():
-            if run.tags.get("mlcore.run_id") == core_run_id and artifact_path in run.artifacts:
-                dst = Path(dst_dir) / artifact_path
+            if run.tags.get("mlcore.run_id") != core_run_id:
+                continue
+            matches = [k for k in run.artifacts if k == artifact_path or k.startswith(prefix)]
+            for key in matches:
+                dst = Path(dst_dir) / key
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_bytes(run.artifacts[artifact_path])
-                return dst
+                dst.write_bytes(run.artifacts[key])
+            if matches:
+                return Path(dst_dir) / artifact_path
         raise TrackingError(f"no recorded run {core_run_id} with artifact {artifact_path}")
 
     # -- query helpers for tests -------------------------------------------------

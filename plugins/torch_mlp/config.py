@@ -15,35 +15,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from core import SpecError
-from plugins.common.fields import (
-    as_mapping,
-    boolean,
-    choice,
-    number,
-    only_fields,
-    run_id,
-)
+from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
 from plugins.sklearn_common.config import DataConfig, parse_data, parse_split
+from plugins.torch_common.config import EarlyStopping, TrainConfig, parse_early_stopping, parse_train, train_params
 
 TASKS = ("classification", "regression")
 PIPELINES = ("train", "score")
 ACTIVATIONS = ("relu", "gelu", "tanh", "leaky_relu", "elu", "silu")
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("none", "step", "cosine", "exponential", "plateau")
-SCHEDULE_KNOBS = {"none": (), "step": ("step_size", "gamma"), "cosine": (), "exponential": ("gamma",),
-                  "plateau": ("gamma", "patience")}
 VAL_METRICS = {
     "classification": ("val_loss", "val_accuracy", "val_f1_macro"),
     "regression": ("val_loss", "val_rmse", "val_mae", "val_r2"),
 }
-LOWER_IS_BETTER = ("loss", "rmse", "mae")
-DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 FIELDS = ("task", "pipeline", "data", "split", "model", "train", "early_stopping", "resume", "score",
           "plots", "purpose")
 
@@ -54,37 +41,6 @@ class ModelConfig:
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = False
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    type: str = "none"
-    step_size: int = 10  # step
-    gamma: float = 0.5  # step, exponential, plateau (the factor)
-    patience: int = 2  # plateau
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-    schedule: ScheduleConfig = ScheduleConfig()
-    device: str = "auto"
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    metric: str = "val_loss"
-    patience: int | None = None  # None: keep the best epoch, never stop early
-    min_delta: float = 0.0
-
-    @property
-    def mode(self) -> str:
-        return "min" if self.metric.rsplit("_", 1)[-1] in LOWER_IS_BETTER else "max"
 
 
 @dataclass(frozen=True)
@@ -104,15 +60,7 @@ class MlpConfig:
         """Structured params: `model.*` the network, `train.*` how it is trained."""
         out: dict[str, Any] = {"model.type": "mlp", "model.task": self.task}
         out.update({f"model.{k}": (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.model).items()})
-        train = asdict(self.train)
-        schedule = train.pop("schedule")
-        if self.train.optimizer != "sgd":
-            train.pop("momentum")
-        out.update({f"train.{k}": v for k, v in train.items()})
-        out["train.schedule"] = schedule["type"]
-        out.update({f"train.schedule_{k}": schedule[k] for k in SCHEDULE_KNOBS[schedule["type"]]})
-        out["train.early_stopping_metric"] = self.early_stopping.metric
-        out["train.early_stopping_patience"] = self.early_stopping.patience
+        out.update(train_params(self.train, self.early_stopping))
         out.update({f"split.{k}": v for k, v in self.split.items()})
         return out
 
@@ -129,8 +77,9 @@ def parse_config(data_spec: Mapping[str, Any]) -> MlpConfig:
     data = parse_data(as_mapping(data_spec.get("data", {"source": "synthetic"}), "data_spec.data"), task)
     split = parse_split(as_mapping(data_spec.get("split", {}), "data_spec.split"))
     model = _model(as_mapping(data_spec.get("model", {}), "data_spec.model"))
-    train = _train(as_mapping(data_spec.get("train", {}), "data_spec.train"))
-    stopping = _early_stopping(as_mapping(data_spec.get("early_stopping", {}), "data_spec.early_stopping"), task)
+    train = parse_train(as_mapping(data_spec.get("train", {}), "data_spec.train"))
+    stopping = parse_early_stopping(as_mapping(data_spec.get("early_stopping", {}), "data_spec.early_stopping"),
+                                    VAL_METRICS[task])
     resume = as_mapping(data_spec.get("resume", {}), "data_spec.resume")
     only_fields(resume, ("run_id",), "data_spec.resume")
     score = as_mapping(data_spec.get("score", {}), "data_spec.score")
@@ -158,53 +107,4 @@ def _model(cfg: Mapping[str, Any]) -> ModelConfig:
         activation=choice(cfg, "activation", ModelConfig.activation, where, ACTIVATIONS),
         dropout=number(cfg, "dropout", ModelConfig.dropout, where, low=0.0, high=0.95),
         batch_norm=boolean(cfg, "batch_norm", ModelConfig.batch_norm, where),
-    )
-
-
-def _train(cfg: Mapping[str, Any]) -> TrainConfig:
-    where = "data_spec.train"
-    only_fields(cfg, ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "schedule", "device"),
-                where)
-    optimizer = choice(cfg, "optimizer", TrainConfig.optimizer, where, OPTIMIZERS)
-    if "momentum" in cfg and optimizer != "sgd":
-        raise SpecError(f"only applies to optimizer: sgd (this run uses {optimizer})", field=f"{where}.momentum")
-    device = cfg.get("device", TrainConfig.device)
-    if not (isinstance(device, str) and DEVICE.match(device)):
-        raise SpecError(f"unknown device {device!r}", field=f"{where}.device",
-                        allowed=("auto", "cpu", "cuda", "cuda:N", "mps"))
-    return TrainConfig(
-        epochs=number(cfg, "epochs", TrainConfig.epochs, where, integer=True, low=1, high=100_000),
-        batch_size=number(cfg, "batch_size", TrainConfig.batch_size, where, integer=True, low=1, high=1_000_000),
-        optimizer=optimizer,
-        lr=number(cfg, "lr", TrainConfig.lr, where, low=0.0, high=10.0, low_open=True),
-        weight_decay=number(cfg, "weight_decay", TrainConfig.weight_decay, where, low=0.0, high=1.0),
-        momentum=number(cfg, "momentum", TrainConfig.momentum, where, low=0.0, high=1.0),
-        schedule=_schedule(cfg.get("schedule", "none")),
-        device=device,
-    )
-
-
-def _schedule(value: Any) -> ScheduleConfig:
-    where = "data_spec.train.schedule"
-    cfg = {"type": value} if isinstance(value, str) else as_mapping(value, where)
-    kind = choice(cfg, "type", "none", where, SCHEDULES)
-    only_fields(cfg, ("type", *SCHEDULE_KNOBS[kind]), where)
-    return ScheduleConfig(
-        type=kind,
-        step_size=number(cfg, "step_size", ScheduleConfig.step_size, where, integer=True, low=1),
-        gamma=number(cfg, "gamma", ScheduleConfig.gamma, where, low=0.0, high=1.0, low_open=True),
-        patience=number(cfg, "patience", ScheduleConfig.patience, where, integer=True, low=0),
-    )
-
-
-def _early_stopping(cfg: Mapping[str, Any], task: str) -> EarlyStopping:
-    where = "data_spec.early_stopping"
-    only_fields(cfg, ("metric", "patience", "min_delta"), where)
-    patience = cfg.get("patience")
-    if patience is not None:
-        patience = number(cfg, "patience", None, where, integer=True, low=1)
-    return EarlyStopping(
-        metric=choice(cfg, "metric", "val_loss", where, VAL_METRICS[task]),
-        patience=patience,
-        min_delta=number(cfg, "min_delta", 0.0, where, low=0.0),
     )

@@ -7,6 +7,7 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
+from plugins.torch_common.metrics import classification_metrics
 from plugins.torch_mlp.data import Encoder
 
 
@@ -25,16 +26,7 @@ def predict(model: nn.Module, X: torch.Tensor, *, device: torch.device, batch_si
 def measure(outputs: torch.Tensor, y: torch.Tensor, enc: Encoder, prefix: str) -> dict[str, float]:
     """`{prefix}_loss` and the task's metrics: accuracy and macro F1, or RMSE, MAE and R²."""
     if enc.task == "classification":
-        known = y >= 0  # labels the model has no unit for (score data) count as wrong, not as a crash
-        loss = nn.functional.cross_entropy(outputs[known], y[known]).item() if known.any() else float("nan")
-        pred = outputs.argmax(dim=1).numpy()
-        truth = y.numpy()
-        return {
-            f"{prefix}_loss": float(loss),
-            f"{prefix}_accuracy": float(skm.accuracy_score(truth, pred)),
-            f"{prefix}_f1_macro": float(skm.f1_score(truth, pred, average="macro",
-                                                     labels=list(range(enc.n_outputs)), zero_division=0)),
-        }
+        return classification_metrics(outputs, y, enc.n_outputs, prefix)
     loss = nn.functional.mse_loss(outputs.reshape(-1), y.reshape(-1)).item()
     pred = enc.decode_regression(outputs)
     truth = enc.decode_regression(y)
