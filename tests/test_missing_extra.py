@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILT_IN = [
     ("sklearn_classifier/examples/smoke.yaml", "sklearn", "sklearn"),
     ("torch_mlp/examples/smoke.yaml", "torch", "torch"),
+    ("text_classifier/examples/smoke.yaml", "transformers", "nlp"),
 ]
 
 

@@ -1,0 +1,126 @@
+"""The training loop: tokenised splits as tensors, one epoch at a time, validation after each,
+every epoch's metrics logged with `step=epoch`; the best epoch's weights kept in memory and
+saved with `save_pretrained` at the end (or when the run is cut short)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from core.progress import ProgressBar
+from plugins.text_classifier.config import TextConfig
+from plugins.text_classifier.data import Texts
+from plugins.torch_common.metrics import classification_metrics
+from plugins.torch_common.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
+from plugins.torch_common.stopping import BestTracker
+
+
+@dataclass
+class Encoded:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+        mask = self.attention_mask[index]
+        width = max(int(mask.sum(dim=1).max()), 1)  # trim the padding this batch does not need
+        out = {"input_ids": self.input_ids[index, :width].to(device), "attention_mask": mask[:, :width].to(device)}
+        if self.labels is not None:
+            out["labels"] = self.labels[index].to(device)
+        return out
+
+
+def encode(tokenizer, data: Texts, labels: list[str], max_length: int) -> Encoded:  # noqa: ANN001
+    """Labels not among `labels` (scoring data) become -1: counted wrong, never a crash."""
+    tokens = tokenizer(data.texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    y = None
+    if data.labels is not None:
+        index = {label: i for i, label in enumerate(labels)}
+        y = torch.tensor([index.get(label, -1) for label in data.labels], dtype=torch.long)
+    return Encoded(tokens["input_ids"], tokens["attention_mask"], y)
+
+
+@torch.no_grad()
+def predict_logits(model, data: Encoded, *, device: torch.device, batch_size: int = 64) -> torch.Tensor:  # noqa: ANN001
+    model.eval()
+    outs = []
+    for start in range(0, len(data), batch_size):
+        batch = data.batch(torch.arange(start, min(start + batch_size, len(data))), device)
+        batch.pop("labels", None)
+        outs.append(model(**batch).logits.float().cpu())
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+@dataclass
+class TextTraining:
+    cfg: TextConfig
+    model: torch.nn.Module
+    labels: list[str]
+    device: torch.device
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer = None  # type: ignore[assignment]
+    scheduler: object = None
+    tracker: BestTracker = None  # type: ignore[assignment]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_done: list[int] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+
+    def __post_init__(self) -> None:
+        t, stop = self.cfg.train, self.cfg.early_stopping
+        self.model.to(self.device)
+        self.optimizer = build_optimizer(self.model.parameters(), name=t.optimizer, lr=t.lr,
+                                         weight_decay=t.weight_decay, momentum=t.momentum)
+        self.scheduler = build_scheduler(self.optimizer, kind=t.schedule.type, epochs=t.epochs,
+                                         step_size=t.schedule.step_size, gamma=t.schedule.gamma,
+                                         patience=t.schedule.patience, mode=stop.mode)
+        self.tracker = BestTracker(stop.metric, stop.mode, stop.patience, stop.min_delta)
+
+    def fit(self, train: Encoded, val: Encoded, *, log_metrics: Callable[[dict, int], None], logger,  # noqa: ANN001
+            progress: ProgressBar) -> None:
+        for epoch in range(1, self.cfg.train.epochs + 1):
+            metrics = {"train_loss": self._train_epoch(train)}
+            logits = predict_logits(self.model, val, device=self.device)
+            metrics.update(classification_metrics(logits, val.labels, len(self.labels), "val"))
+            metrics["train_lr"] = current_lr(self.optimizer)
+            watched = metrics[self.tracker.metric]
+            improved = self.tracker.update(epoch, watched)
+            if improved:
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            step_scheduler(self.scheduler, watched)
+            for name, value in metrics.items():
+                self.history.setdefault(name, []).append(value)
+            self.epochs_done.append(epoch)
+            log_metrics(metrics, epoch)
+            logger.info("epoch %d/%d: %s%s", epoch, self.cfg.train.epochs,
+                        ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " (best)" if improved else "")
+            progress.update(1, loss=metrics["train_loss"], **{self.tracker.metric: watched})
+            if self.tracker.should_stop:
+                self.stopped_early = True
+                logger.info("early stopping after epoch %d: best %s %.4g at epoch %d", epoch, self.tracker.metric,
+                            self.tracker.best_value, self.tracker.best_epoch)
+                break
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    def _train_epoch(self, data: Encoded) -> float:
+        self.model.train()
+        order = torch.randperm(len(data), generator=self.generator)
+        size = self.cfg.train.batch_size
+        total, seen = 0.0, 0
+        for start in range(0, len(data), size):
+            index = order[start:start + size]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.model(**data.batch(index, self.device)).loss
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * len(index)
+            seen += len(index)
+        return total / max(seen, 1)
