@@ -1,7 +1,7 @@
 """The `core` command. Thin: each subcommand calls one function of the layers below,
 imported only when that subcommand runs, so `core --help` stays fast.
 
-Exit codes: 0 finished, 1 the run failed, 2 bad input, 130 interrupted (Ctrl-C),
+Exit codes: 0 finished (or reproduced), 1 the run failed (or did not reproduce), 2 bad input, 130 interrupted (Ctrl-C),
 143 terminated (SIGTERM).
 """
 
@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunInterrupted as exc:
         _report_interrupted(exc)
         return EXIT_TERMINATED
+    except BrokenPipeError:
+        # `core runs list | head`: the reader left; say nothing more, as POSIX tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +85,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     p.set_defaults(handler=_lazy("core.commands.tracking_cmd:ui_command"))
 
+    p = sub.add_parser("runs", help="look at runs in the artifact root: list, show, compare",
+                       description="Read the run folders (fast, offline; no tracking server needed).")
+    rsub = p.add_subparsers(title="runs commands", metavar="ACTION")
+    r = rsub.add_parser("list", help="runs, newest first, with status and headline metrics",
+                        description="A run recorded RUNNING whose process is gone is shown DEAD.")
+    r.add_argument("--plugin", help="only this plugin's runs")
+    r.add_argument("--status", help="only runs with this status (FINISHED, FAILED, KILLED, RUNNING, DEAD)")
+    r.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)")
+    r.add_argument("--since", metavar="WHEN", help="only runs started since: 30m, 2h, 7d, 2w or a date (2026-11-26)")
+    r.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    _add_root_flag(r)
+    r.set_defaults(handler=_lazy("core.commands.runs_cmd:list_command"))
+    r = rsub.add_parser("show", help="one run: summary, params, metrics, tags, files, error")
+    r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    _add_root_flag(r)
+    r.set_defaults(handler=_lazy("core.commands.runs_cmd:show_command"))
+    r = rsub.add_parser("compare", help="params that differ and metrics side by side, best marked")
+    r.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two or more run ids or prefixes")
+    r.add_argument("--plot", metavar="METRIC", help="write a PNG of METRIC's history across the runs (needs matplotlib)")
+    r.add_argument("--output", metavar="PNG", help="where --plot writes (default: ./compare_METRIC.png)")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    _add_root_flag(r)
+    r.set_defaults(handler=_lazy("core.commands.runs_cmd:compare_command"))
+    p.set_defaults(handler=_lazy("core.commands.runs_cmd:list_command"), json=False, plugin=None, status=None,
+                   tag=[], since=None, limit=50, artifact_root=None)
+
+    p = sub.add_parser(
+        "rerun",
+        help="run a finished run's recorded spec and seed again and check the result reproduces",
+        description="Runs the recorded resolved spec and seed as a new run (tag rerun_of), then compares every "
+        "final metric within tolerance and the environment. Exit 0 reproduced, 1 not.",
+    )
+    p.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
+    p.add_argument("--rtol", type=float, default=1e-7, help="relative tolerance per metric (default: 1e-7)")
+    p.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance per metric (default: 1e-9)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_location_flags(p)
+    p.set_defaults(handler=_lazy("core.commands.runs_cmd:rerun_command"))
+
     p = sub.add_parser("plugins", help="list installed plugins")
     psub = p.add_subparsers(title="plugins commands", metavar="ACTION")
     pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")
@@ -102,8 +147,12 @@ def _add_override_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the spec's seed")
 
 
-def _add_location_flags(p: argparse.ArgumentParser) -> None:
+def _add_root_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifact-root", default=None, help="where run folders go (default: $CORE_ARTIFACT_ROOT or ./artifacts)")
+
+
+def _add_location_flags(p: argparse.ArgumentParser) -> None:
+    _add_root_flag(p)
     p.add_argument(
         "--tracking-uri",
         default=None,

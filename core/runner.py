@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.deps import is_installed
 from core.environment import describe_environment
 from core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, MissingExtra, PluginNotFound, RunInterrupted
 from core.registry import Registry
+from core.report import write_report
 from core.runlog import close_run_logger, open_run_logger
 from core.seeding import seed_everything
 from core.settings import artifact_root as resolve_root
@@ -45,6 +47,7 @@ from core.tracking.journal import Journal
 from core.tracking.recorder import RunRecorder
 
 RUN_ID_TAG = "mlcore.run_id"
+_HOST = socket.gethostname()  # with `pid`, lets `core runs list` tell a live run from a dead one
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +245,8 @@ def _finish(state: _RunState, recorder, backend, logger, log_handler) -> RunOutc
     summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
     _best_effort(logger, "log the summary", lambda: _log_file(
         recorder, state.run_dir / "summary" / "run_summary.json", "summary"))
+    _best_effort(logger, "write reports/report.html", lambda: _log_file(
+        recorder, write_report(state.run_dir), "reports"))
     if recorder is not None:
         _best_effort(logger, "end the tracking run", lambda: recorder.end(state.status, int(ended.timestamp() * 1000)))
         # Rewrite with what tracking could not send, now that it is final.
@@ -278,9 +283,11 @@ def _write(state: _RunState, status: RunStatus, *, recorder, logger, ended=None,
         "ended_at": iso(ended),
         "duration_s": round((ended - state.started).total_seconds(), 3) if ended else None,
         "pid": os.getpid(),
+        "host": _HOST,
         "outputs": state.outputs,
         "metrics": recorder.final_metrics if recorder else {},
         "params": recorder.params if recorder else {},
+        "tags": recorder.tags if recorder else {},
         "tracking": {
             "backend": recorder.backend.name if recorder and recorder.backend else ("offline" if recorder else None),
             "uri": recorder.backend.uri if recorder and recorder.backend else state.target.uri,

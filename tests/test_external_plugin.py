@@ -28,7 +28,7 @@ def test_external_plugin_runs_and_is_visible_to_plain_mlflow(cli_env, tmp_path):
     assert run.data.tags["pipeline"] == "train"
     assert run.data.tags["mlcore.run_id"] == summary["run_id"]
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert top == {"metrics", "summary"}
+    assert top == {"metrics", "summary", "reports"}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "metrics")] == ["metrics/m.json"]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "summary")] == ["summary/run_summary.json"]
     # artifacts live inside the artifact root, not in a ./mlruns of the working directory

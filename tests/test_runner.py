@@ -1,6 +1,7 @@
 """The runner owns the lifecycle: every run leaves a truthful summary, whatever the plugin does."""
 
 import json
+import os
 
 import pytest
 from ext_pkg import Echo, Fail
@@ -63,7 +64,7 @@ def test_finished_run_records_everything(tmp_path):
     assert recorded.tags["team"] == "a"
     assert recorded.tags["mlcore.run_id"] == outcome.run_id
     assert recorded.run_name == outcome.run_id
-    assert set(recorded.artifacts) == {"metrics/m.json", "summary/run_summary.json"}
+    assert set(recorded.artifacts) == {"metrics/m.json", "summary/run_summary.json", "reports/report.html"}
     assert "done" in (outcome.run_dir / "logs" / "run.log").read_text()
 
 
@@ -82,6 +83,7 @@ def test_summary_fields(tmp_path):
     assert summary["tracking"]["backend"] == "memory"
     assert summary["tracking"]["run_id"] == fake.only_run().run_id
     assert summary["tracking"]["pending"] == 0
+    assert summary["tags"]["plugin"] == "echo" and summary["host"] and summary["pid"] == os.getpid()
     env = summary["environment"]
     for key in ("python", "platform", "host", "mlcore", "git_commit", "packages"):
         assert key in env

@@ -62,6 +62,7 @@ class RunRecorder:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._tags: dict[str, str] = {}
 
     # -- lifecycle (runner only) --------------------------------------------------
     @property
@@ -73,6 +74,7 @@ class RunRecorder:
         record = self.journal.append(
             "start", experiment=experiment, run_name=run_name, tags=clean, time=start_time_ms
         )
+        self._tags.update(clean)
         self.journal.update_state(backend=self.backend.name if self.backend else "offline")
         with self._lock:
             self._buffer.append(record)
@@ -134,6 +136,7 @@ class RunRecorder:
         if not clean:
             return
         with self._lock:
+            self._tags.update(clean)
             for chunk in _chunks(clean):
                 self._buffer.append(self.journal.append("tags", tags=chunk))
             self._maybe_flush()
@@ -166,6 +169,10 @@ class RunRecorder:
     @property
     def params(self) -> dict[str, str]:
         return dict(self._params)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._tags)
 
     @property
     def pending(self) -> int:

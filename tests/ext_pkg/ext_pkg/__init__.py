@@ -66,3 +66,14 @@ class Steps(Plugin):
         path.write_text('{"steps": %d}' % steps)
         context.tracking.log_artifact(path, artifact_path="metrics")
         return RunResult(outputs={"steps": steps})
+
+
+class Random(Plugin):
+    """Not deterministic under any seed: its metric comes from the OS's entropy pool."""
+
+    info = PluginInfo(key="ext_random", description="Logs a metric no seed can fix")
+
+    def run(self, spec, *, context):
+        value = int.from_bytes(os.urandom(4), "big") / 2**32
+        context.tracking.log_metrics({"test_value": value, "test_constant": 1.0})
+        return RunResult(outputs={"value": value})

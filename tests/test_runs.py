@@ -1,0 +1,178 @@
+"""`core runs list|show|compare`, the HTML report every run gets, and `core rerun`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, write_spec
+
+from core import Plugin, PluginInfo, RunResult, RunSpec
+from core.registry import Registry
+from core.runner import run
+from core.tracking.fake import FakeTracking
+
+
+class Curve(Plugin):
+    info = PluginInfo(key="curve", description="Logs a loss curve from data_spec.rate")
+
+    def run(self, spec, *, context):
+        rate = float(spec.data_spec.get("rate", 0.5))
+        context.tracking.log_params({"model.rate": rate, "data.n": 10})
+        for step in range(1, 6):
+            context.tracking.log_metrics({"train_loss": rate ** step, "val_accuracy": 1 - rate ** step}, step=step)
+        context.tracking.log_metrics({"test_accuracy": 1 - rate ** 5})
+        context.tracking.set_tag("purpose", spec.data_spec.get("purpose", "smoke"))
+        return RunResult(outputs={"rate": rate})
+
+
+class Broken(Plugin):
+    info = PluginInfo(key="broken", description="Fails after a metric")
+
+    def run(self, spec, *, context):
+        context.tracking.log_metric("train_loss", 0.9, step=1)
+        raise ValueError("the data had no rows")
+
+
+REGISTRY = Registry({"curve": Curve, "broken": Broken})
+
+
+def _make(root, plugin, **data_spec):
+    return run(RunSpec(plugin=plugin, data_spec=data_spec, name=f"{plugin}-{data_spec.get('rate', '')}"),
+               artifact_root=root, registry=REGISTRY, backend=FakeTracking())
+
+
+@pytest.fixture
+def three_runs(cli_env):
+    root = Path(cli_env["CORE_ARTIFACT_ROOT"])
+    slow = _make(root, "curve", rate=0.5, purpose="smoke")
+    time.sleep(0.01)
+    fast = _make(root, "curve", rate=0.2, purpose="synthetic")
+    time.sleep(0.01)
+    failed = _make(root, "broken")
+    return slow, fast, failed
+
+
+def _json(proc):
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_list_is_newest_first_and_filters(cli_env, three_runs):
+    slow, fast, failed = three_runs
+    listed = _json(run_cli(["runs", "list", "--json"], cli_env))
+    assert [r["run_id"] for r in listed] == [failed.run_id, fast.run_id, slow.run_id]
+    assert listed[1]["headline"] == {"test_accuracy": pytest.approx(1 - 0.2 ** 5)}
+    assert listed[0]["status"] == "FAILED" and listed[0]["error"] == "ValueError: the data had no rows"
+    only = lambda *args: [r["run_id"] for r in _json(run_cli(["runs", "list", "--json", *args], cli_env))]  # noqa: E731
+    assert only("--plugin", "curve") == [fast.run_id, slow.run_id]
+    assert only("--status", "failed") == [failed.run_id]
+    assert only("--tag", "purpose=synthetic") == [fast.run_id]
+    assert only("--limit", "1") == [failed.run_id]
+    assert len(only("--since", "1h")) == 3 and only("--since", "2999-01-01") == []
+    table = run_cli(["runs", "list"], cli_env).stdout
+    assert "STATUS" in table and "FAILED" in table and "test_accuracy=0.99968" in table
+    bad = run_cli(["runs", "list", "--since", "yesterday-ish"], cli_env)
+    assert bad.returncode == 2 and "--since" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_show_by_prefix_with_params_metrics_files_and_error(cli_env, three_runs):
+    _, fast, failed = three_runs
+    shown = run_cli(["runs", "show", fast.run_id[:-3]], cli_env)
+    assert shown.returncode == 0, shown.stderr
+    for text in (fast.run_id, "FINISHED", "model.rate", "0.2", "test_accuracy", "purpose", "synthetic",
+                 "summary/run_summary.json", "reports/report.html"):
+        assert text in shown.stdout, text
+    err = run_cli(["runs", "show", failed.run_id], cli_env).stdout
+    assert "error: ValueError: the data had no rows" in err and "exception.txt" in err
+    ambiguous = run_cli(["runs", "show", "2"], cli_env)
+    assert ambiguous.returncode == 2 and "ambiguous" in ambiguous.stderr
+    missing = run_cli(["runs", "show", "nope"], cli_env)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def test_compare_marks_the_best_and_plots(cli_env, three_runs, tmp_path):
+    slow, fast, _ = three_runs
+    out = _json(run_cli(["runs", "compare", slow.run_id, fast.run_id, "--json"], cli_env))
+    assert out["differing_params"] == {"model.rate": ["0.5", "0.2"]}
+    assert out["metrics"]["test_accuracy"]["best"] == 1  # higher is better
+    assert out["metrics"]["train_loss"]["best"] == 1  # lower is better: 0.2**5 < 0.5**5
+    text = run_cli(["runs", "compare", slow.run_id, fast.run_id], cli_env).stdout
+    assert "model.rate" in text and "*" in text
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib: pip install 'mlcore[plot]'")
+    png = tmp_path / "cmp.png"
+    out = _json(run_cli(["runs", "compare", slow.run_id, fast.run_id, "--plot", "train_loss", "--output", str(png),
+                         "--json"], cli_env))
+    assert out["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    none = run_cli(["runs", "compare", slow.run_id, fast.run_id, "--plot", "nope"], cli_env)
+    assert none.returncode == 2 and "no run logged the metric 'nope'" in none.stderr
+
+
+def test_every_run_gets_a_self_contained_html_report(tmp_path):
+    fake = FakeTracking()
+    ok = run(RunSpec(plugin="curve", data_spec={"rate": 0.5}), artifact_root=tmp_path, registry=REGISTRY, backend=fake)
+    html = (ok.run_dir / "reports" / "report.html").read_text()
+    assert "FINISHED" in html and html.count("<svg") >= 2 and "model.rate" in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from outside
+    assert "reports/report.html" in fake.only_run().artifacts
+    failed = run(RunSpec(plugin="broken"), artifact_root=tmp_path, registry=REGISTRY, backend=FakeTracking())
+    html = (failed.run_dir / "reports" / "report.html").read_text()
+    assert "FAILED" in html and "the data had no rows" in html and "Traceback" in html
+
+
+def test_a_killed_process_shows_dead_not_running(cli_env, tmp_path):
+    spec = write_spec(tmp_path / "sleep.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 120}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "core", "run", str(spec)], env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs"
+    deadline = time.monotonic() + 60
+    while not list(runs.glob("*/ready")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(runs.glob("*/ready")), "the run never got going"
+    alive = _json(run_cli(["runs", "list", "--json"], cli_env))[0]
+    assert alive["display_status"] == "RUNNING" and alive["alive"] is True
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    dead = _json(run_cli(["runs", "list", "--json"], cli_env))[0]
+    assert dead["status"] == "RUNNING" and dead["display_status"] == "DEAD" and dead["alive"] is False
+    table = run_cli(["runs", "list", "--status", "dead"], cli_env)
+    assert "DEAD" in table.stdout and "process is gone" in table.stderr
+    shown = run_cli(["runs", "show", dead["run_id"]], cli_env).stdout
+    assert "DEAD" in shown and "train_loss" in shown  # the journaled metrics are still there
+
+
+def test_rerun_of_a_non_deterministic_plugin_names_the_metric(cli_env, tmp_path):
+    spec = write_spec(tmp_path / "random.yaml", "plugin: ext_random\nseed: 3\n")
+    first = _json(run_cli(["run", str(spec), "--json"], cli_env))
+    proc = run_cli(["rerun", first["run_id"]], cli_env)
+    assert proc.returncode == 1, proc.stderr
+    assert "not reproduced" in proc.stdout and "test_value" in proc.stdout
+    assert "test_constant" not in proc.stdout  # the metric that did reproduce is not blamed
+    assert "not deterministic under its seed" in proc.stdout
+    out = _json(run_cli(["runs", "list", "--json"], cli_env))
+    assert len(out) == 2
+
+
+def test_rerun_of_a_deterministic_sklearn_run_reproduces(cli_env, tmp_path):
+    pytest.importorskip("sklearn", reason="needs the sklearn extra")
+    root = Path(__file__).resolve().parents[1]
+    first = _json(run_cli(["run", str(root / "plugins/sklearn_classifier/examples/smoke.yaml"), "--json"], cli_env))
+    proc = run_cli(["rerun", first["run_id"][:-2], "--json"], cli_env)
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 0 and out["reproduced"] is True and out["metrics_compared"] >= 10
+    assert out["environment_differences"] == {}
+    from mlflow import MlflowClient
+
+    rerun = json.loads(run_cli(["runs", "show", out["rerun"], "--json"], cli_env).stdout)
+    assert rerun["tags"]["rerun_of"] == first["run_id"]
+    client = MlflowClient(rerun["summary"]["tracking"]["uri"])
+    assert client.get_run(rerun["summary"]["tracking"]["run_id"]).data.tags["rerun_of"] == first["run_id"]
+
+
+def test_rerun_refuses_a_run_that_did_not_finish(cli_env, three_runs):
+    proc = run_cli(["rerun", three_runs[2].run_id], cli_env)
+    assert proc.returncode == 2 and "ended FAILED" in proc.stderr
