@@ -85,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     p.set_defaults(handler=_lazy("core.commands.tracking_cmd:ui_command"))
 
+    p = sub.add_parser(
+        "sweep",
+        help="run many configs of one spec: grid and random search, in parallel, ranked",
+        description="Expand a sweep file (a spec with a `sweep:` section: grid and/or random) and run every "
+        "config. Failures are reported as they happen; the sweep exits 1 if any run did not finish.",
+    )
+    p.add_argument("file", help="the sweep file (YAML, JSON or TOML)")
+    p.add_argument("--dry-run", action="store_true", help="list and validate the expanded runs, run nothing")
+    p.add_argument("--executor", choices=("sequential", "process", "ray"), default="process",
+                   help="where runs execute (default: process, a pool of worker processes)")
+    p.add_argument("--max-workers", type=int, default=None, help="parallel runs (default: the CPU count)")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local Ray)")
+    p.add_argument("--metric", default=None, help="rank by this metric (default: the file's sweep.metric)")
+    p.add_argument("--mode", choices=("max", "min"), default=None, help="best is max or min (default: by name)")
+    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="SWEEP_ID",
+                   help="continue a sweep: skip runs that FINISHED in it (default: the latest of this name)")
+    p.add_argument("--name", default=None, help="sweep name (default: sweep.name, else the file's stem)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_override_flags(p)
+    _add_location_flags(p)
+    p.set_defaults(handler=_lazy("core.commands.sweep_cmd:sweep_command"))
+
     p = sub.add_parser("runs", help="look at runs in the artifact root: list, show, compare",
                        description="Read the run folders (fast, offline; no tracking server needed).")
     rsub = p.add_subparsers(title="runs commands", metavar="ACTION")

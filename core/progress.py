@@ -57,6 +57,16 @@ class ProgressBar:
         self.postfix.update(postfix or {}, **fields)
         self._draw()
 
+    def write(self, text: str, stream: TextIO | None = None) -> None:
+        """Print a line above the bar (a sweep's failure, say) without tearing the bar."""
+        stream = stream or sys.stdout
+        if self.enabled and self._last_draw:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+        print(text, file=stream, flush=True)
+        if self.enabled and self._last_draw:
+            self._draw(force=True)
+
     def close(self) -> None:
         if self.enabled and self._last_draw:
             self._draw(force=True)

@@ -162,26 +162,29 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], *, source
         if "=" not in item:
             raise SpecError("expected KEY=VALUE", source=origin)
         key, _, raw = item.partition("=")
-        key = key.strip()
-        parts = key.split(".")
-        if not key or any(not p for p in parts):
-            raise SpecError(f"bad key {key!r}", source=origin, allowed="dotted names like data_spec.model.max_depth")
-        if parts[0] not in SPEC_FIELDS:
-            raise SpecError("unknown field", source=origin, field=parts[0], allowed=SPEC_FIELDS)
-        if parts[0] not in ("data_spec", "tags") and len(parts) > 1:
-            raise SpecError("has no sub-keys", source=origin, field=parts[0])
-        value = parse_scalar(raw)
-        node: dict[str, Any] = result
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise SpecError(f"is a {_type_name(child)}, cannot set '{key}' inside it", source=origin, field=where)
-            node = child
-        node[parts[-1]] = value
+        set_dotted(result, key.strip(), parse_scalar(raw), origin=origin)
     return result
+
+
+def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> None:
+    """Set `data_spec.model.max_depth`-style `key` in a spec mapping, in place; `--set` and sweeps use it."""
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise SpecError(f"bad key {key!r}", source=origin, allowed="dotted names like data_spec.model.max_depth")
+    if parts[0] not in SPEC_FIELDS:
+        raise SpecError("unknown field", source=origin, field=parts[0], allowed=SPEC_FIELDS)
+    if parts[0] not in ("data_spec", "tags") and len(parts) > 1:
+        raise SpecError("has no sub-keys", source=origin, field=parts[0])
+    node: dict[str, Any] = result
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise SpecError(f"is a {_type_name(child)}, cannot set '{key}' inside it", source=origin, field=where)
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
 
 
 def parse_scalar(raw: str) -> Any:

@@ -112,7 +112,7 @@ def rerun_command(args: argparse.Namespace) -> int:
     recorded = original.summary.get("spec") or {}
     spec = RunSpec(plugin=recorded["plugin"], data_spec=recorded.get("data_spec") or {}, seed=recorded.get("seed"),
                    name=recorded.get("name"), experiment=recorded.get("experiment"),
-                   tags={**(recorded.get("tags") or {}), "rerun_of": original.run_id})
+                   tags={**_own_tags(recorded.get("tags") or {}), "rerun_of": original.run_id})
     if not args.json:
         print(f"rerunning {original.run_id} ({spec.plugin}, seed {spec.seed}) ...", file=sys.stderr)
     outcome = run_spec(spec, artifact_root=args.artifact_root, tracking_uri=args.tracking_uri)
@@ -170,6 +170,11 @@ def _plot(runs: list[RunRecord], metric: str, output: str | None) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _own_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The spec's own tags, without the links a sweep added (a rerun is no child of that sweep)."""
+    return {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "mlcore.sweep"))}
 
 
 def _load(args: argparse.Namespace, run_id: str) -> RunRecord:

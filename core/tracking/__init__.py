@@ -100,9 +100,17 @@ def open_backend(target: TrackingTarget) -> TrackingClient:
         return FakeTracking()
     from core.tracking.mlflow_backend import MlflowTracking
 
+    ready = _ready_marker(target)
+    if ready is not None and ready.exists():
+        # The schema was made and checked before: opening it now only reads, so parallel
+        # workers need not queue behind one another for the lock.
+        return MlflowTracking(target.uri, artifact_location=target.artifact_location)
     with _first_use_lock(target):
         # MlflowClient opens the store (and migrates a new SQLite schema) as it is built.
-        return MlflowTracking(target.uri, artifact_location=target.artifact_location)
+        backend = MlflowTracking(target.uri, artifact_location=target.artifact_location)
+        if ready is not None:
+            ready.touch()
+        return backend
 
 
 def prepare_experiment(backend: TrackingClient, target: TrackingTarget, experiment: str) -> None:
@@ -117,6 +125,11 @@ def prepare_experiment(backend: TrackingClient, target: TrackingTarget, experime
         return
     with _first_use_lock(target):
         experiment_id(experiment)
+
+
+def _ready_marker(target: TrackingTarget) -> Path | None:
+    """Written next to a local SQLite store once its schema exists; None for servers."""
+    return target.lock_path.with_suffix(".ready") if target.lock_path is not None else None
 
 
 @contextlib.contextmanager

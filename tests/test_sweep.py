@@ -1,0 +1,183 @@
+"""`core sweep`: expansion, failures isolated and visible, parent/child runs, resume, Ctrl-C, Ray."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, write_spec
+
+from core.errors import SpecError
+from core.sweep.plan import load_sweep
+
+STEPS = """plugin: ext_steps
+seed: 1
+data_spec: {{steps: 3}}
+sweep:
+  name: steps
+  metric: train_loss
+{body}
+"""
+FAILING = STEPS.format(body="  grid:\n    data_spec.steps: [2, oops, 4]\n")
+
+
+def _sweep(path, text):
+    return write_spec(path, text)
+
+
+def test_grid_and_random_expand_deterministically(tmp_path):
+    text = STEPS.format(body="""  seed: 5
+  grid:
+    data_spec.steps: [2, 3]
+    tags.team: [a, b]
+  random:
+    count: 3
+    params:
+      data_spec.lr: {log_uniform: [1.0e-4, 1.0e-1]}
+      data_spec.depth: {int: [1, 9]}
+      data_spec.kind: {choice: [x, y]}
+      data_spec.frac: {uniform: [0.5, 1.0]}
+""")
+    plan = load_sweep(_sweep(tmp_path / "s.yaml", text))
+    assert len(plan.runs) == 2 * 2 * 3
+    assert [r.overrides["data_spec.steps"] for r in plan.runs[:3]] == [2, 2, 2]
+    first = plan.runs[0]
+    assert first.spec.data_spec["steps"] == 2 and first.spec.tags["team"] == "a" and first.spec.name == "steps-000"
+    for run in plan.runs:
+        o = run.overrides
+        assert 1e-4 <= o["data_spec.lr"] <= 1e-1 and 1 <= o["data_spec.depth"] <= 9 and isinstance(o["data_spec.depth"], int)
+        assert o["data_spec.kind"] in ("x", "y") and 0.5 <= o["data_spec.frac"] <= 1.0
+    again = load_sweep(tmp_path / "s.yaml")
+    assert [r.overrides for r in again.runs] == [r.overrides for r in plan.runs]
+    assert len({r.key for r in plan.runs}) == len(plan.runs)
+    other = load_sweep(_sweep(tmp_path / "t.yaml", text.replace("seed: 5", "seed: 6")))
+    assert [r.overrides for r in other.runs] != [r.overrides for r in plan.runs]
+
+
+@pytest.mark.parametrize("body, field", [
+    ("", "sweep"),
+    ("  grid:\n    data_spec.steps: 3\n", "sweep.grid.data_spec.steps"),
+    ("  grid:\n    data_spec.steps: []\n", "sweep.grid.data_spec.steps"),
+    ("  grid:\n    datta_spec.steps: [1]\n", "datta_spec"),
+    ("  random: {count: 0, params: {data_spec.x: {int: [1, 2]}}}\n", "sweep.random.count"),
+    ("  random: {count: 2, params: {data_spec.x: {normal: [0, 1]}}}\n", "sweep.random.params.data_spec.x"),
+    ("  random: {count: 2, params: {data_spec.x: {log_uniform: [0, 1]}}}\n", "sweep.random.params.data_spec.x"),
+    ("  random: {count: 2, params: {data_spec.x: {int: [5, 1]}}}\n", "sweep.random.params.data_spec.x"),
+    ("  grid: {data_spec.steps: [1]}\n  mode: best\n", "sweep.mode"),
+    ("  grid: {data_spec.steps: [1]}\n  workers: 3\n", "sweep.workers"),
+])
+def test_bad_sweep_files_name_the_field(tmp_path, body, field):
+    text = STEPS.format(body=body) if body else "plugin: ext_steps\nsweep: {name: x}\n"
+    with pytest.raises(SpecError) as info:
+        load_sweep(_sweep(tmp_path / "bad.yaml", text))
+    assert field in str(info.value) and "bad.yaml" in str(info.value)
+
+
+def test_dry_run_lists_and_validates(cli_env, tmp_path):
+    proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--dry-run"], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 runs of plugin 'ext_steps'" in proc.stdout and "data_spec.steps=oops" in proc.stdout
+    assert not (Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").exists()
+    bad = run_cli(["sweep", str(_sweep(tmp_path / "b.yaml", FAILING.replace("ext_steps", "nope"))), "--dry-run"],
+                  cli_env)
+    assert bad.returncode == 2 and "nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("executor", ["sequential", "process"])
+def test_one_failing_config_does_not_stop_the_others(cli_env, tmp_path, executor):
+    proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--executor", executor,
+                    "--max-workers", "2"], cli_env, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    failed_line = next(line for line in proc.stderr.splitlines() if line.startswith("FAILED"))
+    assert "ValueError" in failed_line and "steps=oops" in failed_line  # its run id and first error line, at once
+    root = Path(cli_env["CORE_ARTIFACT_ROOT"])
+    results = json.loads(next((root / "sweeps").glob("steps-*/results.json")).read_text())
+    by_steps = {r["overrides"]["data_spec.steps"]: r for r in results["runs"]}
+    assert by_steps[2]["status"] == by_steps[4]["status"] == "FINISHED" and by_steps["oops"]["status"] == "FAILED"
+    assert by_steps[4]["rank"] == 1 and by_steps[2]["rank"] == 2 and by_steps["oops"]["rank"] is None  # min loss
+    assert failed_line.split()[3] == by_steps["oops"]["run_id"] + ":"
+    csv_text = next((root / "sweeps").glob("steps-*/results.csv")).read_text()
+    assert csv_text.splitlines()[0].startswith("rank,index,run_id,status,data_spec.steps,train_loss")
+    assert "FAILED" in proc.stdout  # the table
+
+
+def test_parent_and_children_in_mlflow_then_resume_runs_only_what_is_missing(cli_env, tmp_path):
+    from mlflow import MlflowClient
+
+    spec = _sweep(tmp_path / "s.yaml", FAILING)
+    out = json.loads(run_cli(["sweep", str(spec), "--json", "--max-workers", "2"], cli_env, timeout=300).stdout)
+    assert out["exit_code"] == 1
+    summary = json.loads((Path(out["runs"][0]["run_dir"]) / "summary" / "run_summary.json").read_text())
+    client = MlflowClient(summary["tracking"]["uri"])
+    parent = client.get_run(out["parent_run_id"])
+    assert parent.data.tags["mlcore.sweep_id"] == out["sweep_id"] and parent.info.status == "FAILED"
+    assert parent.data.metrics["sweep_finished"] == 2 and parent.data.metrics["best_train_loss"] == 0.25
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "sweep")} >= {"sweep/results.csv",
+                                                                                     "sweep/results.json"}
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED", "FINISHED"]
+
+    runs_before = len(list((Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir()))
+    proc = run_cli(["sweep", str(spec), "--resume", "--max-workers", "2"], cli_env, timeout=300)
+    assert proc.returncode == 1 and "2 of 3 runs already FINISHED, running 1" in proc.stdout
+    assert len(list((Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 1
+    assert proc.stdout.count("(earlier)") == 2
+    fixed = _sweep(tmp_path / "s.yaml", FAILING.replace("oops", "3"))  # a changed config is a new run
+    proc = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"]], cli_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
+
+
+def test_ctrl_c_stops_the_sweep_and_leaves_no_run_running(cli_env, tmp_path):
+    spec = _sweep(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 120}\n"
+                                       "sweep:\n  name: sleepy\n  grid: {data_spec.n: [1, 2, 3, 4]}\n")
+    env = dict(cli_env, CORE_PROGRESS="0")
+    proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--max-workers", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs"
+    deadline = time.monotonic() + 120
+    while len(list(runs.glob("*/ready"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list(runs.glob("*/ready"))) == 2, "two runs never got going"
+    proc.send_signal(signal.SIGINT)  # the driver only: it must stop its workers itself
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    statuses = [json.loads((d / "summary" / "run_summary.json").read_text())["status"] for d in runs.iterdir()]
+    assert statuses == ["KILLED", "KILLED"]
+    results = json.loads(next((runs.parent / "sweeps").glob("sleepy-*/results.json")).read_text())
+    assert sorted(r["status"] for r in results["runs"]) == ["KILLED", "KILLED", "NOT RUN", "NOT RUN"]
+    assert results["interrupted"] == "SIGINT" and "resume with --resume sleepy-" in err
+
+
+def test_remote_ray_with_a_local_store_is_refused(cli_env, tmp_path):
+    proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--executor", "ray",
+                    "--ray-address", "ray://10.1.2.3:10001"], cli_env)
+    assert proc.returncode == 2 and "local to this machine" in proc.stderr and "--tracking-uri http://" in proc.stderr
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_local_ray(cli_env, tmp_path):
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed: pip install 'mlcore[ray]'")
+    env = dict(cli_env, RAY_DISABLE_USAGE_STATS="1", RAY_ENABLE_UV_RUN_RUNTIME_ENV="0")
+    text = STEPS.format(body="  grid:\n    data_spec.steps: [2, 3, 4]\n")
+    proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", text)), "--executor", "ray", "--max-workers", "2",
+                    "--json"], env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert [r["status"] for r in out["runs"]] == ["FINISHED"] * 3
+    pids = {json.loads((Path(r["run_dir"]) / "summary" / "run_summary.json").read_text())["pid"] for r in out["runs"]}
+    assert os.getpid() not in pids  # ran in Ray's workers
+
+
+def test_ray_missing_is_a_clear_install_message(cli_env, tmp_path):
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("Ray is installed (extras job)")
+    proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--executor", "ray"], cli_env)
+    assert proc.returncode == 2 and 'pip install "mlcore[ray]"' in proc.stderr
