@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_override_flags(p)
     _add_location_flags(p)
     p.add_argument("--offline", action="store_true", help="journal tracking calls only; send later with `core sync`")
+    p.add_argument("--strict-names", action="store_true", default=None,
+                   help="param, metric and tag names that break the conventions fail the run "
+                   "(default: one warning each; or set CORE_STRICT_NAMES=1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(handler=_lazy("core.commands.run_cmd:run_command"))
 

@@ -30,7 +30,7 @@ from core.report import write_report
 from core.runlog import close_run_logger, open_run_logger
 from core.seeding import seed_everything
 from core.settings import artifact_root as resolve_root
-from core.settings import runs_dir
+from core.settings import runs_dir, strict_names
 from core.settings import tracking_uri as resolve_uri
 from core.signals import deferred_interrupts, interrupts_as_exceptions
 from core.summary import SUMMARY_VERSION, iso, write_exception, write_summary
@@ -44,6 +44,7 @@ from core.tracking import (
 )
 from core.tracking.handle import TrackingHandle
 from core.tracking.journal import Journal
+from core.tracking.naming import NamingPolicy
 from core.tracking.recorder import RunRecorder
 
 RUN_ID_TAG = "mlcore.run_id"
@@ -110,9 +111,11 @@ def run(
     offline: bool = False,
     extra_tags: dict[str, str] | None = None,
     source: str | None = None,
+    strict: bool | None = None,
 ) -> RunOutcome:
     """Carry out one run. KeyboardInterrupt / RunInterrupted are re-raised after the
-    record is written (with `.outcome` attached), so callers such as sweeps stop too."""
+    record is written (with `.outcome` attached), so callers such as sweeps stop too.
+    `strict`: naming-convention slips raise instead of warning (default: $CORE_STRICT_NAMES)."""
     plugin = prepare(spec, registry=registry, source=source)
     root = resolve_root(artifact_root)
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
@@ -155,7 +158,7 @@ def run(
                 context = RunContext(
                     run_id=run_id,
                     spec=spec,
-                    tracking=TrackingHandle(recorder),
+                    tracking=TrackingHandle(recorder, NamingPolicy(strict=strict_names(strict), logger=logger)),
                     artifact_dir=run_dir,
                     logger=logger,
                 )

@@ -23,3 +23,13 @@ def tracking_uri(flag: str | None = None) -> str | None:
 
 def runs_dir(root: Path) -> Path:
     return root / "runs"
+
+
+STRICT_NAMES_ENV = "CORE_STRICT_NAMES"
+
+
+def strict_names(flag: bool | None = None) -> bool:
+    """`--strict-names`, else $CORE_STRICT_NAMES (1/true/yes): naming-convention slips become errors."""
+    if flag is not None:
+        return flag
+    return os.environ.get(STRICT_NAMES_ENV, "").strip().lower() in ("1", "true", "yes", "on")

@@ -181,3 +181,11 @@ def test_ray_missing_is_a_clear_install_message(cli_env, tmp_path):
         pytest.skip("Ray is installed (extras job)")
     proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--executor", "ray"], cli_env)
     assert proc.returncode == 2 and 'pip install "mlcore[ray]"' in proc.stderr
+
+
+def test_the_readme_sweep_example_is_valid(cli_env):
+    pytest.importorskip("sklearn", reason="needs the sklearn extra")
+    root = Path(__file__).resolve().parents[1]
+    proc = run_cli(["sweep", str(root / "examples" / "sweeps" / "rf.yaml"), "--dry-run", "--json"], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 8

@@ -18,6 +18,7 @@ def run_command(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         offline=args.offline,
         source=args.spec,
+        strict=args.strict_names,
     )
     tracking = outcome.summary.get("tracking", {})
     if args.json:

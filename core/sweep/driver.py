@@ -83,10 +83,8 @@ def run_sweep(plan: SweepPlan, *, executor: str = "process", max_workers: int | 
 
 def _run(plan: SweepPlan, runner, *, executor, max_workers, ray_address, artifact_root, tracking_uri, metric,  # noqa: ANN001
          mode, resume, out) -> SweepOutcome:
-    from core.runner import prepare
-
-    for planned in plan.runs:  # every run's config is checked before any starts
-        prepare(planned.spec, source=f"{plan.source} (run {planned.index}: {_short(planned.overrides)})")
+    # Every run's config is checked before any starts.
+    runner.validate([(p.spec.to_dict(), f"{plan.source} (run {p.index}: {_short(p.overrides)})") for p in plan.runs])
     root = resolve_root(artifact_root).resolve()
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
     if executor == "ray" and ray_address and not _is_local_address(ray_address):

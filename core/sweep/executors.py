@@ -21,7 +21,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
-from core.sweep.worker import execute_job, init_pool_worker, warm_worker
+from core.errors import BadInput
+from core.sweep.worker import execute_job, init_pool_worker, validate_specs, warm_worker
 
 EXECUTORS = ("sequential", "process", "ray")
 
@@ -37,6 +38,12 @@ class Executor(ABC):
 
     def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
         """Start workers now and let them import what runs of `spec` need. Default: nothing."""
+
+    def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
+        """Raise `BadInput` for the first (spec, source) `core run` would refuse. Default: here."""
+        message = validate_specs(specs)
+        if message is not None:
+            raise BadInput(message)
 
     def running(self) -> int:
         return 0
@@ -80,6 +87,13 @@ class ProcessExecutor(Executor):
         self._start(workers)
         for _ in range(self._workers):
             self._pool.submit(warm_worker, spec, artifact_root, tracking_uri)
+
+    def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
+        # In a worker, which imports the plugin's libraries anyway; the driver then never does.
+        self._start(1)
+        message = self._pool.submit(validate_specs, specs).result()
+        if message is not None:
+            raise BadInput(message)
 
     def _start(self, workers: int) -> None:
         if self._pool is not None:
@@ -145,12 +159,19 @@ class ProcessExecutor(Executor):
                 pass
 
     def close(self) -> None:
-        if self._pool is not None:
-            # Runs told to stop are still writing their records: wait for them. After a sweep that
-            # ran to the end, idle workers exit by themselves; waiting would only add their teardown.
-            self._pool.shutdown(wait=self._stopping or any(not f.done() for f in self._futures),
-                                cancel_futures=True)
-            self._pool = None
+        if self._pool is None:
+            return
+        if self._stopping or any(not f.done() for f in self._futures):
+            # Runs told to stop are still writing their records: wait for them.
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            # Every run is over and recorded; the idle workers hold nothing, so they are not kept
+            # waiting through their interpreters' slow teardown.
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.kill()
+        self._pool = None
 
 
 def make_executor(name: str, *, max_workers: int | None = None, ray_address: str | None = None) -> Executor:

@@ -43,6 +43,21 @@ def warm_worker(spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> 
     return os.getpid()
 
 
+def validate_specs(specs: list[tuple[dict[str, Any], str]]) -> str | None:
+    """Validate every (spec, source) as `core run` would; the first bad-input message, or None.
+    Run in a pool worker, it spares the driver the plugin's imports: the worker needs them anyway."""
+    from core.errors import BadInput
+    from core.runner import prepare
+    from core.spec import spec_from_mapping
+
+    for spec, source in specs:
+        try:
+            prepare(spec_from_mapping(spec, source=source), source=source)
+        except BadInput as exc:
+            return str(exc)
+    return None
+
+
 def execute_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run `job["spec"]` through core's runner; always returns a result row, never raises for a
     failed run. An interrupted run is recorded KILLED by the runner and re-raised here."""

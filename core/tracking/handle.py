@@ -11,34 +11,43 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import LifecycleError
+from core.tracking.naming import NamingPolicy
 from core.tracking.recorder import RunRecorder
 
 
 class TrackingHandle:
-    """Log params, metrics, tags and artifacts to the current run."""
+    """Log params, metrics, tags and artifacts to the current run.
 
-    __slots__ = ("_recorder",)
+    Names are checked at the call: ones MLflow would reject always raise; ones that break
+    the naming conventions warn once in the run log, or raise in strict mode (`naming`).
+    """
 
-    def __init__(self, recorder: RunRecorder) -> None:
+    __slots__ = ("_naming", "_recorder")
+
+    def __init__(self, recorder: RunRecorder, naming: NamingPolicy | None = None) -> None:
         self._recorder = recorder
+        self._naming = naming or NamingPolicy(logger=recorder.logger)
 
     def log_param(self, key: str, value: Any) -> None:
-        self._recorder.log_params({key: value})
+        self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
+        self._naming.params(params)
         self._recorder.log_params(params)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Log one point; use `step` consistently (epoch, iteration). Buffered, so cheap."""
-        self._recorder.log_metrics({key: value}, step=step)
+        self.log_metrics({key: value}, step=step)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._naming.metrics(metrics)
         self._recorder.log_metrics(metrics, step=step)
 
     def set_tag(self, key: str, value: Any) -> None:
-        self._recorder.set_tags({key: value})
+        self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._naming.tags(tags)
         self._recorder.set_tags(tags)
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
