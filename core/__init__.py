@@ -5,6 +5,7 @@ loaded until a run needs it.
 """
 
 from core.contracts import (
+    ConfigField,
     Metric,
     Plugin,
     PluginInfo,
@@ -29,6 +30,7 @@ from core.errors import (
 
 __all__ = [
     "BadInput",
+    "ConfigField",
     "CoreError",
     "InvalidTrackingValue",
     "LifecycleError",

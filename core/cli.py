@@ -156,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")
     pl.add_argument("--json", action="store_true", help="print JSON")
     pl.set_defaults(handler=_lazy("core.commands.plugins_cmd:list_command"))
+    ps = psub.add_parser("show", help="one plugin: extra, config fields, examples, README")
+    ps.add_argument("key", help="plugin key")
+    ps.add_argument("--json", action="store_true", help="print JSON")
+    ps.set_defaults(handler=_lazy("core.commands.plugins_cmd:show_command"))
+    pn = psub.add_parser("new", help="scaffold a plugin that passes `core plugins check` and runs as it is",
+                         description="Without --dest: plugins/NAME/ in this checkout, registered in its "
+                         "pyproject.toml. With --dest DIR: a package of its own with its own pyproject.toml.")
+    pn.add_argument("name", help="the plugin key and package name (lower_snake_case)")
+    pn.add_argument("--dest", default=None, metavar="DIR", help="make a separate package in DIR")
+    pn.set_defaults(handler=_lazy("core.commands.plugins_cmd:new_command"))
+    pc = psub.add_parser("check", help="the conventions' checklist, pass/fail per item; exit 0 only if all pass")
+    pc.add_argument("keys", nargs="*", metavar="KEY", help="plugin keys")
+    pc.add_argument("--all", action="store_true", help="every installed plugin")
+    pc.add_argument("--json", action="store_true", help="print JSON (for CI)")
+    pc.set_defaults(handler=_lazy("core.commands.plugins_cmd:check_command"))
     p.set_defaults(handler=_lazy("core.commands.plugins_cmd:list_command"), json=False)
     return parser
 

@@ -1,7 +1,7 @@
 """The contract between core and plugins, in one place.
 
 Everything a plugin author writes against lives here: `Plugin`, `PluginInfo`,
-`RunSpec`, `RunContext`, `RunResult`, `RunStatus`, and `TrackingClient`, the
+`ConfigField`, `RunSpec`, `RunContext`, `RunResult`, `RunStatus`, and `TrackingClient`, the
 facade every tracking backend implements. Standard library only, so importing
 it is free.
 """
@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from core.tracking.handle import TrackingHandle
@@ -54,6 +54,23 @@ class PluginInfo:
     extra: str | None = None
     requires: tuple[str, ...] = ()
     seeds: tuple[str, ...] = ("random",)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One field of a plugin's `data_spec`, for `core plugins show` and the docs.
+
+    `name` is dotted below `data_spec` (`model.max_depth`); `allowed` is a tuple of
+    choices or a short text (`"(0, 1]"`); `when` says when the field applies
+    (`"data.source: csv"`). The plugin's own validation stays the authority.
+    """
+
+    name: str
+    type: str
+    default: Any = None
+    allowed: tuple[Any, ...] | str | None = None
+    help: str = ""
+    when: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +131,8 @@ class Plugin(ABC):
     """
 
     info: PluginInfo
+    #: the `data_spec` fields it understands, shown by `core plugins show`
+    config_fields: ClassVar[tuple[ConfigField, ...]] = ()
 
     def validate(self, spec: RunSpec) -> None:
         """Check `spec.data_spec` without doing any work. Default: accept anything."""

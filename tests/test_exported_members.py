@@ -8,6 +8,7 @@ def test_core_all_is_pinned():
     assert sorted(core.__all__) == sorted(
         [
             "BadInput",
+            "ConfigField",
             "CoreError",
             "InvalidTrackingValue",
             "LifecycleError",

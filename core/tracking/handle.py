@@ -26,7 +26,7 @@ class TrackingHandle:
 
     def __init__(self, recorder: RunRecorder, naming: NamingPolicy | None = None) -> None:
         self._recorder = recorder
-        self._naming = naming or NamingPolicy(logger=recorder.logger)
+        self._naming = naming or NamingPolicy(logger=getattr(recorder, "logger", None))
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})

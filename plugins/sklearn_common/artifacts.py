@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+
+from plugins.common.files import write_json  # noqa: F401 - the family writes JSON through artifacts
 
 MODEL = Path("models") / "model.joblib"
 MODEL_META = Path("models") / "model_meta.json"
@@ -13,13 +13,6 @@ DATA_SUMMARY = Path("data") / "data_summary.json"
 PREDICTIONS = Path("data") / "predictions.csv"
 REPORT = Path("reports") / "report.md"
 PLOTS = Path("plots")
-
-
-def write_json(run_dir: Path, rel: Path, data: Any) -> Path:
-    path = run_dir / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    return path
 
 
 def save_model(run_dir: Path, pipeline) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import SpecError
+from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, only_fields
 
 TASKS = ("classification", "regression")
@@ -166,3 +166,26 @@ def parse_split(cfg: Mapping[str, Any]) -> dict[str, float]:
     if not math.isclose(total, 1.0, abs_tol=1e-9):
         raise SpecError(f"ratios must sum to 1, they sum to {total:g}", field="data_spec.split")
     return {k: float(v) for k, v in split.items()}
+
+
+def config_fields(task: str) -> tuple[ConfigField, ...]:
+    """The family's `data_spec`, for `core plugins show`."""
+    synthetic = SYNTHETIC_KEYS[task]
+    return (
+        ConfigField("pipeline", "str", "train", PIPELINES, "train a model, or score data with a trained run's"),
+        ConfigField("data.source", "str", "synthetic", SOURCES, "where the rows come from"),
+        *(ConfigField(f"data.{k}", type(v).__name__, v, help="make_classification/make_regression knob",
+                      when="data.source: synthetic") for k, v in synthetic.items()),
+        ConfigField("data.name", "str", None, BUILTIN[task], "a data set bundled with scikit-learn",
+                    when="data.source: builtin"),
+        ConfigField("data.path", "str", None, help="a CSV file with a header row", when="data.source: csv"),
+        ConfigField("data.target", "str", None, help="the label column (required to train)", when="data.source: csv"),
+        ConfigField("data.features", "list[str]", None, help="feature columns (default: all but the target)",
+                    when="data.source: csv"),
+        ConfigField("model.type", "str", DEFAULT_MODEL[task], tuple(sorted(MODELS[task])), "the estimator"),
+        ConfigField("model.scale", "bool", False, help="StandardScaler before the estimator"),
+        ConfigField("model.<param>", "any", None, help="any parameter of the estimator (a typo lists the real ones)"),
+        *(ConfigField(f"split.{k}", "float", v, "(0, 1), the three summing to 1") for k, v in DEFAULT_SPLIT.items()),
+        ConfigField("score.run_id", "str", None, help="a finished training run", when="pipeline: score"),
+        ConfigField("plots", "bool", True, help="confusion matrix, ROC, residuals, importances"),
+    )

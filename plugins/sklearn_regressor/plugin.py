@@ -1,6 +1,7 @@
 """`sklearn_regressor`: scikit-learn regression on synthetic, bundled or CSV data; train and score."""
 
 from core import PluginInfo
+from plugins.sklearn_common.config import config_fields
 from plugins.sklearn_common.plugin_base import EXTRA, REQUIRES, SklearnPlugin
 
 
@@ -13,3 +14,4 @@ class SklearnRegressor(SklearnPlugin):
         requires=REQUIRES,
         seeds=("random", "numpy"),
     )
+    config_fields = config_fields("regression")

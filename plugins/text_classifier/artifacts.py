@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plugins.sklearn_common.artifacts import write_json  # noqa: F401 - one JSON writer for every family
+from plugins.common.files import write_json  # noqa: F401 - one JSON writer for every family
 
 MODEL_DIR = Path("models") / "model"  # save_pretrained: config, weights, tokenizer
 MODEL_META = Path("models") / "model_meta.json"

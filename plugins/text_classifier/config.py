@@ -20,10 +20,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from core import SpecError
+from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
 from plugins.sklearn_common.config import parse_split
-from plugins.torch_common.config import EarlyStopping, TrainConfig, parse_early_stopping, parse_train, train_params
+from plugins.torch_common.config import (
+    EarlyStopping,
+    TrainConfig,
+    parse_early_stopping,
+    parse_train,
+    train_params,
+    training_fields,
+)
 
 PIPELINES = ("train", "score")
 SOURCES = ("synthetic", "csv", "jsonl")
@@ -159,3 +166,30 @@ def _model(cfg: Mapping[str, Any]) -> TextModel:
         vocab_size=number(cfg, "vocab_size", d.vocab_size, where, integer=True, low=100, high=500_000),
         dropout=number(cfg, "dropout", d.dropout, where, low=0.0, high=0.9), max_length=max_length,
     )
+
+
+CONFIG_FIELDS = (
+    ConfigField("pipeline", "str", "train", PIPELINES, "train, or score texts with a finished run's model"),
+    ConfigField("data.source", "str", "synthetic", SOURCES),
+    ConfigField("data.path", "str", None, help="a CSV with a header, or JSON Lines", when="data.source: csv | jsonl"),
+    ConfigField("data.text_column", "str", "text", when="data.source: csv | jsonl"),
+    ConfigField("data.label_column", "str", "label", when="data.source: csv | jsonl"),
+    ConfigField("data.n_samples", "int", SYNTHETIC["n_samples"], ">= 20", when="data.source: synthetic"),
+    ConfigField("data.n_classes", "int", SYNTHETIC["n_classes"], "2..4", when="data.source: synthetic"),
+    ConfigField("data.noise", "float", SYNTHETIC["noise"], "[0, 0.9]", "share of words from another topic",
+                when="data.source: synthetic"),
+    ConfigField("split.train/val/test", "float", "0.7/0.15/0.15", "(0, 1), summing to 1"),
+    ConfigField("model.source", "str", "from_config", MODEL_SOURCES, "a small BERT from its config, or a local model"),
+    ConfigField("model.path", "str", None, help="a local folder written by save_pretrained; never downloaded",
+                when="model.source: pretrained"),
+    ConfigField("model.layers", "int", TextModel.layers, "1..48", when="model.source: from_config"),
+    ConfigField("model.hidden", "int", TextModel.hidden, "8..4096, a multiple of heads", when="model.source: from_config"),
+    ConfigField("model.heads", "int", TextModel.heads, "1..64", when="model.source: from_config"),
+    ConfigField("model.intermediate", "int", "4 x hidden", ">= 1", when="model.source: from_config"),
+    ConfigField("model.vocab_size", "int", TextModel.vocab_size, "100..500000", when="model.source: from_config"),
+    ConfigField("model.dropout", "float", TextModel.dropout, "[0, 0.9]", when="model.source: from_config"),
+    ConfigField("model.max_length", "int", TextModel.max_length, "8..4096", "tokens per text"),
+    *training_fields(TRAIN_DEFAULTS, VAL_METRICS),
+    ConfigField("score.run_id", "str", None, help="a finished text_classifier run", when="pipeline: score"),
+    ConfigField("plots", "bool", True, help="loss curves, val metrics, confusion matrix"),
+)

@@ -7,7 +7,7 @@ imported at module level, so listing plugins loads no torch or transformers.
 from __future__ import annotations
 
 from core import Plugin, PluginInfo, RunResult, RunSpec
-from plugins.text_classifier.config import TextConfig, parse_config
+from plugins.text_classifier.config import CONFIG_FIELDS, TextConfig, parse_config
 
 
 class TextClassifier(Plugin):
@@ -18,6 +18,7 @@ class TextClassifier(Plugin):
         requires=("torch", "transformers", "tokenizers", "sklearn", "matplotlib"),
         seeds=("random", "numpy", "torch"),
     )
+    config_fields = CONFIG_FIELDS
 
     def validate(self, spec: RunSpec) -> None:
         cfg = parse_config(spec.data_spec)

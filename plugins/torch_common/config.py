@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from core import SpecError
+from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, choice, number, only_fields
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -117,3 +117,23 @@ def train_params(train: TrainConfig, stopping: EarlyStopping) -> dict[str, Any]:
     out["train.early_stopping_metric"] = stopping.metric
     out["train.early_stopping_patience"] = stopping.patience
     return out
+
+
+def training_fields(defaults: TrainConfig, metrics: Sequence[str]) -> tuple[ConfigField, ...]:
+    """The `train` and `early_stopping` fields, for `core plugins show`."""
+    return (
+        ConfigField("train.epochs", "int", defaults.epochs, ">= 1"),
+        ConfigField("train.batch_size", "int", defaults.batch_size, ">= 1"),
+        ConfigField("train.optimizer", "str", defaults.optimizer, OPTIMIZERS),
+        ConfigField("train.lr", "float", defaults.lr, "(0, 10]", "learning rate"),
+        ConfigField("train.weight_decay", "float", defaults.weight_decay, "[0, 1]"),
+        ConfigField("train.momentum", "float", defaults.momentum, "[0, 1]", when="train.optimizer: sgd"),
+        ConfigField("train.schedule", "str or mapping", "none", SCHEDULES,
+                    "per-epoch learning-rate schedule; a mapping gives its knobs: step_size, gamma, patience"),
+        ConfigField("train.device", "str", defaults.device, ("auto", "cpu", "cuda", "cuda:N", "mps"),
+                    "auto: CUDA when available, else CPU"),
+        ConfigField("early_stopping.metric", "str", "val_loss", tuple(metrics), "the val metric that picks the best epoch"),
+        ConfigField("early_stopping.patience", "int", None, ">= 1", "epochs without improvement before stopping; "
+                    "unset: never stop early"),
+        ConfigField("early_stopping.min_delta", "float", 0.0, ">= 0"),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plugins.sklearn_common.artifacts import write_json  # noqa: F401 - one JSON writer for the tabular families
+from plugins.common.files import write_json  # noqa: F401 - one JSON writer for every family
 
 BEST = Path("models") / "best.pt"
 LAST = Path("models") / "last.pt"

@@ -19,10 +19,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core import SpecError
+from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
 from plugins.sklearn_common.config import DataConfig, parse_data, parse_split
-from plugins.torch_common.config import EarlyStopping, TrainConfig, parse_early_stopping, parse_train, train_params
+from plugins.torch_common.config import (
+    EarlyStopping,
+    TrainConfig,
+    parse_early_stopping,
+    parse_train,
+    train_params,
+    training_fields,
+)
 
 TASKS = ("classification", "regression")
 PIPELINES = ("train", "score")
@@ -108,3 +115,19 @@ def _model(cfg: Mapping[str, Any]) -> ModelConfig:
         dropout=number(cfg, "dropout", ModelConfig.dropout, where, low=0.0, high=0.95),
         batch_norm=boolean(cfg, "batch_norm", ModelConfig.batch_norm, where),
     )
+
+
+CONFIG_FIELDS = (
+    ConfigField("task", "str", "classification", TASKS),
+    ConfigField("pipeline", "str", "train", PIPELINES, "train, or score data with a finished run's best.pt"),
+    ConfigField("data.*", "mapping", "{source: synthetic}", help="as the sklearn family: source synthetic | builtin | csv"),
+    ConfigField("split.train/val/test", "float", "0.7/0.15/0.15", "(0, 1), summing to 1"),
+    ConfigField("model.hidden", "list[int]", list(ModelConfig.hidden), "widths 1..65536", "hidden layer widths"),
+    ConfigField("model.activation", "str", ModelConfig.activation, ACTIVATIONS),
+    ConfigField("model.dropout", "float", ModelConfig.dropout, "[0, 0.95]"),
+    ConfigField("model.batch_norm", "bool", ModelConfig.batch_norm),
+    *training_fields(TrainConfig(), VAL_METRICS["classification"] + VAL_METRICS["regression"][1:]),
+    ConfigField("resume.run_id", "str", None, help="an earlier torch_mlp run to continue from its models/last.pt"),
+    ConfigField("score.run_id", "str", None, help="a finished torch_mlp run", when="pipeline: score"),
+    ConfigField("plots", "bool", True, help="loss curves, val metrics, confusion matrix"),
+)

@@ -7,7 +7,7 @@ imported at module level, so listing plugins loads no torch.
 from __future__ import annotations
 
 from core import Plugin, PluginInfo, RunResult, RunSpec
-from plugins.torch_mlp.config import MlpConfig, parse_config
+from plugins.torch_mlp.config import CONFIG_FIELDS, MlpConfig, parse_config
 
 
 class TorchMlp(Plugin):
@@ -18,6 +18,7 @@ class TorchMlp(Plugin):
         requires=("torch", "numpy", "sklearn", "matplotlib"),
         seeds=("random", "numpy", "torch"),
     )
+    config_fields = CONFIG_FIELDS
 
     def validate(self, spec: RunSpec) -> None:
         cfg = parse_config(spec.data_spec)

@@ -1,0 +1,70 @@
+"""A contract test kit for plugin authors: subclass `PluginContract` in one line and pytest runs
+the conventions' checks on your plugin (the same checks as `core plugins check`).
+
+    from core.testing import PluginContract
+    from my_plugin.plugin import MyPlugin
+
+    class TestContract(PluginContract):
+        plugin_class = MyPlugin
+
+It checks the plugin's info and package, that `run()` stays glue, that importing it loads
+no heavy library, that its extra covers its imports, that its README example validates,
+and smoke-runs its example spec (`examples/smoke.yaml` first) on the recording fake
+tracker: standard folders, matching artifact paths, structured names. `FakeTracking` and
+`FakeRun` are here too, with their query helpers (`only_run()`, `metric_history(name)`,
+`final_metrics()`, `params`, `tags`, `artifacts`), for the plugin's own tests.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from core.contracts import Plugin
+from core.plugin_check import (
+    Check,
+    extra_covers_imports,
+    light_import,
+    own_package,
+    readme_example,
+    run_is_glue,
+    smoke_run,
+    stable_key,
+    target_for_class,
+)
+from core.tracking.fake import FakeRun, FakeTracking
+
+__all__ = ["FakeRun", "FakeTracking", "PluginContract"]
+
+
+def _assert(check: Check) -> None:
+    assert check.ok, f"{check.name}: {check.reason}" + (f" [{check.where}]" if check.where else "")
+
+
+class PluginContract:
+    """Base class of a plugin's contract tests; set `plugin_class`."""
+
+    plugin_class: ClassVar[type[Plugin]]
+
+    @property
+    def _target(self):  # noqa: ANN202
+        return target_for_class(self.plugin_class)
+
+    def test_info_and_package(self) -> None:
+        _assert(own_package(self._target))
+        _assert(stable_key(self._target))
+
+    def test_run_is_glue(self) -> None:
+        _assert(run_is_glue(self._target))
+
+    def test_importing_loads_no_heavy_library(self) -> None:
+        _assert(light_import(self._target))
+
+    def test_extra_covers_imports(self) -> None:
+        _assert(extra_covers_imports(self._target))
+
+    def test_readme_example_validates(self) -> None:
+        _assert(readme_example(self._target))
+
+    def test_smoke_run_layout_and_names(self) -> None:
+        for check in smoke_run(self._target):
+            _assert(check)
