@@ -189,3 +189,24 @@ def test_the_readme_sweep_example_is_valid(cli_env):
     proc = run_cli(["sweep", str(root / "examples" / "sweeps" / "rf.yaml"), "--dry-run", "--json"], cli_env)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 8
+
+
+def test_resume_after_the_driver_was_killed_finds_finished_runs_on_disk(cli_env, tmp_path):
+    """SIGKILL leaves no results.json: resume still skips what FINISHED, from the run folders."""
+    text = "plugin: ext_sleep\ndata_spec: {{seconds: 0}}\nsweep:\n  name: killed\n  grid: {{data_spec.seconds: [0, {s}]}}\n"
+    spec = _sweep(tmp_path / "s.yaml", text.format(s=60))
+    proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--executor", "sequential"],
+                            env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs"
+    deadline = time.monotonic() + 60
+    while len(list(runs.glob("*/ready"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=30)
+    sweep_dir = next((runs.parent / "sweeps").glob("killed-*"))
+    assert not (sweep_dir / "results.json").exists()
+    _sweep(tmp_path / "s.yaml", text.format(s=0))  # the slow config changes, the finished one does not
+    done = run_cli(["sweep", str(spec), "--resume", "--executor", "sequential"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "1 of 2 runs already FINISHED, running 1" in done.stdout
+    assert len(list(runs.iterdir())) == 3  # the finished one, the killed one, the rerun

@@ -100,6 +100,8 @@ def _run(plan: SweepPlan, runner, *, executor, max_workers, ray_address, artifac
     backend, parent = _parent_run(target, experiment, plan, state, out)
     atomic_write_json(folder / "state.json", state | {"parent_run_id": parent, "tracking_uri": public_uri(target.uri)})
     done_keys = {r["key"]: r for r in previous if r.get("status") == "FINISHED"}
+    if resume:
+        done_keys |= _finished_on_disk(root, folder, state["sweep_id"], done_keys)
     todo = [p for p in plan.runs if p.key not in done_keys]
     stop_file = folder / "stopping"
     stop_file.unlink(missing_ok=True)  # a resumed sweep starts afresh
@@ -170,6 +172,26 @@ def _open_folder(root: Path, plan: SweepPlan, resume: str | None) -> tuple[Path,
     except OSError as exc:
         raise BadInput(f"cannot create the sweep folder in artifact root '{root}': {exc.strerror}") from None
     return folder, {"sweep_id": sweep_id, "name": plan.name, "created_at": iso(now), "source": plan.source}, []
+
+
+def _finished_on_disk(root: Path, folder: Path, sweep_id: str, known: dict[str, dict]) -> dict[str, dict]:
+    """Runs of the sweep that FINISHED but never reached its results.json (the driver was killed
+    mid-sweep): found by their sweep tags, matched to specs through the earlier plan.json."""
+    plan_file = folder / "plan.json"
+    if not plan_file.is_file():
+        return {}
+    key_of = {r["index"]: r["key"] for r in json.loads(plan_file.read_text(encoding="utf-8"))["runs"]}
+    found = {}
+    for record in list_runs(root):
+        tags = (record.summary.get("spec") or {}).get("tags") or {}
+        index = str(tags.get(INDEX_TAG, ""))
+        if tags.get(SWEEP_TAG) != sweep_id or record.status != "FINISHED" or not index.isdigit():
+            continue
+        key = key_of.get(int(index))
+        if key and key not in known and key not in found:
+            found[key] = {"key": key, "run_id": record.run_id, "status": "FINISHED", "metrics": record.metrics,
+                          "error": None, "run_dir": str(record.run_dir)}
+    return found
 
 
 def _parent_run(target, experiment: str, plan: SweepPlan, state: dict, out: TextIO):  # noqa: ANN001
