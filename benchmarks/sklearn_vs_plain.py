@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import timed  # benchmarks/ is the script's folder, first on sys.path
 
 PLAIN = r'''
 import json, os, sys, time
@@ -67,12 +67,6 @@ data_spec:
   data: {{source: synthetic, n_samples: {rows}, n_features: 20}}
   model: {{type: hist_gradient_boosting}}
 """
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:

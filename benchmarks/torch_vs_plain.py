@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import timed  # benchmarks/ is the script's folder, first on sys.path
 
 PLAIN = r'''
 import os, sys, time
@@ -96,12 +96,6 @@ data_spec:
   model: {{hidden: [128, 64]}}
   train: {{epochs: {epochs}, batch_size: 256, optimizer: adam, lr: 0.001, device: cpu}}
 """
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run ML experiments through plugins, tracked in MLflow.",
-        epilog="Exit codes: 0 finished, 1 run failed, 2 bad input, 130 interrupted, 143 terminated.",
+        epilog="Exit codes: 0 finished, 1 run failed (a sweep: a run did not finish; rerun: not reproduced), "
+        "2 bad input, 130 interrupted, 143 terminated.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_flags(p)
     p.set_defaults(handler=_lazy("core.commands.runs_cmd:rerun_command"))
 
-    p = sub.add_parser("plugins", help="list installed plugins")
+    p = sub.add_parser("plugins", help="installed plugins: list, show, new, check")
     psub = p.add_subparsers(title="plugins commands", metavar="ACTION")
     pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")
     pl.add_argument("--json", action="store_true", help="print JSON")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from core import Plugin, RunResult, RunSpec
+from plugins.common.files import log_standard_folders, tag_purpose
 from plugins.sklearn_common.config import SklearnConfig, parse_config
 
 EXTRA = "sklearn"
@@ -27,8 +28,7 @@ class SklearnPlugin(Plugin):
 
     def run(self, spec: RunSpec, *, context) -> RunResult:
         cfg = parse_config(spec.data_spec, task=self.task)
-        if "purpose" not in spec.tags and "purpose" not in spec.data_spec:
-            context.tracking.set_tag("purpose", "synthetic" if cfg.data.source == "synthetic" else "realdata")
+        tag_purpose(context, spec, synthetic=cfg.data.source == "synthetic")
         if cfg.pipeline == "score":
             return self._score(cfg, spec, context)
         from plugins.sklearn_common import artifacts, data, eval, train
@@ -61,9 +61,7 @@ class SklearnPlugin(Plugin):
                                plots=plots, notes={"run": context.run_id, "data": cfg.data.source,
                                                    "rows (train/val/test)": f"{len(parts.y_train)}/"
                                                    f"{len(parts.y_val)}/{len(parts.y_test)}"})
-        for folder in ("models", "metrics", "data", "plots", "reports"):
-            if (run_dir / folder).is_dir():
-                context.tracking.log_artifacts(run_dir / folder, artifact_path=folder)
+        log_standard_folders(context)
         headline = [k for k in metrics if k.startswith("test_")]
         return RunResult(outputs={k: metrics[k] for k in headline[:3]} | {"model": cfg.model.type})
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import tempfile
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core import SpecError
+from plugins.common.files import write_csv
 from plugins.sklearn_common import artifacts
 from plugins.sklearn_common.data import Dataset
 
@@ -54,10 +54,4 @@ def write_predictions(run_dir: Path, pipeline, X: np.ndarray, y: np.ndarray | No
     if y is not None:
         header.append("actual")
         columns.append(y)
-    path = run_dir / artifacts.PREDICTIONS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(zip(*columns))
-    return path
+    return write_csv(run_dir / artifacts.PREDICTIONS, header, columns)

@@ -7,6 +7,7 @@ imported at module level, so listing plugins loads no torch or transformers.
 from __future__ import annotations
 
 from core import Plugin, PluginInfo, RunResult, RunSpec
+from plugins.common.files import tag_purpose
 from plugins.text_classifier.config import CONFIG_FIELDS, TextConfig, parse_config
 
 
@@ -29,8 +30,7 @@ class TextClassifier(Plugin):
 
     def run(self, spec: RunSpec, *, context) -> RunResult:  # noqa: ANN001
         cfg = parse_config(spec.data_spec)
-        if "purpose" not in spec.tags and "purpose" not in spec.data_spec:
-            context.tracking.set_tag("purpose", "synthetic" if cfg.data.source == "synthetic" else "realdata")
+        tag_purpose(context, spec, synthetic=cfg.data.source == "synthetic")
         if cfg.pipeline == "score":
             return self._score(cfg, spec, context)
         import torch

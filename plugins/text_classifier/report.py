@@ -3,6 +3,7 @@ the JSON files and plots, all logged. `salvage` does the same for a run cut shor
 
 from __future__ import annotations
 
+from plugins.common.files import log_standard_folders
 from plugins.text_classifier import artifacts, data
 from plugins.text_classifier.train import TextTraining, predict_logits
 from plugins.torch_common.metrics import classification_metrics
@@ -52,6 +53,4 @@ def _keep(context, training: TextTraining, tokenizer, texts, parts) -> None:  # 
     if training.cfg.plots and training.epochs_done:
         plot_history(training.history, training.epochs_done, run_dir / artifacts.PLOTS,
                      best_epoch=training.tracker.best_epoch)
-    for folder in artifacts.FOLDERS:
-        if (run_dir / folder).is_dir():
-            context.tracking.log_artifacts(run_dir / folder, artifact_path=folder)
+    log_standard_folders(context)

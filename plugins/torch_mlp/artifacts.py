@@ -13,5 +13,4 @@ HISTORY = Path("metrics") / "history.json"
 DATA_SUMMARY = Path("data") / "data_summary.json"
 PREDICTIONS = Path("data") / "predictions.csv"
 PLOTS = Path("plots")
-FOLDERS = ("models", "metrics", "data", "plots", "reports")
 CHECKPOINT_FORMAT = "mlcore.torch_mlp/1"

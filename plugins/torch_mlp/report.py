@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugins.common.files import log_standard_folders
 from plugins.sklearn_common import data as tabular
 from plugins.torch_common.checkpoint import load_checkpoint
 from plugins.torch_common.plots import plot_confusion, plot_history
@@ -68,8 +69,6 @@ def _keep(context, training, dataset, parts) -> None:
     if training.cfg.plots and training.epochs_done:
         plot_history(training.history, training.epochs_done, run_dir / artifacts.PLOTS,
                      best_epoch=training.tracker.best_epoch)
-    for folder in artifacts.FOLDERS:
-        if (run_dir / folder).is_dir():
-            context.tracking.log_artifacts(run_dir / folder, artifact_path=folder)
+    log_standard_folders(context)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from core import SpecError
+from plugins.common.files import write_csv
 from plugins.torch_mlp import artifacts
 from plugins.torch_mlp.data import Encoder
 
@@ -36,10 +36,4 @@ def write_predictions(run_dir: Path, outputs: torch.Tensor, enc: Encoder, actual
     if actual is not None:
         header.append("actual")
         columns.append(actual)
-    path = run_dir / artifacts.PREDICTIONS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(zip(*columns))
-    return path
+    return write_csv(run_dir / artifacts.PREDICTIONS, header, columns)
