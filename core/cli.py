@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_flags(p)
     p.set_defaults(handler=_lazy("core.commands.sweep_cmd:sweep_command"))
 
-    p = sub.add_parser("runs", help="look at runs in the artifact root: list, show, compare",
+    p = sub.add_parser("runs", help="look at runs in the artifact root: list, show, compare, repair",
                        description="Read the run folders (fast, offline; no tracking server needed).")
     rsub = p.add_subparsers(title="runs commands", metavar="ACTION")
     r = rsub.add_parser("list", help="runs, newest first, with status and headline metrics",
@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core.commands.runs_cmd:compare_command"))
+    r = rsub.add_parser("repair", help="end runs whose process died (DEAD) as KILLED, on disk and in MLflow",
+                        description="A run left RUNNING by a process that no longer exists is marked KILLED in "
+                        "its summary and in MLflow; every tracking call in its journal is sent first.")
+    r.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids or prefixes (default: every DEAD run)")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    _add_location_flags(r)
+    r.set_defaults(handler=_lazy("core.commands.runs_cmd:repair_command"))
     p.set_defaults(handler=_lazy("core.commands.runs_cmd:list_command"), json=False, plugin=None, status=None,
                    tag=[], since=None, limit=50, artifact_root=None)
 

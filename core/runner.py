@@ -25,6 +25,7 @@ from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus, Tr
 from core.deps import is_installed
 from core.environment import describe_environment
 from core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, MissingExtra, PluginNotFound, RunInterrupted
+from core.redact import redact_mapping
 from core.registry import Registry
 from core.report import write_report
 from core.runlog import close_run_logger, open_run_logger
@@ -281,7 +282,7 @@ def _write(state: _RunState, status: RunStatus, *, recorder, logger, ended=None,
         "run_id": state.run_id,
         "status": status.value,
         "plugin": {"key": info.key, "version": info.version, "extra": info.extra},
-        "spec": state.spec.to_dict(),
+        "spec": redact_mapping(state.spec.to_dict()),
         "started_at": iso(state.started),
         "ended_at": iso(ended),
         "duration_s": round((ended - state.started).total_seconds(), 3) if ended else None,

@@ -128,6 +128,9 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> Run
     experiment = _optional_str(data, "experiment", source)
     if experiment is not None and not experiment.strip():
         raise SpecError("must not be blank", source=source, field="experiment")
+    for field, value in (("name", name), ("experiment", experiment)):
+        if value is not None and (len(value) > 250 or any(ord(c) < 32 for c in value)):
+            raise SpecError("must be at most 250 characters, without control characters", source=source, field=field)
 
     tags = data.get("tags") or {}
     if not isinstance(tags, Mapping):

@@ -12,6 +12,7 @@ from core.cli import print_json
 from core.compare import differing_params, metric_table, reproduction_verdict
 from core.errors import BadInput, MissingExtra
 from core.records import RunRecord, filter_runs, list_runs, parse_since, parse_tag_filters, read_run
+from core.redact import redacted_fields
 from core.settings import artifact_root
 from core.sync import find_run
 
@@ -101,6 +102,30 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def repair_command(args: argparse.Namespace) -> int:
+    from core.repair import repair_run
+
+    root = artifact_root(args.artifact_root)
+    if args.run_ids:
+        dirs = [find_run(root, rid) for rid in args.run_ids]
+    else:
+        dirs = [r.run_dir for r in list_runs(root) if r.display_status == "DEAD"]
+    reports = [repair_run(d, tracking_uri=args.tracking_uri) for d in dirs]
+    if args.json:
+        print_json([r.__dict__ for r in reports])
+    elif not reports:
+        print(f"no DEAD runs in {root}")
+    for r in reports if not args.json else ():
+        if not r.repaired:
+            print(f"{r.run_id}: {r.reason}")
+        elif r.pending:
+            print(f"{r.run_id}: KILLED on disk; {r.pending} tracking calls still pending ({r.error}): "
+                  f"core sync {r.run_id}", file=sys.stderr)
+        else:
+            print(f"{r.run_id}: KILLED on disk and in tracking; every journaled call sent")
+    return 0 if all(r.pending == 0 for r in reports) else 1
+
+
 def rerun_command(args: argparse.Namespace) -> int:
     from core.contracts import RunSpec
     from core.runner import run as run_spec
@@ -110,6 +135,10 @@ def rerun_command(args: argparse.Namespace) -> int:
         raise BadInput(f"run {original.run_id} ended {original.display_status}: only a FINISHED run's result "
                        "can be reproduced")
     recorded = original.summary.get("spec") or {}
+    hidden = redacted_fields(recorded)
+    if hidden:
+        raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
+                       "rerun it from its spec file with `core run`")
     spec = RunSpec(plugin=recorded["plugin"], data_spec=recorded.get("data_spec") or {}, seed=recorded.get("seed"),
                    name=recorded.get("name"), experiment=recorded.get("experiment"),
                    tags={**_own_tags(recorded.get("tags") or {}), "rerun_of": original.run_id})

@@ -22,6 +22,7 @@ from core.contracts import Metric, RunStatus
 from core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, RunInterrupted
 from core.progress import ProgressBar
 from core.records import list_runs, lower_is_better, read_run
+from core.redact import redact_mapping
 from core.settings import artifact_root as resolve_root
 from core.settings import tracking_uri as resolve_uri
 from core.signals import interrupts_as_exceptions
@@ -107,8 +108,9 @@ def _run(plan: SweepPlan, runner, *, executor, max_workers, ray_address, artifac
     stop_file.unlink(missing_ok=True)  # a resumed sweep starts afresh
     jobs = [_job(p, state["sweep_id"], parent, root, target.uri) | {"stop_file": str(stop_file)} for p in todo]
     atomic_write_json(folder / "plan.json", {"sweep_id": state["sweep_id"], "source": plan.source,
-                                             "runs": [{"index": p.index, "key": p.key, "overrides": p.overrides,
-                                                       "spec": p.spec.to_dict()} for p in plan.runs]})
+                                             "runs": [{"index": p.index, "key": p.key,
+                                                       "overrides": redact_mapping(p.overrides),
+                                                       "spec": redact_mapping(p.spec.to_dict())} for p in plan.runs]})
     if done_keys:
         print(f"resuming sweep {state['sweep_id']}: {len(plan.runs) - len(todo)} of {len(plan.runs)} runs already "
               f"FINISHED, running {len(todo)}", file=out)
@@ -247,7 +249,7 @@ def _reconcile(plan: SweepPlan, sweep_id: str, root: Path, results: dict[int, di
                 on_disk.setdefault(int(tags[INDEX_TAG]), record)  # newest first: the latest attempt
     rows = []
     for planned in plan.runs:
-        row = {"index": planned.index, "key": planned.key, "overrides": planned.overrides}
+        row = {"index": planned.index, "key": planned.key, "overrides": redact_mapping(planned.overrides)}
         if planned.key in done:
             prior = done[planned.key]
             rows.append(row | {k: prior.get(k) for k in ("run_id", "status", "metrics", "error", "run_dir")}

@@ -52,11 +52,23 @@ class TrackingHandle:
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Log one file under `artifact_path` (use data, models, metrics, plots, reports)."""
-        self._recorder.log_artifact(Path(local_path), artifact_path)
+        self._recorder.log_artifact(self._inside_run(local_path), artifact_path)
 
     def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
         """Log every file in a folder, keeping its layout, under `artifact_path`."""
-        self._recorder.log_artifact(Path(local_dir), artifact_path, is_dir=True)
+        self._recorder.log_artifact(self._inside_run(local_dir), artifact_path, is_dir=True)
+
+    def _inside_run(self, path: str | Path) -> Path:
+        """Only what is in the run's own folder is logged: a path (or a link) leading out of it is
+        refused, so nothing a plugin is handed can make core copy files from elsewhere."""
+        run_dir = self._recorder.journal.dir.parent.resolve()
+        resolved = Path(path).resolve()
+        if resolved != run_dir and run_dir not in resolved.parents:
+            from core.errors import InvalidTrackingValue
+
+            raise InvalidTrackingValue(f"cannot log '{path}': artifacts must be inside the run folder {run_dir} "
+                                       "(write them under context.artifact_dir first)")
+        return Path(path)
 
     def flush(self) -> None:
         """Send what is buffered now (core also flushes on time and at the end)."""

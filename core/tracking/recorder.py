@@ -20,6 +20,7 @@ from typing import Any
 
 from core.contracts import Metric, RunStatus, TrackingClient
 from core.errors import InvalidTrackingValue
+from core.redact import redact_mapping
 from core.tracking import values
 from core.tracking.journal import Journal
 
@@ -70,6 +71,7 @@ class RunRecorder:
         return self.journal.state.get("backend_run_id")
 
     def start(self, *, experiment: str, run_name: str, tags: Mapping[str, str], start_time_ms: int) -> None:
+        tags = redact_mapping(tags)
         clean = {values.check_key("tag", k): values.tag_value(k, v) for k, v in tags.items()}
         record = self.journal.append(
             "start", experiment=experiment, run_name=run_name, tags=clean, time=start_time_ms
@@ -97,6 +99,7 @@ class RunRecorder:
 
     # -- logging (through TrackingHandle) ----------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
+        params = redact_mapping(params)
         clean: dict[str, str] = {}
         for key, value in params.items():
             values.check_key("param", key)
@@ -132,6 +135,7 @@ class RunRecorder:
             self._maybe_flush()
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        tags = redact_mapping(tags)
         clean = {values.check_key("tag", k): values.tag_value(k, v) for k, v in tags.items()}
         if not clean:
             return

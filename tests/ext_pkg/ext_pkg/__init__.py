@@ -77,3 +77,45 @@ class Random(Plugin):
         value = int.from_bytes(os.urandom(4), "big") / 2**32
         context.tracking.log_metrics({"test_value": value, "test_constant": 1.0})
         return RunResult(outputs={"value": value})
+
+
+class DiskFull(Plugin):
+    """Logs a metric, then writes its model to a file the disk refuses (a link to /dev/full: ENOSPC)."""
+
+    info = PluginInfo(key="ext_diskfull", description="Hits a full disk while writing an artifact")
+
+    def run(self, spec, *, context):
+        context.tracking.log_metric("train_loss", 0.5, step=1)
+        model = context.artifact_dir / "models" / "model.bin"
+        model.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(spec.data_spec.get("device", "/dev/full"), model)
+        with open(model, "wb") as fh:
+            fh.write(b"\0" * 1_000_000)
+            fh.flush()
+        return RunResult()
+
+
+class BadResult(Plugin):
+    info = PluginInfo(key="ext_badresult", description="Returns a dict, not a RunResult")
+
+    def run(self, spec, *, context):
+        context.tracking.log_metric("train_loss", 0.5, step=1)
+        return {"accuracy": 1.0}
+
+
+class Escape(Plugin):
+    """Tries to make core copy a file from outside its run folder: a path it was given, or a link."""
+
+    info = PluginInfo(key="ext_escape", description="Logs a file from outside its run folder")
+
+    def run(self, spec, *, context):
+        context.tracking.log_metric("train_loss", 0.5, step=1)
+        outside = spec.data_spec["outside"]
+        if spec.data_spec.get("via") == "link":
+            link = context.artifact_dir / "data" / "innocent.txt"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(outside, link)
+            context.tracking.log_artifact(link, artifact_path="data")
+        else:
+            context.tracking.log_artifact(outside, artifact_path="data")
+        return RunResult()
