@@ -219,7 +219,10 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], Any]:
 
 
 def _configure_logging(level: int) -> None:
+    from core.redact import ScrubFilter
+
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ScrubFilter())
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("mlcore")
     root.addHandler(handler)

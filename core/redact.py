@@ -3,6 +3,7 @@ replaced by `REDACTED` wherever core records them (params, tags, the recorded sp
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -44,3 +45,22 @@ def redacted_fields(values: Mapping[str, Any], prefix: str = "") -> list[str]:
         elif isinstance(value, Mapping):
             found += redacted_fields(value, f"{name}.")
     return found
+
+
+_URI_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
+
+
+def scrub(text: str) -> str:
+    """`http://alice:pw@host/...` -> `http://host/...` anywhere in `text` (errors quote URLs)."""
+    return _URI_CREDENTIALS.sub(r"\1", text)
+
+
+class ScrubFilter(logging.Filter):
+    """Removes URI credentials from every record a handler emits, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True

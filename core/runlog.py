@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.redact import ScrubFilter
+
 LOG_FILE = Path("logs") / "run.log"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -16,6 +18,7 @@ def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))
     handler.setLevel(logging.DEBUG)
+    handler.addFilter(ScrubFilter())  # URIs in errors must not carry their credentials into the log
     logger = logging.getLogger(f"mlcore.run.{run_id}")
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)

@@ -25,7 +25,7 @@ from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus, Tr
 from core.deps import is_installed
 from core.environment import describe_environment
 from core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, MissingExtra, PluginNotFound, RunInterrupted
-from core.redact import redact_mapping
+from core.redact import redact_mapping, scrub
 from core.registry import Registry
 from core.report import write_report
 from core.runlog import close_run_logger, open_run_logger
@@ -240,7 +240,7 @@ def _finish(state: _RunState, recorder, backend, logger, log_handler) -> RunOutc
     error = None
     state.environment = describe_environment(state.plugin.info)
     if state.exc is not None:
-        error = f"{type(state.exc).__name__}: {state.exc}".strip().rstrip(":")
+        error = scrub(f"{type(state.exc).__name__}: {state.exc}".strip().rstrip(":"))
         if state.interrupt:
             error = f"interrupted by {state.interrupt}"
         _best_effort(logger, "write errors/exception.txt", lambda: _log_file(

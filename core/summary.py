@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.redact import scrub
 from core.tracking.journal import atomic_write_json
 
 SUMMARY_PATH = Path("summary") / "run_summary.json"
@@ -32,7 +33,8 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
 def write_exception(run_dir: Path, exc: BaseException) -> Path:
     path = run_dir / EXCEPTION_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8")
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    path.write_text(scrub(text), encoding="utf-8")
     return path
 
 

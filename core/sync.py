@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import BadInput
+from core.redact import scrub
 from core.settings import runs_dir
 from core.summary import SUMMARY_PATH, read_summary, write_summary
 from core.tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, prepare_experiment, resolve_target
@@ -82,10 +83,10 @@ def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
     except SendError as exc:
         sent = exc.sent
         cause = exc.__cause__ or exc
-        report.error = f"{type(cause).__name__}: {cause}"
+        report.error = scrub(f"{type(cause).__name__}: {cause}")
     except Exception as exc:  # noqa: BLE001 - the store could not even be opened
         sent = 0
-        report.error = f"{type(exc).__name__}: {exc}"
+        report.error = scrub(f"{type(exc).__name__}: {exc}")
     finally:
         if backend is not None:
             backend.close()

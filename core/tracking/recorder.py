@@ -20,7 +20,7 @@ from typing import Any
 
 from core.contracts import Metric, RunStatus, TrackingClient
 from core.errors import InvalidTrackingValue
-from core.redact import redact_mapping
+from core.redact import redact_mapping, scrub
 from core.tracking import values
 from core.tracking.journal import Journal
 
@@ -212,7 +212,7 @@ class RunRecorder:
 
     def _note_failure(self, exc: BaseException) -> None:
         cause = exc.__cause__ or exc
-        message = " ".join(f"{type(cause).__name__}: {cause}".split())[:300]
+        message = scrub(" ".join(f"{type(cause).__name__}: {cause}".split()))[:300]
         if self.last_error is None:
             self.logger.warning(
                 "tracking backend %s failed (%s); calls are kept in %s and the run goes on "
