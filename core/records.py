@@ -22,7 +22,7 @@ from typing import Any
 from core.errors import BadInput
 from core.settings import runs_dir
 from core.summary import EXCEPTION_PATH, SUMMARY_PATH
-from core.tracking.journal import JOURNAL_DIR, JOURNAL_FILE
+from core.tracking.journal import JOURNAL_DIR, JOURNAL_FILE, read_records
 
 DEAD = "DEAD"
 _LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mae|mse|perplexity)(_|$)")
@@ -107,15 +107,7 @@ class RunRecord:
 
     # -- the journal: every tracking call, in order ---------------------------------
     def journal_records(self) -> Iterator[dict[str, Any]]:
-        path = self.run_dir / JOURNAL_DIR / JOURNAL_FILE
-        if not path.is_file():
-            return
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line torn by a kill mid-write: everything before it stands
+        return read_records(self.run_dir / JOURNAL_DIR / JOURNAL_FILE, skip_corrupt=True)
 
     def histories(self) -> dict[str, list[tuple[int, float]]]:
         """Every metric's (step, value) points, as logged."""

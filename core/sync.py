@@ -7,7 +7,6 @@ duplicate metrics, no second MLflow run. The run summary is updated to match.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,22 +108,10 @@ def _target(journal: Journal, run_dir: Path, override: str | None) -> TrackingTa
 
 
 def _still_running(run_dir: Path) -> bool:
-    try:
-        summary = read_summary(run_dir)
-    except (OSError, ValueError):
-        return False
-    if summary.get("status") != "RUNNING":
-        return False
-    pid = summary.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Its own process is alive and sending (pid checked, pid reuse detected): `core.records`."""
+    from core.records import read_run
+
+    return bool(read_run(run_dir).alive)
 
 
 def _update_summary(run_dir: Path, journal: Journal, report: SyncReport, target: TrackingTarget) -> None:

@@ -70,15 +70,7 @@ class Journal:
 
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Records with `seq > after`, in order. A torn last line (a kill mid-write) is skipped."""
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    break
-                record = json.loads(line)
-                if record["seq"] > after:
-                    yield record
+        return read_records(self.path, after=after)
 
     def pending(self) -> list[dict[str, Any]]:
         return list(self.records(after=self.sent_seq))
@@ -98,3 +90,25 @@ class Journal:
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+
+
+def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False) -> Iterator[dict[str, Any]]:
+    """The complete records of a journal file with `seq > after`, in order.
+
+    A last line without its newline was torn by a kill mid-write and never counts. A line that
+    is not JSON raises, unless `skip_corrupt` (readers that only display, like `core runs`).
+    """
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if skip_corrupt:
+                    continue
+                raise
+            if record["seq"] > after:
+                yield record
