@@ -77,19 +77,23 @@ class Registry:
 
     def entries(self) -> Iterator[PluginEntry]:
         """Every registered plugin, loaded far enough to read its `info`; failures are kept."""
+        yield from (self.entry(key) for key in self.keys())
+
+    def entry(self, key: str) -> PluginEntry:
+        """One registered plugin as `entries` reports it, loading only that one."""
         if self._classes is not None:
-            for key, cls in sorted(self._classes.items()):
-                yield PluginEntry(key, f"{cls.__module__}:{cls.__qualname__}", None, cls.info.version, cls.info)
-            return
-        for key, ep in sorted(self._eps().items()):
-            dist = ep.dist.name if ep.dist is not None else None
-            version = ep.dist.version if ep.dist is not None else None
-            try:
-                info = self.load(key).info
-            except PluginLoadError as exc:
-                yield PluginEntry(key, ep.value, dist, version, error=str(exc))
-                continue
-            yield PluginEntry(key, ep.value, dist, info.version or version, info)
+            cls = self.load(key)
+            return PluginEntry(key, f"{cls.__module__}:{cls.__qualname__}", None, cls.info.version, cls.info)
+        ep = self._eps().get(key)
+        if ep is None:
+            raise self._not_found(key)
+        dist = ep.dist.name if ep.dist is not None else None
+        version = ep.dist.version if ep.dist is not None else None
+        try:
+            info = self.load(key).info
+        except PluginLoadError as exc:
+            return PluginEntry(key, ep.value, dist, version, error=str(exc))
+        return PluginEntry(key, ep.value, dist, info.version or version, info)
 
     def _eps(self) -> dict[str, metadata.EntryPoint]:
         if self._entry_points is None:

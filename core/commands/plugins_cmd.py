@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.cli import print_json
+from core.cli import print_json, print_table
 from core.errors import BadInput
 from core.registry import Registry
 
@@ -32,7 +32,7 @@ def list_command(args: argparse.Namespace) -> int:
     if not entries:
         print("no plugins installed (built-ins come with mlcore; see README)")
         return 0
-    rows = [("KEY", "VERSION", "EXTRA", "DESCRIPTION")]
+    rows = []
     for e in entries:
         if e.error:  # reported and skipped: one broken plugin must not hide the others
             print(f"warning: skipped {e.error}", file=sys.stderr)
@@ -41,16 +41,14 @@ def list_command(args: argparse.Namespace) -> int:
         if e.info.requires:
             extra += "" if e.extra_installed else f' (missing: pip install "mlcore[{e.info.extra}]")'
         rows.append((e.key, e.version or "-", extra, e.info.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip())
+    print_table(("KEY", "VERSION", "EXTRA", "DESCRIPTION"), rows)
     return 0
 
 
 def show_command(args: argparse.Namespace) -> int:
     registry = Registry()
     cls = registry.load(args.key)
-    entry = next(e for e in registry.entries() if e.key == args.key)
+    entry = registry.entry(args.key)
     info = cls.info
     folder = Path(sys.modules[cls.__module__].__file__).resolve().parent
     readme = folder / "README.md"
@@ -72,14 +70,12 @@ def show_command(args: argparse.Namespace) -> int:
     print(f"  readme:  {readme if readme.is_file() else '(none)'}")
     if fields:
         print("\nconfig (data_spec):")
-        rows = [("FIELD", "TYPE", "DEFAULT", "ALLOWED", "NOTES")]
+        rows = []
         for f in cls.config_fields:
             allowed = ", ".join(map(str, f.allowed)) if isinstance(f.allowed, tuple) else (f.allowed or "")
             notes = "; ".join(x for x in (f.help, f"when {f.when}" if f.when else "") if x)
             rows.append((f.name, f.type, "" if f.default is None else str(f.default), allowed, notes))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        print_table(("FIELD", "TYPE", "DEFAULT", "ALLOWED", "NOTES"), rows, indent="  ")
     else:
         print("\nconfig: the plugin declares no config_fields")
     if examples:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli import print_json
+from core.cli import print_json, print_table
 from core.compare import differing_params, metric_table, reproduction_verdict
 from core.errors import BadInput, MissingExtra
 from core.records import RunRecord, filter_runs, list_runs, parse_since, parse_tag_filters, read_run
@@ -30,7 +30,7 @@ def list_command(args: argparse.Namespace) -> int:
         return 0
     rows = [[r.run_id, r.plugin, r.name, r.display_status, (r.summary.get("started_at") or "")[:19].replace("T", " "),
              _duration(r.duration_s), "  ".join(f"{k}={_num(v)}" for k, v in r.headline().items())] for r in runs]
-    _print_table(["RUN ID", "PLUGIN", "NAME", "STATUS", "STARTED (UTC)", "DURATION", "METRICS"], rows)
+    print_table(["RUN ID", "PLUGIN", "NAME", "STATUS", "STARTED (UTC)", "DURATION", "METRICS"], rows)
     dead = [r for r in runs if r.display_status == "DEAD"]
     if dead:
         print(f"\n{len(dead)} run(s) DEAD: recorded RUNNING, but the process is gone (killed, or the machine "
@@ -89,14 +89,14 @@ def compare_command(args: argparse.Namespace) -> int:
     header = ["", *[r.run_id for r in runs]]
     print("params that differ:" if params else "params: all the same")
     if params:
-        _print_table(header, [[k, *[("-" if v is None else v) for v in values]] for k, values in params.items()])
+        print_table(header, [[k, *[("-" if v is None else v) for v in values]] for k, values in params.items()])
     print("\nmetrics (* best):" if metrics else "\nno metrics")
     rows = []
     for key, row in metrics.items():
         cells = [("-" if v is None else _num(v)) + (" *" if i == row["best"] else "") for i, v in enumerate(row["values"])]
         rows.append([key, *cells])
     if rows:
-        _print_table(header, rows)
+        print_table(header, rows)
     if plot:
         print(f"\nplot: {plot}")
     return 0
@@ -166,10 +166,10 @@ def rerun_command(args: argparse.Namespace) -> int:
         print(f"not reproduced: run {rerun.run_id} differs from {original.run_id} on "
               f"{len(verdict.differing)} of {len(set(original.metrics) | set(rerun.metrics))} metrics")
         rows = [[k, _num(d["original"]), _num(d["rerun"]), _num(d["abs_diff"])] for k, d in verdict.differing.items()]
-        _print_table(["metric", "original", "rerun", "|diff|"], rows)
+        print_table(["metric", "original", "rerun", "|diff|"], rows)
     if verdict.environment:
         print("\nenvironment differences" + ("" if verdict.reproduced else " that might explain it") + ":")
-        _print_table(["what", "original", "rerun"], [[k, a, b] for k, (a, b) in verdict.environment.items()])
+        print_table(["what", "original", "rerun"], [[k, a, b] for k, (a, b) in verdict.environment.items()])
     elif not verdict.reproduced:
         print("\nsame environment (Python, platform, packages): the plugin is not deterministic under its seed")
     return 0 if verdict.reproduced else 1
@@ -214,13 +214,6 @@ def _brief(r: RunRecord) -> dict[str, Any]:
     return {"run_id": r.run_id, "plugin": r.plugin, "name": r.name, "status": r.status,
             "display_status": r.display_status, "alive": r.alive, "started_at": r.summary.get("started_at"),
             "duration_s": r.duration_s, "headline": r.headline(), "run_dir": str(r.run_dir), "error": r.error}
-
-
-def _print_table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
 def _num(value: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import print_json
+from core.cli import print_json, print_table
 from core.sweep.plan import load_sweep
 
 
@@ -48,11 +48,8 @@ def _print_table(outcome) -> None:  # noqa: ANN001
         value = (row.get("metrics") or {}).get(metric) if metric else None
         rows.append([row.get("rank") or "-", row["run_id"] or "-", row["status"] + (" (earlier)" if row.get("resumed") else ""),
                      *[_show(row["overrides"].get(k)) for k in keys]] + ([_show(value)] if metric else []))
-    cells = [[str(c) for c in r] for r in [header, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print()
-    for r in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print_table(header, rows)
     finished = len(outcome.rows) - len(outcome.failed)
     ranked = f", ranked by {metric} ({outcome.mode})" if metric else ""
     print(f"\n{finished} of {len(outcome.rows)} runs FINISHED{ranked}; {outcome.elapsed_s:.1f}s"
