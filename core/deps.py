@@ -45,16 +45,36 @@ def missing_modules(modules: Iterable[str]) -> list[str]:
 
 def extra_requirements(extra: str) -> list[str]:
     """Distribution names that mlcore's `extra` pulls in, read from installed metadata."""
+    return requirements(DISTRIBUTION, extra, only_extra=True)
+
+
+def requirements(dist: str, extra: str | None = None, *, only_extra: bool = False) -> list[str]:
+    """Distribution names `dist` requires: its base requirements (unless `only_extra`) and those
+    of `extra`, with self-references such as `mlcore[sklearn,ui]` expanded."""
     try:
-        requires = metadata.requires(DISTRIBUTION) or []
+        requires = metadata.requires(dist) or []
     except metadata.PackageNotFoundError:
         return []
     names = []
-    marker = re.compile(r"""extra\s*==\s*["']%s["']""" % re.escape(extra))
     for req in requires:
-        if marker.search(req):
-            names.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
+        name, _, rest = req.partition(";")
+        marker = rest.strip()
+        in_extra = bool(extra) and re.search(rf"""extra\s*==\s*["']{re.escape(extra)}["']""", marker)
+        if ("extra" in marker and not in_extra) or (only_extra and not in_extra):
+            continue
+        base = re.split(r"[\s<>=!~\[(]", name.strip(), maxsplit=1)[0]
+        inner = re.search(r"\[([^\]]+)\]", name)
+        if normalize_name(base) == normalize_name(dist) and inner:
+            for sub in inner.group(1).split(","):
+                names += requirements(dist, sub.strip(), only_extra=True)
+        else:
+            names.append(base)
     return names
+
+
+def normalize_name(name: str) -> str:
+    """A distribution name as pip compares them: `Scikit_Learn` == `scikit-learn`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str | None]:

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.contracts import Plugin, RunSpec
+from core.deps import extra_requirements, normalize_name, requirements
 from core.errors import BadInput
 from core.tracking.naming import metric_problem, param_problem, tag_problem
 
@@ -98,7 +100,7 @@ def run_is_glue(t: PluginUnderCheck) -> Check:
     where = f"{inspect.getsourcefile(t.cls.run)}:{inspect.getsourcelines(t.cls.run)[1]}"
     source = inspect.getsource(t.cls.run)
     lines = [ln for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    tree = ast.parse(_dedent(source))
+    tree = ast.parse(textwrap.dedent(source))
     nested = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))
               and any(isinstance(m, (ast.For, ast.While)) for m in ast.walk(n) if m is not n)]
     calls = sorted({_call_name(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)} - {""})
@@ -134,12 +136,12 @@ def extra_covers_imports(t: PluginUnderCheck) -> Check:
     if info.requires and not info.extra and not t.distribution:
         return Check(name, False, f"PluginInfo.requires {list(info.requires)} but no extra names where they come "
                      "from", f"{t.module}.{t.cls.__name__}.info")
-    if info.extra and t.distribution in (None, "mlcore") and not _extra_reqs(info.extra):
+    if info.extra and t.distribution in (None, "mlcore") and not extra_requirements(info.extra):
         return Check(name, False, f"extra '{info.extra}' is not declared by mlcore", "pyproject.toml")
     providers = _module_providers()
     uncovered = []
     for module in sorted(_third_party_imports(t) | set(info.requires)):
-        dists = {_norm(d) for d in providers.get(module, [])}
+        dists = {normalize_name(d) for d in providers.get(module, [])}
         if not dists or not dists & allowed:
             uncovered.append(module)
     if uncovered:
@@ -327,40 +329,12 @@ def _imports(path: Path) -> Iterator[tuple[str, list[str]]]:
 
 
 def _allowed_distributions(t: PluginUnderCheck) -> set[str]:
-    allowed = {_norm(r) for r in _requirements("mlcore", None)}
+    allowed = {normalize_name(r) for r in requirements("mlcore")}
     if t.cls.info.extra and t.distribution in (None, "mlcore"):
-        allowed |= {_norm(r) for r in _extra_reqs(t.cls.info.extra)}
+        allowed |= {normalize_name(r) for r in extra_requirements(t.cls.info.extra)}
     if t.distribution and t.distribution != "mlcore":
-        allowed |= {_norm(r) for r in _requirements(t.distribution, t.cls.info.extra)}
+        allowed |= {normalize_name(r) for r in requirements(t.distribution, t.cls.info.extra)}
     return allowed
-
-
-def _extra_reqs(extra: str) -> list[str]:
-    return _requirements("mlcore", extra, only_extra=True)
-
-
-def _requirements(dist: str, extra: str | None, only_extra: bool = False) -> list[str]:
-    """Distribution names `dist` requires (its base ones, and those of `extra`), expanding
-    `mlcore[a,b]` self-references."""
-    try:
-        requires = metadata.requires(dist) or []
-    except metadata.PackageNotFoundError:
-        return []
-    names = []
-    for req in requires:
-        name, _, rest = req.partition(";")
-        marker = rest.strip()
-        in_extra = bool(extra) and re.search(rf"""extra\s*==\s*["']{re.escape(extra)}["']""", marker)
-        if ("extra" in marker and not in_extra) or (only_extra and not in_extra):
-            continue
-        base = re.split(r"[\s<>=!~\[(]", name.strip(), maxsplit=1)[0]
-        inner = re.search(r"\[([^\]]+)\]", name)
-        if _norm(base) == _norm(dist) and inner:  # mlcore[sklearn,ui]
-            for sub in inner.group(1).split(","):
-                names += _requirements(dist, sub.strip(), only_extra=True)
-        else:
-            names.append(base)
-    return names
 
 
 _PROVIDERS: dict[str, list[str]] | None = None
@@ -373,10 +347,6 @@ def _module_providers() -> dict[str, list[str]]:
     return _PROVIDERS
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _call_name(func: ast.AST) -> str:
     parts = []
     while isinstance(func, ast.Attribute):
@@ -386,12 +356,6 @@ def _call_name(func: ast.AST) -> str:
         parts.append(func.id)
         return ".".join(reversed(parts))
     return ""
-
-
-def _dedent(source: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(source)
 
 
 def target_for(key: str) -> PluginUnderCheck:
