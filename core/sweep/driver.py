@@ -184,15 +184,22 @@ def _finished_on_disk(root: Path, folder: Path, sweep_id: str, known: dict[str, 
         return {}
     key_of = {r["index"]: r["key"] for r in json.loads(plan_file.read_text(encoding="utf-8"))["runs"]}
     found = {}
+    for index, record in _sweep_runs(root, sweep_id):
+        key = key_of.get(index)
+        if record.status == "FINISHED" and key and key not in known and key not in found:
+            found[key] = {"key": key, "run_id": record.run_id, "status": "FINISHED", "metrics": record.metrics,
+                          "error": None, "run_dir": str(record.run_dir)}
+    return found
+
+
+def _sweep_runs(root: Path, sweep_id: str) -> list[tuple[int, Any]]:
+    """(sweep index, run record) of every run folder tagged with this sweep, newest first."""
+    found = []
     for record in list_runs(root):
         tags = (record.summary.get("spec") or {}).get("tags") or {}
         index = str(tags.get(INDEX_TAG, ""))
-        if tags.get(SWEEP_TAG) != sweep_id or record.status != "FINISHED" or not index.isdigit():
-            continue
-        key = key_of.get(int(index))
-        if key and key not in known and key not in found:
-            found[key] = {"key": key, "run_id": record.run_id, "status": "FINISHED", "metrics": record.metrics,
-                          "error": None, "run_dir": str(record.run_dir)}
+        if tags.get(SWEEP_TAG) == sweep_id and index.isdigit():
+            found.append((int(index), record))
     return found
 
 
@@ -243,10 +250,8 @@ def _reconcile(plan: SweepPlan, sweep_id: str, root: Path, results: dict[int, di
     on_disk: dict[int, Any] = {}
     missing = [p for p in plan.runs if p.key not in done and not (results.get(p.index) or {}).get("run_id")]
     if missing:  # interrupted or lost: find the runs by their sweep tags
-        for record in list_runs(root):
-            tags = (record.summary.get("spec") or {}).get("tags") or {}
-            if tags.get(SWEEP_TAG) == sweep_id and str(tags.get(INDEX_TAG, "")).isdigit():
-                on_disk.setdefault(int(tags[INDEX_TAG]), record)  # newest first: the latest attempt
+        for index, record in _sweep_runs(root, sweep_id):
+            on_disk.setdefault(index, record)  # newest first: the latest attempt
     rows = []
     for planned in plan.runs:
         row = {"index": planned.index, "key": planned.key, "overrides": redact_mapping(planned.overrides)}
