@@ -99,9 +99,8 @@ def _charts(histories: dict[str, list[tuple[int, float]]]) -> list[str]:
         if name in done:
             continue
         base = name.split("_", 1)[1] if "_" in name else name
-        group = {n: stepped[n] for n in (f"train_{base}", f"val_{base}") if n in stepped} or {name: stepped[name]}
-        if name not in group:
-            group = {name: stepped[name]}
+        twins = {n: stepped[n] for n in (f"train_{base}", f"val_{base}") if n in stepped}
+        group = twins if name in twins else {name: stepped[name]}
         done.update(group)
         title = base if len(group) > 1 else name
         charts.append(line_chart(group, title=title))

@@ -63,9 +63,9 @@ class TextTraining:
     labels: list[str]
     device: torch.device
     generator: torch.Generator
-    optimizer: torch.optim.Optimizer = None  # type: ignore[assignment]
-    scheduler: object = None
-    tracker: BestTracker = None  # type: ignore[assignment]
+    optimizer: torch.optim.Optimizer = field(init=False)
+    scheduler: object = field(init=False)
+    tracker: BestTracker = field(init=False)
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_done: list[int] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None

@@ -11,12 +11,11 @@ from core import SpecError
 from plugins.common.files import write_csv
 from plugins.torch_mlp import artifacts
 from plugins.torch_mlp.data import Encoder
+from plugins.torch_mlp.train import check_format
 
 
 def check_task(ckpt: dict, task: str, source: str) -> None:
-    if ckpt.get("format") != artifacts.CHECKPOINT_FORMAT:
-        raise SpecError(f"not a torch_mlp checkpoint (format {ckpt.get('format')!r})", source=source,
-                        field="data_spec.score.run_id")
+    check_format(ckpt, source=source, field="data_spec.score.run_id")
     if ckpt["network"]["task"] != task:
         raise SpecError(f"the model was trained for {ckpt['network']['task']}, this spec says {task}",
                         field="data_spec.task", allowed=(ckpt["network"]["task"],))

@@ -153,9 +153,13 @@ def carry_best(source_last: Path, run_dir: Path) -> None:
         shutil.copyfile(best, run_dir / artifacts.BEST)
 
 
-def check_network(ckpt: dict[str, Any], cfg: MlpConfig, *, source: str, field: str) -> None:
+def check_format(ckpt: dict[str, Any], *, source: str, field: str) -> None:
     if ckpt.get("format") != artifacts.CHECKPOINT_FORMAT:
         raise SpecError(f"not a torch_mlp checkpoint (format {ckpt.get('format')!r})", source=source, field=field)
+
+
+def check_network(ckpt: dict[str, Any], cfg: MlpConfig, *, source: str, field: str) -> None:
+    check_format(ckpt, source=source, field=field)
     if ckpt["network"] != cfg.network():
         diff = {k: ckpt["network"].get(k) for k in cfg.network() if ckpt["network"].get(k) != cfg.network()[k]}
         raise SpecError(f"the checkpoint's network differs from this spec's: it has {diff}", source=source,
