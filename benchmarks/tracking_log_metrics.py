@@ -35,8 +35,8 @@ def bare_mlflow(root: Path, n: int) -> tuple[float, int]:
 
 def through_mlcore(root: Path, n: int) -> tuple[float, int]:
     from core import Plugin, PluginInfo, RunResult, RunSpec
-    from core.registry import Registry
-    from core.runner import run
+    from core._registry import Registry
+    from core._runner import run
 
     timing: dict[str, float] = {}
 

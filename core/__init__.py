@@ -4,6 +4,18 @@ Importing this package is cheap: no MLflow, numpy or other heavy library is
 loaded until a run needs it.
 """
 
+from core._deps import require
+from core._errors import (
+    BadInput,
+    CoreError,
+    InvalidTrackingValue,
+    LifecycleError,
+    MissingExtra,
+    PluginLoadError,
+    PluginNotFound,
+    SpecError,
+    TrackingError,
+)
 from core.contracts import (
     ConfigField,
     Metric,
@@ -14,18 +26,6 @@ from core.contracts import (
     RunSpec,
     RunStatus,
     TrackingClient,
-)
-from core.deps import require
-from core.errors import (
-    BadInput,
-    CoreError,
-    InvalidTrackingValue,
-    LifecycleError,
-    MissingExtra,
-    PluginLoadError,
-    PluginNotFound,
-    SpecError,
-    TrackingError,
 )
 
 __all__ = [

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CoreError, RunInterrupted
+from core._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CoreError, RunInterrupted
 
 PROG = "core"
 
@@ -64,13 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="param, metric and tag names that break the conventions fail the run "
                    "(default: one warning each; or set CORE_STRICT_NAMES=1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.set_defaults(handler=_lazy("core.commands.run_cmd:run_command"))
+    p.set_defaults(handler=_lazy("core._commands.run_cmd:run_command"))
 
     p = sub.add_parser("validate", help="check a spec file without running it")
     p.add_argument("spec", help="path to the spec file")
     _add_override_flags(p)
     p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
-    p.set_defaults(handler=_lazy("core.commands.run_cmd:validate_command"))
+    p.set_defaults(handler=_lazy("core._commands.run_cmd:validate_command"))
 
     p = sub.add_parser(
         "sync",
@@ -81,13 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids or unambiguous prefixes")
     _add_location_flags(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=_lazy("core.commands.tracking_cmd:sync_command"))
+    p.set_defaults(handler=_lazy("core._commands.tracking_cmd:sync_command"))
 
     p = sub.add_parser("ui", help="open MLflow's web UI on the runs' store (needs mlcore[ui])")
     _add_location_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
-    p.set_defaults(handler=_lazy("core.commands.tracking_cmd:ui_command"))
+    p.set_defaults(handler=_lazy("core._commands.tracking_cmd:ui_command"))
 
     p = sub.add_parser(
         "sweep",
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_override_flags(p)
     _add_location_flags(p)
-    p.set_defaults(handler=_lazy("core.commands.sweep_cmd:sweep_command"))
+    p.set_defaults(handler=_lazy("core._commands.sweep_cmd:sweep_command"))
 
     p = sub.add_parser("runs", help="look at runs in the artifact root: list, show, compare, repair",
                        description="Read the run folders (fast, offline; no tracking server needed).")
@@ -123,27 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
-    r.set_defaults(handler=_lazy("core.commands.runs_cmd:list_command"))
+    r.set_defaults(handler=_lazy("core._commands.runs_cmd:list_command"))
     r = rsub.add_parser("show", help="one run: summary, params, metrics, tags, files, error")
     r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
-    r.set_defaults(handler=_lazy("core.commands.runs_cmd:show_command"))
+    r.set_defaults(handler=_lazy("core._commands.runs_cmd:show_command"))
     r = rsub.add_parser("compare", help="params that differ and metrics side by side, best marked")
     r.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two or more run ids or prefixes")
     r.add_argument("--plot", metavar="METRIC", help="write a PNG of METRIC's history across the runs (needs matplotlib)")
     r.add_argument("--output", metavar="PNG", help="where --plot writes (default: ./compare_METRIC.png)")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
-    r.set_defaults(handler=_lazy("core.commands.runs_cmd:compare_command"))
+    r.set_defaults(handler=_lazy("core._commands.runs_cmd:compare_command"))
     r = rsub.add_parser("repair", help="end runs whose process died (DEAD) as KILLED, on disk and in MLflow",
                         description="A run left RUNNING by a process that no longer exists is marked KILLED in "
                         "its summary and in MLflow; every tracking call in its journal is sent first.")
     r.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids or prefixes (default: every DEAD run)")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_location_flags(r)
-    r.set_defaults(handler=_lazy("core.commands.runs_cmd:repair_command"))
-    p.set_defaults(handler=_lazy("core.commands.runs_cmd:list_command"), json=False, plugin=None, status=None,
+    r.set_defaults(handler=_lazy("core._commands.runs_cmd:repair_command"))
+    p.set_defaults(handler=_lazy("core._commands.runs_cmd:list_command"), json=False, plugin=None, status=None,
                    tag=[], since=None, limit=50, artifact_root=None)
 
     p = sub.add_parser(
@@ -157,29 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance per metric (default: 1e-9)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_location_flags(p)
-    p.set_defaults(handler=_lazy("core.commands.runs_cmd:rerun_command"))
+    p.set_defaults(handler=_lazy("core._commands.runs_cmd:rerun_command"))
 
     p = sub.add_parser("plugins", help="installed plugins: list, show, new, check")
     psub = p.add_subparsers(title="plugins commands", metavar="ACTION")
     pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")
     pl.add_argument("--json", action="store_true", help="print JSON")
-    pl.set_defaults(handler=_lazy("core.commands.plugins_cmd:list_command"))
+    pl.set_defaults(handler=_lazy("core._commands.plugins_cmd:list_command"))
     ps = psub.add_parser("show", help="one plugin: extra, config fields, examples, README")
     ps.add_argument("key", help="plugin key")
     ps.add_argument("--json", action="store_true", help="print JSON")
-    ps.set_defaults(handler=_lazy("core.commands.plugins_cmd:show_command"))
+    ps.set_defaults(handler=_lazy("core._commands.plugins_cmd:show_command"))
     pn = psub.add_parser("new", help="scaffold a plugin that passes `core plugins check` and runs as it is",
                          description="Without --dest: plugins/NAME/ in this checkout, registered in its "
                          "pyproject.toml. With --dest DIR: a package of its own with its own pyproject.toml.")
     pn.add_argument("name", help="the plugin key and package name (lower_snake_case)")
     pn.add_argument("--dest", default=None, metavar="DIR", help="make a separate package in DIR")
-    pn.set_defaults(handler=_lazy("core.commands.plugins_cmd:new_command"))
+    pn.set_defaults(handler=_lazy("core._commands.plugins_cmd:new_command"))
     pc = psub.add_parser("check", help="the conventions' checklist, pass/fail per item; exit 0 only if all pass")
     pc.add_argument("keys", nargs="*", metavar="KEY", help="plugin keys")
     pc.add_argument("--all", action="store_true", help="every installed plugin")
     pc.add_argument("--json", action="store_true", help="print JSON (for CI)")
-    pc.set_defaults(handler=_lazy("core.commands.plugins_cmd:check_command"))
-    p.set_defaults(handler=_lazy("core.commands.plugins_cmd:list_command"), json=False)
+    pc.set_defaults(handler=_lazy("core._commands.plugins_cmd:check_command"))
+    p.set_defaults(handler=_lazy("core._commands.plugins_cmd:list_command"), json=False)
     return parser
 
 
@@ -219,7 +219,7 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], Any]:
 
 
 def _configure_logging(level: int) -> None:
-    from core.redact import ScrubFilter
+    from core._redact import ScrubFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ScrubFilter())

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from core.tracking.handle import TrackingHandle
+    from core._tracking.handle import TrackingHandle
 
 
 class RunStatus(enum.Enum):
@@ -157,7 +157,7 @@ class TrackingClient(ABC):
 
     Backends are low level and stateless about "the current run": every call
     names its run explicitly. Buffering, the on-disk journal and the
-    plugin-facing API live above them, in `core.tracking`.
+    plugin-facing API live above them, in `core._tracking`.
     """
 
     #: short backend name recorded in run summaries ("mlflow", "memory")
@@ -211,7 +211,7 @@ class TrackingClient(ABC):
 
         Lets a score pipeline find a model whose run folder is gone. Default: unsupported.
         """
-        from core.errors import TrackingError
+        from core._errors import TrackingError
 
         raise TrackingError(f"the {self.name} backend cannot fetch artifacts of earlier runs")
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from core.contracts import Plugin
-from core.plugin_check import (
+from core._plugin_check import (
     Check,
     extra_covers_imports,
     light_import,
@@ -31,7 +30,8 @@ from core.plugin_check import (
     stable_key,
     target_for_class,
 )
-from core.tracking.fake import FakeRun, FakeTracking
+from core._tracking.fake import FakeRun, FakeTracking
+from core.contracts import Plugin
 
 __all__ = ["FakeRun", "FakeTracking", "PluginContract"]
 

@@ -14,8 +14,8 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import CoreError
-from core.spec import apply_overrides, read_spec_file, spec_from_mapping
+from core._errors import CoreError
+from core._spec import apply_overrides, read_spec_file, spec_from_mapping
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text())

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 
 from core import Plugin, PluginInfo, RunResult, RunSpec
-from core.plugin_check import (
+from core._plugin_check import (
     PluginUnderCheck,
     extra_covers_imports,
     light_import,
@@ -20,10 +20,10 @@ from core.plugin_check import (
     smoke_run,
     stable_key,
 )
-from core.registry import Registry
-from core.runner import run
-from core.scaffold import scaffold
-from core.tracking.fake import FakeTracking
+from core._registry import Registry
+from core._runner import run
+from core._scaffold import scaffold
+from core._tracking.fake import FakeTracking
 
 
 def test_show_lists_config_fields_examples_and_readme(cli_env):
@@ -75,7 +75,7 @@ def test_new_plugin_in_the_checkout_is_registered(tmp_path):
             "plugins/kiwi_fruit/examples/smoke.yaml", "plugins/kiwi_fruit/tests/test_kiwi_fruit.py"} <= names
     text = (tmp_path / "pyproject.toml").read_text()
     assert 'a = "plugins.a:A"\nkiwi_fruit = "plugins.kiwi_fruit.plugin:KiwiFruitPlugin"\n\n[tool.x]' in text
-    from core.errors import BadInput
+    from core._errors import BadInput
 
     with pytest.raises(BadInput, match="already exists"):
         scaffold("kiwi_fruit", repo_root=tmp_path)

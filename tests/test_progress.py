@@ -2,7 +2,7 @@
 
 import io
 
-from core.progress import ProgressBar, progress_enabled
+from core._progress import ProgressBar, progress_enabled
 
 
 class _Tty(io.StringIO):

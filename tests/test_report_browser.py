@@ -12,8 +12,8 @@ import pytest
 from test_runs import REGISTRY
 
 from core import RunSpec
-from core.runner import run
-from core.tracking.fake import FakeTracking
+from core._runner import run
+from core._tracking.fake import FakeTracking
 
 BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 KEEP = Path(os.environ.get("CORE_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
@@ -35,7 +35,7 @@ def test_report_renders_charts_without_console_errors(tmp_path):
                   registry=REGISTRY, backend=FakeTracking())
     (outcome.run_dir / "plots").mkdir(exist_ok=True)
     (outcome.run_dir / "plots" / "pixel.png").write_bytes(PIXEL)
-    from core.report import write_report
+    from core._report import write_report
 
     url = write_report(outcome.run_dir).as_uri()
     dom = _browser("--dump-dom", url)

@@ -7,9 +7,9 @@ import pytest
 from ext_pkg import Echo, Fail
 
 from core import LifecycleError, Plugin, PluginInfo, RunResult, RunSpec, RunStatus, SpecError
-from core.registry import Registry
-from core.runner import new_run_id, run
-from core.tracking.fake import FakeTracking
+from core._registry import Registry
+from core._runner import new_run_id, run
+from core._tracking.fake import FakeTracking
 
 
 class EndsItsOwnRun(Plugin):
@@ -113,7 +113,7 @@ def test_plugin_cannot_end_its_own_run(tmp_path):
     assert "core owns the run lifecycle" in outcome.error
     assert fake.only_run().status is RunStatus.FAILED
     with pytest.raises(LifecycleError):
-        from core.tracking.handle import TrackingHandle
+        from core._tracking.handle import TrackingHandle
 
         TrackingHandle(None).start_run()  # type: ignore[arg-type]
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import run_cli, write_spec
 
 from core import Plugin, PluginInfo, RunResult, RunSpec
-from core.registry import Registry
-from core.runner import run
-from core.tracking.fake import FakeTracking
+from core._registry import Registry
+from core._runner import run
+from core._tracking.fake import FakeTracking
 
 
 class Curve(Plugin):

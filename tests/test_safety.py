@@ -10,9 +10,9 @@ from conftest import run_cli, write_spec
 from mlflow import MlflowClient
 
 from core import InvalidTrackingValue, Plugin, PluginInfo, RunResult, RunSpec
-from core.redact import REDACTED, is_secret_key
-from core.registry import Registry
-from core.runner import run
+from core._redact import REDACTED, is_secret_key
+from core._registry import Registry
+from core._runner import run
 
 SECRETS = ("sk-live-123", "hunter2", "ghp_tok")
 
@@ -85,7 +85,7 @@ def test_artifact_paths_cannot_climb_out(tmp_path):
                 context.tracking.log_artifact(path, artifact_path="../../outside")
             return RunResult()
 
-    from core.tracking.fake import FakeTracking
+    from core._tracking.fake import FakeTracking
 
     outcome = run(RunSpec(plugin="climber"), artifact_root=tmp_path, registry=Registry({"climber": Climber}),
                   backend=FakeTracking())

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from core import RunSpec, SpecError
-from core.spec import apply_overrides, load_spec, parse_scalar, spec_from_mapping
+from core._spec import apply_overrides, load_spec, parse_scalar, spec_from_mapping
 
 
 def test_yaml_json_and_toml_give_the_same_spec(tmp_path):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, write_spec
 
-from core.errors import SpecError
-from core.sweep.plan import load_sweep
+from core._errors import SpecError
+from core._sweep.plan import load_sweep
 
 STEPS = """plugin: ext_steps
 seed: 1

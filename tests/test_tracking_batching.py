@@ -5,9 +5,9 @@ import time
 import pytest
 
 from core import InvalidTrackingValue, Plugin, PluginInfo, RunResult, RunSpec
-from core.registry import Registry
-from core.runner import run
-from core.tracking.fake import FakeTracking
+from core._registry import Registry
+from core._runner import run
+from core._tracking.fake import FakeTracking
 
 
 class Many(Plugin):

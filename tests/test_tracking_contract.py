@@ -2,8 +2,8 @@
 
 import pytest
 
+from core._tracking import TrackingTarget, open_backend, prepare_experiment, resolve_target
 from core.contracts import Metric, RunStatus
-from core.tracking import TrackingTarget, open_backend, prepare_experiment, resolve_target
 
 
 def _read_fake(backend, run_id):

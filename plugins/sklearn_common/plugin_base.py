@@ -107,7 +107,7 @@ def _params(cfg: SklearnConfig, spec: RunSpec, dataset, hyper: dict) -> dict:
 
 
 def _model_meta(cfg: SklearnConfig, dataset, pipeline) -> dict:
-    from core.deps import package_versions
+    from core._deps import package_versions
 
     return {
         "task": cfg.task,

@@ -35,7 +35,7 @@ class TextClassifier(Plugin):
             return self._score(cfg, spec, context)
         import torch
 
-        from core.progress import ProgressBar
+        from core._progress import ProgressBar
         from plugins.text_classifier import data, model, report
         from plugins.text_classifier.tokenizer import build_tokenizer
         from plugins.text_classifier.train import TextTraining, encode

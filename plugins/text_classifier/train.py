@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from core.progress import ProgressBar
+from core._progress import ProgressBar
 from plugins.text_classifier.config import TextConfig
 from plugins.text_classifier.data import Texts
 from plugins.torch_common.metrics import classification_metrics

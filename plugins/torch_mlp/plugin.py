@@ -33,7 +33,7 @@ class TorchMlp(Plugin):
         tag_purpose(context, spec, synthetic=cfg.data.source == "synthetic")
         if cfg.pipeline == "score":
             return self._score(cfg, spec, context)
-        from core.progress import ProgressBar
+        from core._progress import ProgressBar
         from plugins.sklearn_common import data as tabular
         from plugins.torch_common.checkpoint import load_checkpoint, locate_run_file
         from plugins.torch_common.device import describe_device, resolve_device

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from core import SpecError
-from core.progress import ProgressBar
+from core._progress import ProgressBar
 from plugins.torch_common.checkpoint import restore_rng, rng_state, save_checkpoint
 from plugins.torch_common.optim import (
     build_optimizer,

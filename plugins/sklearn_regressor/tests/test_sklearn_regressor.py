@@ -7,10 +7,10 @@ import pytest
 pytest.importorskip("sklearn", reason="needs the sklearn extra: pip install 'mlcore[sklearn]'")
 
 from core import RunSpec  # noqa: E402
-from core.registry import Registry  # noqa: E402
-from core.runner import run  # noqa: E402
-from core.spec import load_spec  # noqa: E402
-from core.tracking.fake import FakeTracking  # noqa: E402
+from core._registry import Registry  # noqa: E402
+from core._runner import run  # noqa: E402
+from core._spec import load_spec  # noqa: E402
+from core._tracking.fake import FakeTracking  # noqa: E402
 from plugins.sklearn_regressor import SklearnRegressor  # noqa: E402
 
 REGISTRY = Registry({"sklearn_regressor": SklearnRegressor})

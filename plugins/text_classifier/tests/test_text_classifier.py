@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core import RunSpec, SpecError
-from core.registry import Registry
-from core.runner import run
-from core.tracking.fake import FakeTracking
+from core._registry import Registry
+from core._runner import run
+from core._tracking.fake import FakeTracking
 from plugins.text_classifier import TextClassifier
 from plugins.text_classifier.config import parse_config
 

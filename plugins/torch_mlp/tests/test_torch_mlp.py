@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from core import RunSpec, SpecError
-from core.registry import Registry
-from core.runner import run
-from core.tracking.fake import FakeTracking
+from core._registry import Registry
+from core._runner import run
+from core._tracking.fake import FakeTracking
 from plugins.torch_mlp import TorchMlp
 from plugins.torch_mlp.config import parse_config
 
@@ -165,8 +165,8 @@ def test_explicit_cuda_without_a_gpu_is_rejected_before_the_run(tmp_path):
 
 
 def test_every_example_spec_validates():
-    from core.runner import prepare
-    from core.spec import load_spec
+    from core._runner import prepare
+    from core._spec import load_spec
 
     for example in sorted(EXAMPLES.glob("*.yaml")):
         prepare(load_spec(example), registry=REGISTRY)

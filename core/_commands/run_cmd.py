@@ -1,0 +1,59 @@
+"""`core run` and `core validate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core._runner import prepare, run
+from core._spec import load_spec
+from core.cli import print_json
+
+
+def run_command(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec, overrides=args.overrides, seed=args.seed)
+    outcome = run(
+        spec,
+        artifact_root=args.artifact_root,
+        tracking_uri=args.tracking_uri,
+        offline=args.offline,
+        source=args.spec,
+        strict=args.strict_names,
+    )
+    tracking = outcome.summary.get("tracking", {})
+    if args.json:
+        print_json(
+            {
+                "run_id": outcome.run_id,
+                "status": outcome.status.value,
+                "outputs": outcome.outputs,
+                "run_dir": str(outcome.run_dir),
+                "error": outcome.error,
+                "tracking": tracking,
+                "exit_code": outcome.exit_code,
+            }
+        )
+    else:
+        out = sys.stdout
+        print(f"run {outcome.run_id} {outcome.status.value}", file=out)
+        if outcome.error:
+            print(f"  error:   {outcome.error}", file=out)
+            print(f"  details: {outcome.run_dir / 'errors' / 'exception.txt'}", file=out)
+        for key, value in outcome.outputs.items():
+            print(f"  {key}: {value}", file=out)
+        print(f"  folder:  {outcome.run_dir}", file=out)
+        if tracking.get("run_id"):
+            print(f"  mlflow:  run {tracking['run_id']} in {tracking.get('uri')}", file=out)
+        if tracking.get("pending"):
+            print(f"  pending: {tracking['pending']} tracking calls (send with: core sync {outcome.run_id})", file=out)
+    return outcome.exit_code
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec, overrides=args.overrides, seed=args.seed)
+    plugin = prepare(spec, source=args.spec)
+    if args.json:
+        print_json(spec.to_dict())
+    else:
+        print(f"{args.spec}: valid spec for plugin '{plugin.info.key}'")
+    return 0

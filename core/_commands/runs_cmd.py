@@ -1,0 +1,237 @@
+"""`core runs list|show|compare` and `core rerun`: looking at results from the run folders."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from core._compare import differing_params, metric_table, reproduction_verdict
+from core._errors import BadInput, MissingExtra
+from core._records import RunRecord, filter_runs, list_runs, parse_since, parse_tag_filters, read_run
+from core._redact import redacted_fields
+from core._settings import artifact_root
+from core._sync import find_run
+from core.cli import print_json, print_table
+
+
+def list_command(args: argparse.Namespace) -> int:
+    root = artifact_root(args.artifact_root)
+    since = parse_since(args.since) if args.since else None
+    runs = filter_runs(list_runs(root), plugin=args.plugin, status=args.status,
+                       tags=parse_tag_filters(args.tag), since=since)[: args.limit]
+    if args.json:
+        print_json([_brief(r) for r in runs])
+        return 0
+    if not runs:
+        print(f"no runs in {root}" + (" match" if args.plugin or args.status or args.tag or args.since else ""))
+        return 0
+    rows = [[r.run_id, r.plugin, r.name, r.display_status, (r.summary.get("started_at") or "")[:19].replace("T", " "),
+             _duration(r.duration_s), "  ".join(f"{k}={_num(v)}" for k, v in r.headline().items())] for r in runs]
+    print_table(["RUN ID", "PLUGIN", "NAME", "STATUS", "STARTED (UTC)", "DURATION", "METRICS"], rows)
+    dead = [r for r in runs if r.display_status == "DEAD"]
+    if dead:
+        print(f"\n{len(dead)} run(s) DEAD: recorded RUNNING, but the process is gone (killed, or the machine "
+              "stopped). Their journaled metrics are kept.", file=sys.stderr)
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    run = _load(args, args.run_id)
+    if args.json:
+        print_json(_brief(run) | {"params": run.params, "metrics": run.metrics, "tags": run.tags,
+                                  "artifacts": [{"path": p, "bytes": n} for p, n in run.artifacts()],
+                                  "summary": run.summary})
+        return 0
+    s = run.summary
+    print(f"run {run.run_id}  {run.display_status}")
+    if run.display_status == "DEAD":
+        print("  (recorded RUNNING, but its process is gone: killed, or its machine stopped)")
+    for label, value in (("plugin", run.plugin), ("name", run.name), ("started", s.get("started_at")),
+                         ("ended", s.get("ended_at")), ("duration", _duration(run.duration_s)),
+                         ("folder", run.run_dir)):
+        if value:
+            print(f"  {label + ':':10} {value}")
+    tracking = s.get("tracking") or {}
+    if tracking.get("run_id"):
+        print(f"  {'mlflow:':10} run {tracking['run_id']} in {tracking.get('uri')}"
+              + (f" ({tracking['pending']} calls pending: core sync {run.run_id})" if tracking.get("pending") else ""))
+    if run.error:
+        print(f"\nerror: {run.error}\n  details: {run.run_dir / 'errors' / 'exception.txt'}")
+    for title, mapping, fmt in (("outputs", s.get("outputs") or {}, _num), ("metrics", run.metrics, _num),
+                                ("params", run.params, str), ("tags", run.tags, str)):
+        if mapping:
+            print(f"\n{title}:")
+            width = max(len(k) for k in mapping)
+            for key in sorted(mapping):
+                print(f"  {key:<{width}}  {fmt(mapping[key])}")
+    files = run.artifacts()
+    if files:
+        print("\nfiles:")
+        for path, size in files:
+            print(f"  {path}  ({_bytes(size)})")
+    return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    if len(args.run_ids) < 2:
+        raise BadInput("compare needs at least two run ids")
+    runs = [_load(args, rid) for rid in args.run_ids]
+    params = differing_params(runs)
+    metrics = metric_table(runs)
+    plot = _plot(runs, args.plot, args.output) if args.plot else None
+    if args.json:
+        print_json({"runs": [r.run_id for r in runs], "differing_params": params, "metrics": metrics,
+                    "plot": str(plot) if plot else None})
+        return 0
+    header = ["", *[r.run_id for r in runs]]
+    print("params that differ:" if params else "params: all the same")
+    if params:
+        print_table(header, [[k, *[("-" if v is None else v) for v in values]] for k, values in params.items()])
+    print("\nmetrics (* best):" if metrics else "\nno metrics")
+    rows = []
+    for key, row in metrics.items():
+        cells = [("-" if v is None else _num(v)) + (" *" if i == row["best"] else "") for i, v in enumerate(row["values"])]
+        rows.append([key, *cells])
+    if rows:
+        print_table(header, rows)
+    if plot:
+        print(f"\nplot: {plot}")
+    return 0
+
+
+def repair_command(args: argparse.Namespace) -> int:
+    from core._repair import repair_run
+
+    root = artifact_root(args.artifact_root)
+    if args.run_ids:
+        dirs = [find_run(root, rid) for rid in args.run_ids]
+    else:
+        dirs = [r.run_dir for r in list_runs(root) if r.display_status == "DEAD"]
+    reports = [repair_run(d, tracking_uri=args.tracking_uri) for d in dirs]
+    if args.json:
+        print_json([r.__dict__ for r in reports])
+    elif not reports:
+        print(f"no DEAD runs in {root}")
+    for r in reports if not args.json else ():
+        if not r.repaired:
+            print(f"{r.run_id}: {r.reason}")
+        elif r.pending:
+            print(f"{r.run_id}: KILLED on disk; {r.pending} tracking calls still pending ({r.error}): "
+                  f"core sync {r.run_id}", file=sys.stderr)
+        else:
+            print(f"{r.run_id}: KILLED on disk and in tracking; every journaled call sent")
+    return 0 if all(r.pending == 0 for r in reports) else 1
+
+
+def rerun_command(args: argparse.Namespace) -> int:
+    from core._runner import run as run_spec
+    from core.contracts import RunSpec
+
+    original = _load(args, args.run_id)
+    if original.status != "FINISHED":
+        raise BadInput(f"run {original.run_id} ended {original.display_status}: only a FINISHED run's result "
+                       "can be reproduced")
+    recorded = original.summary.get("spec") or {}
+    hidden = redacted_fields(recorded)
+    if hidden:
+        raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
+                       "rerun it from its spec file with `core run`")
+    spec = RunSpec(plugin=recorded["plugin"], data_spec=recorded.get("data_spec") or {}, seed=recorded.get("seed"),
+                   name=recorded.get("name"), experiment=recorded.get("experiment"),
+                   tags={**_own_tags(recorded.get("tags") or {}), "rerun_of": original.run_id})
+    if not args.json:
+        print(f"rerunning {original.run_id} ({spec.plugin}, seed {spec.seed}) ...", file=sys.stderr)
+    outcome = run_spec(spec, artifact_root=args.artifact_root, tracking_uri=args.tracking_uri)
+    rerun = read_run(outcome.run_dir)
+    if outcome.status.value != "FINISHED":
+        verdict_text = f"not reproduced: the rerun {outcome.run_id} ended {outcome.status.value} ({outcome.error})"
+        if args.json:
+            print_json({"original": original.run_id, "rerun": outcome.run_id, "reproduced": False,
+                        "error": outcome.error})
+        else:
+            print(verdict_text)
+        return 1
+    verdict = reproduction_verdict(original, rerun, rtol=args.rtol, atol=args.atol)
+    if args.json:
+        print_json({"original": original.run_id, "rerun": rerun.run_id, "rtol": args.rtol, "atol": args.atol,
+                    "metrics_compared": len(original.metrics)} | verdict.to_dict())
+        return 0 if verdict.reproduced else 1
+    if verdict.reproduced:
+        print(f"reproduced: run {rerun.run_id} matches {original.run_id} on all {len(original.metrics)} metrics "
+              f"(rtol {args.rtol:g}, atol {args.atol:g})")
+    else:
+        print(f"not reproduced: run {rerun.run_id} differs from {original.run_id} on "
+              f"{len(verdict.differing)} of {len(set(original.metrics) | set(rerun.metrics))} metrics")
+        rows = [[k, _num(d["original"]), _num(d["rerun"]), _num(d["abs_diff"])] for k, d in verdict.differing.items()]
+        print_table(["metric", "original", "rerun", "|diff|"], rows)
+    if verdict.environment:
+        print("\nenvironment differences" + ("" if verdict.reproduced else " that might explain it") + ":")
+        print_table(["what", "original", "rerun"], [[k, a, b] for k, (a, b) in verdict.environment.items()])
+    elif not verdict.reproduced:
+        print("\nsame environment (Python, platform, packages): the plugin is not deterministic under its seed")
+    return 0 if verdict.reproduced else 1
+
+
+def _plot(runs: list[RunRecord], metric: str, output: str | None) -> Path:
+    histories = [(r.run_id, r.histories().get(metric)) for r in runs]
+    if not any(points for _, points in histories):
+        raise BadInput(f"--plot: no run logged the metric '{metric}'")
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtra(caller="core runs compare --plot", module="matplotlib", extra="plot") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for run_id, points in histories:
+        if points:
+            steps, values = zip(*sorted(points))
+            ax.plot(steps, values, marker="o" if len(points) <= 50 else None, markersize=3, label=run_id)
+    ax.set(xlabel="step", ylabel=metric, title=f"{metric} across {len(runs)} runs")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = Path(output) if output else Path(f"compare_{metric}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _own_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The spec's own tags, without the links a sweep added (a rerun is no child of that sweep)."""
+    return {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "mlcore.sweep"))}
+
+
+def _load(args: argparse.Namespace, run_id: str) -> RunRecord:
+    return read_run(find_run(artifact_root(args.artifact_root), run_id))
+
+
+def _brief(r: RunRecord) -> dict[str, Any]:
+    return {"run_id": r.run_id, "plugin": r.plugin, "name": r.name, "status": r.status,
+            "display_status": r.display_status, "alive": r.alive, "started_at": r.summary.get("started_at"),
+            "duration_s": r.duration_s, "headline": r.headline(), "run_dir": str(r.run_dir), "error": r.error}
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)

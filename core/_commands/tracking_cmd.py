@@ -1,0 +1,55 @@
+"""`core sync` and `core ui`."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from importlib import metadata
+
+from core._errors import MissingExtra
+from core._settings import artifact_root, tracking_uri
+from core._sync import find_run, pending_runs, sync_run
+from core._tracking import resolve_target
+from core.cli import print_json
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    root = artifact_root(args.artifact_root)
+    run_dirs = [find_run(root, rid) for rid in args.run_ids] if args.run_ids else pending_runs(root)
+    reports = [sync_run(d, tracking_uri=args.tracking_uri) for d in run_dirs]
+    if args.json:
+        print_json([r.__dict__ | {"sent": dict(r.sent)} for r in reports])
+    elif not reports:
+        print(f"nothing to sync in {root}")
+    for r in reports if not args.json else ():
+        sent = ", ".join(f"{n} {op}" for op, n in sorted(r.sent.items())) or "nothing"
+        if r.skipped:
+            print(f"{r.run_id}: skipped ({r.skipped})")
+        elif r.ok:
+            print(f"{r.run_id}: sent {sent}; MLflow run {r.backend_run_id}")
+        else:
+            print(f"{r.run_id}: sent {sent}; {r.pending} still pending: {r.error}", file=sys.stderr)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def ui_command(args: argparse.Namespace) -> int:
+    try:
+        metadata.version("mlflow")
+    except metadata.PackageNotFoundError:
+        raise MissingExtra(caller="core ui (MLflow's web UI)", module="mlflow", extra="ui") from None
+    target = resolve_target(tracking_uri(args.tracking_uri), artifact_root=artifact_root(args.artifact_root))
+    if target.is_memory:
+        print("core: error: the memory tracker keeps nothing to show", file=sys.stderr)
+        return 2
+    if target.lock_path is not None:  # a local SQLite store: its folder must exist
+        target.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", target.uri,
+           "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    if target.artifact_location:
+        cmd += ["--default-artifact-root", target.artifact_location]
+    print(f"MLflow UI for {target.uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,33 @@
+"""A logger scoped to one run, also written to `logs/run.log` in its folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from core._redact import ScrubFilter
+
+LOG_FILE = Path("logs") / "run.log"
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging.Handler]:
+    """A child of the `mlcore` logger (so the CLI's console handler sees it) plus its file handler."""
+    path = run_dir / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setLevel(logging.DEBUG)
+    handler.addFilter(ScrubFilter())  # URIs in errors must not carry their credentials into the log
+    logger = logging.getLogger(f"mlcore.run.{run_id}")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def close_run_logger(logger: logging.Logger, handler: logging.Handler) -> None:
+    logger.removeHandler(handler)
+    handler.close()
+    # Loggers live for the whole process in logging's registry; drop this one so
+    # a long sweep does not accumulate one logger per run.
+    logging.Logger.manager.loggerDict.pop(logger.name, None)

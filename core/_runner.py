@@ -1,0 +1,328 @@
+"""The one owner of a run's lifecycle (DESIGN.md, "A run's lifecycle").
+
+1. resolve the plugin (a missing extra names the pip command) and validate the spec;
+2. make the run id, the run folder and a logger scoped to the run;
+3. start the tracking run with tags `plugin`, `purpose`, `pipeline` and the
+   spec's own, and seed the plugin family's RNGs;
+4. call `plugin.run(spec, context=...)`;
+5. always: write `summary/run_summary.json`, on failure `errors/exception.txt`,
+   log both best-effort, flush tracking, end the run FINISHED, FAILED or KILLED.
+
+Nothing before step 2 leaves anything on disk, so bad input leaves no run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core._deps import is_installed
+from core._environment import describe_environment
+from core._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, MissingExtra, PluginNotFound, RunInterrupted
+from core._redact import redact_mapping, scrub
+from core._registry import Registry
+from core._report import write_report
+from core._runlog import close_run_logger, open_run_logger
+from core._seeding import seed_everything
+from core._settings import artifact_root as resolve_root
+from core._settings import runs_dir, strict_names
+from core._settings import tracking_uri as resolve_uri
+from core._signals import deferred_interrupts, interrupts_as_exceptions
+from core._summary import SUMMARY_VERSION, iso, write_exception, write_summary
+from core._tracking import (
+    DEFAULT_EXPERIMENT,
+    TrackingTarget,
+    open_backend,
+    prepare_experiment,
+    public_uri,
+    resolve_target,
+)
+from core._tracking.handle import TrackingHandle
+from core._tracking.journal import Journal
+from core._tracking.naming import NamingPolicy
+from core._tracking.recorder import RunRecorder
+from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus, TrackingClient
+
+RUN_ID_TAG = "mlcore.run_id"
+_HOST = socket.gethostname()  # with `pid`, lets `core runs list` tell a live run from a dead one
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a finished call to `run` reports; the summary on disk says the same."""
+
+    run_id: str
+    status: RunStatus
+    run_dir: Path
+    outputs: dict[str, Any]
+    summary: dict[str, Any] = field(repr=False)
+    error: str | None = None
+    #: "SIGINT" or "SIGTERM" when the run was KILLED by a signal
+    interrupt: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.status is RunStatus.FINISHED:
+            return 0
+        if self.interrupt == "SIGTERM":
+            return EXIT_TERMINATED
+        if self.interrupt == "SIGINT":
+            return EXIT_INTERRUPTED
+        return 1
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by start time (to the millisecond), safe in any file system: 20261126-153012-123-9f3a1c."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+
+
+def prepare(spec: RunSpec, *, registry: Registry | None = None, source: str | None = None) -> Plugin:
+    """Step 1: the plugin instance for `spec`, its extra checked and the spec validated.
+
+    Raises `BadInput` subclasses only; touches nothing on disk. `core validate` is this.
+    """
+    registry = registry or Registry()
+    try:
+        plugin = registry.create(spec.plugin)
+    except PluginNotFound as exc:
+        if source is None:
+            raise
+        raise PluginNotFound(f"{source}: field 'plugin': {exc}") from None
+    info = plugin.info
+    for module in info.requires:
+        if not is_installed(module):
+            raise MissingExtra(caller=f"plugin '{info.key}'", module=module, extra=info.extra)
+    plugin.validate(spec)
+    return plugin
+
+
+def run(
+    spec: RunSpec,
+    *,
+    artifact_root: str | os.PathLike[str] | None = None,
+    tracking_uri: str | None = None,
+    registry: Registry | None = None,
+    backend: TrackingClient | None = None,
+    offline: bool = False,
+    extra_tags: dict[str, str] | None = None,
+    source: str | None = None,
+    strict: bool | None = None,
+) -> RunOutcome:
+    """Carry out one run. KeyboardInterrupt / RunInterrupted are re-raised after the
+    record is written (with `.outcome` attached), so callers such as sweeps stop too.
+    `strict`: naming-convention slips raise instead of warning (default: $CORE_STRICT_NAMES)."""
+    plugin = prepare(spec, registry=registry, source=source)
+    root = resolve_root(artifact_root)
+    target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
+    run_id = new_run_id()
+    run_dir = runs_dir(root) / run_id
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create run folder in artifact root '{root}': {exc.strerror}") from None
+
+    if offline:
+        target = replace(target, offline=True)
+    recorder: RunRecorder | None = None
+    # From here on a signal is only noted until the run's record exists and is
+    # complete; inside `interrupts_as_exceptions` it interrupts the plugin.
+    with deferred_interrupts():
+        started = datetime.now(timezone.utc)
+        logger, log_handler = open_run_logger(run_id, run_dir)
+        journal = Journal(run_dir)
+        experiment = spec.experiment or DEFAULT_EXPERIMENT
+        state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
+        _write(state, RunStatus.RUNNING, recorder=None, logger=logger)
+        # Where `core sync` must send what this run could not (or, offline, did not) send.
+        journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
+        try:
+            with interrupts_as_exceptions():
+                if backend is None and not target.offline:
+                    backend = _open_backend_or_none(target, experiment, logger)
+                recorder = RunRecorder(backend, journal, logger=logger)
+                recorder.start(
+                    experiment=experiment,
+                    run_name=spec.name or run_id,
+                    tags=_run_tags(spec, plugin, run_id, extra_tags),
+                    start_time_ms=int(started.timestamp() * 1000),
+                )
+                logger.info("run %s started: plugin %s, folder %s", run_id, plugin.info.key, run_dir)
+                if spec.seed is not None:
+                    seeded = seed_everything(spec.seed, plugin.info.seeds)
+                    logger.debug("seeded %s with %d", ", ".join(seeded), spec.seed)
+                context = RunContext(
+                    run_id=run_id,
+                    spec=spec,
+                    tracking=TrackingHandle(recorder, NamingPolicy(strict=strict_names(strict), logger=logger)),
+                    artifact_dir=run_dir,
+                    logger=logger,
+                )
+                result = plugin.run(spec, context=context)
+                if not isinstance(result, RunResult):
+                    raise TypeError(
+                        f"plugin '{plugin.info.key}' returned {type(result).__name__}, not core.RunResult"
+                    )
+                state.outputs = dict(result.outputs)
+                state.status = RunStatus.FINISHED
+        except KeyboardInterrupt as exc:
+            state.fail(exc, RunStatus.KILLED, interrupt="SIGINT")
+        except RunInterrupted as exc:
+            state.fail(exc, RunStatus.KILLED, interrupt="SIGTERM")
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin is a failure too
+            state.fail(exc, RunStatus.FAILED)
+        outcome = _finish(state, recorder, backend, logger, log_handler)
+    if state.exc is not None and state.interrupt is not None:
+        state.exc.outcome = outcome  # type: ignore[attr-defined]
+        raise state.exc
+    return outcome
+
+
+@dataclass
+class _RunState:
+    run_id: str
+    run_dir: Path
+    spec: RunSpec
+    plugin: Plugin
+    target: TrackingTarget
+    started: datetime
+    status: RunStatus = RunStatus.FAILED
+    outputs: dict[str, Any] = field(default_factory=dict)
+    exc: BaseException | None = None
+    interrupt: str | None = None
+    environment: dict[str, Any] | None = None
+
+    def fail(self, exc: BaseException, status: RunStatus, interrupt: str | None = None) -> None:
+        self.exc, self.status, self.interrupt = exc, status, interrupt
+
+
+def _open_backend_or_none(target: TrackingTarget, experiment: str, logger) -> TrackingClient | None:  # noqa: ANN001
+    """The backend, with its store and experiment ready; None (offline, journal only) if it
+    cannot be reached, so an unreachable server never stops a run from starting."""
+    try:
+        backend = open_backend(target)
+        prepare_experiment(backend, target, experiment)
+        return backend
+    except Exception as exc:  # noqa: BLE001 - reported, and the journal keeps every call
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        logger.warning("tracking %s unavailable at start (%s: %s): the run goes on, journaling every call",
+                       target.uri, type(exc).__name__, reason)
+        try:
+            return open_backend(target)  # the recorder retries later; sync can finish the job
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def _run_tags(spec: RunSpec, plugin: Plugin, run_id: str, extra: dict[str, str] | None) -> dict[str, str]:
+    pipeline = spec.tags.get("pipeline") or spec.data_spec.get("pipeline")
+    purpose = spec.tags.get("purpose") or spec.data_spec.get("purpose")
+    tags = {
+        "plugin": plugin.info.key,
+        "pipeline": pipeline if isinstance(pipeline, str) else "train",
+        "purpose": purpose if isinstance(purpose, str) else "unspecified",
+        RUN_ID_TAG: run_id,
+    }
+    if spec.seed is not None:
+        tags["seed"] = str(spec.seed)
+    tags.update(extra or {})
+    tags.update(spec.tags)
+    return tags
+
+
+def _finish(state: _RunState, recorder, backend, logger, log_handler) -> RunOutcome:  # noqa: ANN001
+    """Step 5. Each part is best-effort and independent: one failing never skips the others."""
+    ended = datetime.now(timezone.utc)
+    error = None
+    state.environment = describe_environment(state.plugin.info)
+    if state.exc is not None:
+        error = scrub(f"{type(state.exc).__name__}: {state.exc}".strip().rstrip(":"))
+        if state.interrupt:
+            error = f"interrupted by {state.interrupt}"
+        _best_effort(logger, "write errors/exception.txt", lambda: _log_file(
+            recorder, write_exception(state.run_dir, state.exc), "errors"))
+        logger.error("run %s %s: %s", state.run_id, state.status.value, error)
+    summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
+    _best_effort(logger, "log the summary", lambda: _log_file(
+        recorder, state.run_dir / "summary" / "run_summary.json", "summary"))
+    _best_effort(logger, "write reports/report.html", lambda: _log_file(
+        recorder, write_report(state.run_dir), "reports"))
+    if recorder is not None:
+        _best_effort(logger, "end the tracking run", lambda: recorder.end(state.status, int(ended.timestamp() * 1000)))
+        # Rewrite with what tracking could not send, now that it is final.
+        summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
+        if recorder.pending:
+            logger.warning(
+                "%d tracking calls are pending in %s: send them with `core sync %s`",
+                recorder.pending, recorder.journal.path, state.run_id,
+            )
+    logger.info("run %s %s in %.2fs", state.run_id, state.status.value, (ended - state.started).total_seconds())
+    if backend is not None:
+        _best_effort(logger, "close tracking", backend.close)
+    close_run_logger(logger, log_handler)
+    return RunOutcome(
+        run_id=state.run_id,
+        status=state.status,
+        run_dir=state.run_dir,
+        outputs=state.outputs,
+        summary=summary,
+        error=error,
+        interrupt=state.interrupt,
+    )
+
+
+def _write(state: _RunState, status: RunStatus, *, recorder, logger, ended=None, error=None) -> dict[str, Any]:  # noqa: ANN001
+    info = state.plugin.info
+    summary: dict[str, Any] = {
+        "summary_version": SUMMARY_VERSION,
+        "run_id": state.run_id,
+        "status": status.value,
+        "plugin": {"key": info.key, "version": info.version, "extra": info.extra},
+        "spec": redact_mapping(state.spec.to_dict()),
+        "started_at": iso(state.started),
+        "ended_at": iso(ended),
+        "duration_s": round((ended - state.started).total_seconds(), 3) if ended else None,
+        "pid": os.getpid(),
+        "host": _HOST,
+        "outputs": state.outputs,
+        "metrics": recorder.final_metrics if recorder else {},
+        "params": recorder.params if recorder else {},
+        "tags": recorder.tags if recorder else {},
+        "tracking": {
+            "backend": recorder.backend.name if recorder and recorder.backend else ("offline" if recorder else None),
+            "uri": recorder.backend.uri if recorder and recorder.backend else state.target.uri,
+            "experiment": state.spec.experiment or DEFAULT_EXPERIMENT,
+            "run_id": recorder.backend_run_id if recorder else None,
+            "pending": recorder.pending if recorder else 0,
+            "last_error": recorder.last_error if recorder else None,
+        },
+        "environment": state.environment,
+        "error": None,
+    }
+    if state.exc is not None and ended is not None:
+        summary["error"] = {
+            "type": type(state.exc).__name__,
+            "message": error,
+            "traceback": str(Path("errors") / "exception.txt"),
+        }
+    try:
+        write_summary(state.run_dir, summary)
+    except OSError as exc:
+        logger.error("could not write the run summary: %s", exc)
+    return summary
+
+
+def _log_file(recorder: RunRecorder | None, path: Path, artifact_path: str) -> None:
+    if recorder is not None:
+        recorder.log_artifact(path, artifact_path)
+
+
+def _best_effort(logger, what: str, action) -> None:  # noqa: ANN001
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - finalisation must go on
+        logger.warning("could not %s: %s: %s", what, type(exc).__name__, exc)

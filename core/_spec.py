@@ -1,0 +1,242 @@
+"""Read spec files (YAML, JSON, TOML) into a validated `RunSpec`, and apply
+command-line overrides (`--set data_spec.model.max_depth=5`).
+
+Errors name the file, the field and what is allowed. Only safe loaders are used.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from core._errors import SpecError
+from core.contracts import RunSpec
+
+SPEC_FIELDS = ("plugin", "data_spec", "seed", "name", "experiment", "tags")
+SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+# A spec is a few kilobytes; anything this large is a mistake, not a config.
+MAX_SPEC_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_SEED_RANGE = (0, 2**32 - 1)  # what numpy and torch accept
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """Parse a spec file into a plain mapping; the format follows the suffix."""
+    path = Path(path)
+    source = str(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise SpecError(
+            f"unknown spec file type '{path.suffix or '(none)'}'",
+            source=source,
+            allowed=sorted(SUFFIXES),
+        )
+    if not path.exists():
+        raise SpecError("file not found", source=source)
+    if not path.is_file():
+        raise SpecError("not a file", source=source)
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"file is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB", source=source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", source=source) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", source=source) from None
+    data = _parse(text, kind, source)
+    if data is None:
+        raise SpecError("file is empty", source=source)
+    if not isinstance(data, dict):
+        raise SpecError(f"top level must be a mapping, not {_type_name(data)}", source=source)
+    return data
+
+
+def _parse(text: str, kind: str, source: str) -> Any:
+    try:
+        if kind == "json":
+            return json.loads(text)
+        if kind == "toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            return tomllib.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError("nesting is too deep", source=source) from None
+    except Exception as exc:  # each parser has its own error type; all mean "malformed"
+        detail = " ".join(str(exc).split())[:200]
+        raise SpecError(f"invalid {kind.upper()}: {detail}", source=source) from None
+
+
+def load_spec(
+    path: str | Path,
+    *,
+    overrides: Iterable[str] = (),
+    seed: int | None = None,
+) -> RunSpec:
+    """Read, override and validate a spec file in one step (what `core run` does)."""
+    data = read_spec_file(path)
+    data = apply_overrides(data, overrides, source=str(path))
+    if seed is not None:
+        data["seed"] = seed
+    return spec_from_mapping(data, source=str(path))
+
+
+def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> RunSpec:
+    """Validate a mapping's shape and types and build the `RunSpec`."""
+    if not isinstance(data, Mapping):
+        raise SpecError(f"spec must be a mapping, not {_type_name(data)}", source=source)
+    unknown = [str(k) for k in data if k not in SPEC_FIELDS]
+    if unknown:
+        raise SpecError("unknown field", source=source, field=unknown[0], allowed=SPEC_FIELDS)
+    _check_depth(data, source)
+
+    plugin = data.get("plugin")
+    if plugin is None:
+        raise SpecError("is required", source=source, field="plugin")
+    if not isinstance(plugin, str) or not _KEY_RE.match(plugin):
+        raise SpecError(
+            f"must be a plugin key, got {plugin!r}",
+            source=source,
+            field="plugin",
+            allowed="letters, digits, '_', '-', '.'",
+        )
+
+    data_spec = data.get("data_spec", {})
+    if data_spec is None:
+        data_spec = {}
+    if not isinstance(data_spec, Mapping):
+        raise SpecError(f"must be a mapping, not {_type_name(data_spec)}", source=source, field="data_spec")
+    _check_keys(data_spec, source, "data_spec")
+
+    seed = data.get("seed")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise SpecError(f"must be an integer, not {_type_name(seed)}", source=source, field="seed")
+        if not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
+            raise SpecError(f"{seed} is out of range", source=source, field="seed", allowed="0 to 2**32-1")
+
+    name = _optional_str(data, "name", source)
+    experiment = _optional_str(data, "experiment", source)
+    if experiment is not None and not experiment.strip():
+        raise SpecError("must not be blank", source=source, field="experiment")
+    for field, value in (("name", name), ("experiment", experiment)):
+        if value is not None and (len(value) > 250 or any(ord(c) < 32 for c in value)):
+            raise SpecError("must be at most 250 characters, without control characters", source=source, field=field)
+
+    tags = data.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        raise SpecError(f"must be a mapping, not {_type_name(tags)}", source=source, field="tags")
+    clean_tags: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise SpecError(f"bad tag name {key!r}", source=source, field="tags", allowed="letters, digits, '_', '-', '.'")
+        if isinstance(value, (Mapping, list)):
+            raise SpecError(f"must be a scalar, not {_type_name(value)}", source=source, field=f"tags.{key}")
+        clean_tags[key] = "" if value is None else str(value)
+
+    return RunSpec(
+        plugin=plugin,
+        data_spec=copy.deepcopy(dict(data_spec)),
+        seed=seed,
+        name=name,
+        experiment=experiment,
+        tags=clean_tags,
+    )
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], *, source: str = "<spec>") -> dict[str, Any]:
+    """Apply Hydra-style `dotted.key=value` overrides; values are parsed as YAML scalars.
+
+    Top-level keys must be spec fields; keys below `data_spec` and `tags` may be
+    new (the plugin's own validation rejects typos there with its allowed keys).
+    """
+    result = copy.deepcopy(dict(data))
+    for item in overrides:
+        origin = f"--set {item}"
+        if "=" not in item:
+            raise SpecError("expected KEY=VALUE", source=origin)
+        key, _, raw = item.partition("=")
+        set_dotted(result, key.strip(), parse_scalar(raw), origin=origin)
+    return result
+
+
+def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> None:
+    """Set `data_spec.model.max_depth`-style `key` in a spec mapping, in place; `--set` and sweeps use it."""
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise SpecError(f"bad key {key!r}", source=origin, allowed="dotted names like data_spec.model.max_depth")
+    if parts[0] not in SPEC_FIELDS:
+        raise SpecError("unknown field", source=origin, field=parts[0], allowed=SPEC_FIELDS)
+    if parts[0] not in ("data_spec", "tags") and len(parts) > 1:
+        raise SpecError("has no sub-keys", source=origin, field=parts[0])
+    node: dict[str, Any] = result
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise SpecError(f"is a {_type_name(child)}, cannot set '{key}' inside it", source=origin, field=where)
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def parse_scalar(raw: str) -> Any:
+    """`5` -> 5, `0.1` -> 0.1, `true` -> True, `[1, 2]` -> [1, 2], anything else a string."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    # `--set name=` means the empty string, not null; null must be written out.
+    return raw if value is None and raw.strip() not in ("null", "~") else value
+
+
+def _optional_str(data: Mapping[str, Any], field: str, source: str) -> str | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SpecError(f"must be a string, not {_type_name(value)}", source=source, field=field)
+    return value
+
+
+def _check_keys(mapping: Mapping[str, Any], source: str, prefix: str) -> None:
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise SpecError(f"keys must be strings, got {key!r}", source=source, field=prefix)
+        if isinstance(value, Mapping):
+            _check_keys(value, source, f"{prefix}.{key}")
+
+
+def _check_depth(value: Any, source: str, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise SpecError(f"nesting is deeper than {MAX_DEPTH} levels", source=source)
+    if isinstance(value, Mapping):
+        for v in value.values():
+            _check_depth(v, source, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_depth(v, source, depth + 1)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

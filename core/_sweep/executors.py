@@ -1,0 +1,186 @@
+"""Where sweep runs execute, behind one small interface.
+
+- `sequential`: in this process, one after another; a debugger stops where you expect.
+- `process`: a pool of spawned worker processes, each running one run at a time
+  (workers are reused, so imports are paid once per worker, not once per run).
+- `ray`: Ray tasks on a local Ray started on demand or an existing cluster
+  (`core._sweep.ray_executor`, imported only when chosen).
+
+Each executor yields result rows as runs finish, so the driver can report every
+failure the moment it happens. On Ctrl-C or SIGTERM, `stop()` interrupts what is
+running (those runs end KILLED, with their record) and nothing new starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from core._errors import BadInput
+from core._sweep.worker import execute_job, init_pool_worker, validate_specs, warm_worker
+
+EXECUTORS = ("sequential", "process", "ray")
+
+
+class Executor(ABC):
+    name = "abstract"
+    #: seconds spent starting workers / connecting, reported apart from the runs
+    startup_s: float = 0.0
+
+    @abstractmethod
+    def submit_all(self, jobs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Run `jobs`; yield each result row as it finishes (any order)."""
+
+    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
+        """Start workers now and let them import what runs of `spec` need. Default: nothing."""
+
+    def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
+        """Raise `BadInput` for the first (spec, source) `core run` would refuse. Default: here."""
+        message = validate_specs(specs)
+        if message is not None:
+            raise BadInput(message)
+
+    def running(self) -> int:
+        return 0
+
+    def stop(self) -> None:
+        """Interrupt running runs (they end KILLED) and start no more."""
+
+    def close(self) -> None:
+        """Release workers."""
+
+
+class SequentialExecutor(Executor):
+    name = "sequential"
+
+    def __init__(self) -> None:
+        self._busy = False
+
+    def submit_all(self, jobs):
+        for job in jobs:
+            self._busy = True
+            try:
+                yield execute_job(job)  # KeyboardInterrupt / RunInterrupted propagate to the driver
+            finally:
+                self._busy = False
+
+    def running(self) -> int:
+        return int(self._busy)
+
+
+class ProcessExecutor(Executor):
+    name = "process"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._pool = None
+        self._futures: dict = {}
+        self._stopping = False
+        self._workers = 0
+
+    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
+        self._start(workers)
+        for _ in range(self._workers):
+            self._pool.submit(warm_worker, spec, artifact_root, tracking_uri)
+
+    def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
+        # In a worker, which imports the plugin's libraries anyway; the driver then never does.
+        self._start(1)
+        message = self._pool.submit(validate_specs, specs).result()
+        if message is not None:
+            raise BadInput(message)
+
+    def _start(self, workers: int) -> None:
+        if self._pool is not None:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor as Pool
+
+        started = time.perf_counter()
+        self._workers = max(1, min(self.max_workers, workers))
+        threads = max(1, (os.cpu_count() or 1) // self._workers)
+        self._pool = Pool(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                          initializer=init_pool_worker, initargs=(threads,))
+        self.startup_s = time.perf_counter() - started
+
+    def submit_all(self, jobs):
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        self._start(len(jobs))
+        workers = self._workers
+        # Submitted one per free worker, not all at once: the pool would queue ahead, and a queued
+        # job cannot be taken back when the sweep is stopped.
+        queue = iter(jobs)
+        self._stopping = False
+        for job in itertools.islice(queue, workers):
+            self._submit(job)
+        while self._futures:
+            done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+            for future in done:
+                job = self._futures.pop(future)
+                nxt = None if self._stopping else next(queue, None)
+                if nxt is not None:
+                    self._submit(nxt)
+                exc = future.exception()
+                if exc is None:
+                    yield future.result()
+                else:  # the worker died, or its run was interrupted: the run folder has the truth
+                    yield {"index": job["index"], "key": job["key"], "run_id": None, "status": "UNKNOWN",
+                           "metrics": {}, "error": f"{type(exc).__name__}: {exc}", "run_dir": None}
+
+    def _submit(self, job: dict[str, Any]) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            self._futures[self._pool.submit(execute_job, job)] = job
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): what is left cannot run on this pool.
+            # Runs not started are reported NOT RUN, and `--resume` runs them.
+            self._stopping = True
+
+    def running(self) -> int:
+        return sum(1 for f in self._futures if f.running())
+
+    def stop(self) -> None:
+        if self._pool is None:
+            return
+        self._stopping = True
+        # SIGTERM makes each worker's runner end its run KILLED; core defers it while the
+        # record is written, so it never cuts a summary in half.
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        if self._pool is None:
+            return
+        if self._stopping or any(not f.done() for f in self._futures):
+            # Runs told to stop are still writing their records: wait for them.
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            # Every run is over and recorded; the idle workers hold nothing, so they are not kept
+            # waiting through their interpreters' slow teardown.
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.kill()
+        self._pool = None
+
+
+def make_executor(name: str, *, max_workers: int | None = None, ray_address: str | None = None) -> Executor:
+    if name == "sequential":
+        return SequentialExecutor()
+    if name == "process":
+        return ProcessExecutor(max_workers)
+    if name == "ray":
+        from core._sweep.ray_executor import RayExecutor
+
+        return RayExecutor(address=ray_address, max_workers=max_workers)
+    raise ValueError(f"unknown executor {name!r}")  # the CLI's choices make this unreachable

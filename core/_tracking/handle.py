@@ -1,0 +1,96 @@
+"""The tracking handle a plugin receives as `context.tracking`.
+
+It can log; it cannot start or end runs, because core owns the run lifecycle
+(PLUGIN_CONVENTIONS.md, "Core boundary").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core._errors import LifecycleError
+from core._tracking.naming import NamingPolicy
+from core._tracking.recorder import RunRecorder
+
+
+class TrackingHandle:
+    """Log params, metrics, tags and artifacts to the current run.
+
+    Names are checked at the call: ones MLflow would reject always raise; ones that break
+    the naming conventions warn once in the run log, or raise in strict mode (`naming`).
+    """
+
+    __slots__ = ("_naming", "_recorder")
+
+    def __init__(self, recorder: RunRecorder, naming: NamingPolicy | None = None) -> None:
+        self._recorder = recorder
+        self._naming = naming or NamingPolicy(logger=getattr(recorder, "logger", None))
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._naming.params(params)
+        self._recorder.log_params(params)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Log one point; use `step` consistently (epoch, iteration). Buffered, so cheap."""
+        self.log_metrics({key: value}, step=step)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._naming.metrics(metrics)
+        self._recorder.log_metrics(metrics, step=step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._naming.tags(tags)
+        self._recorder.set_tags(tags)
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Log one file under `artifact_path` (use data, models, metrics, plots, reports)."""
+        self._recorder.log_artifact(self._inside_run(local_path), artifact_path)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file in a folder, keeping its layout, under `artifact_path`."""
+        self._recorder.log_artifact(self._inside_run(local_dir), artifact_path, is_dir=True)
+
+    def _inside_run(self, path: str | Path) -> Path:
+        """Only what is in the run's own folder is logged: a path (or a link) leading out of it is
+        refused, so nothing a plugin is handed can make core copy files from elsewhere."""
+        run_dir = self._recorder.journal.dir.parent.resolve()
+        resolved = Path(path).resolve()
+        if resolved != run_dir and run_dir not in resolved.parents:
+            from core._errors import InvalidTrackingValue
+
+            raise InvalidTrackingValue(f"cannot log '{path}': artifacts must be inside the run folder {run_dir} "
+                                       "(write them under context.artifact_dir first)")
+        return Path(path)
+
+    def flush(self) -> None:
+        """Send what is buffered now (core also flushes on time and at the end)."""
+        self._recorder.flush()
+
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
+        """Fetch an artifact of an earlier run (by its core run id) from tracking, e.g. a model
+        whose run folder is gone. Returns the local path."""
+        backend = self._recorder.backend
+        if backend is None:
+            from core._errors import TrackingError
+
+            raise TrackingError("tracking is offline: earlier runs' artifacts cannot be fetched")
+        return backend.download_artifact(core_run_id, artifact_path, Path(dst_dir))
+
+    @property
+    def run_id(self) -> str | None:
+        """The tracking backend's id for this run (MLflow run id), once created."""
+        return self._recorder.backend_run_id
+
+    def start_run(self, *args: Any, **kwargs: Any) -> None:
+        raise LifecycleError("core owns the run lifecycle: plugins must not call start_run")
+
+    def end_run(self, *args: Any, **kwargs: Any) -> None:
+        raise LifecycleError("core owns the run lifecycle: plugins must not call end_run")

@@ -1,0 +1,120 @@
+"""MLflow backend: `MlflowClient` with explicit run ids, no fluent global state.
+
+Imported only when a run tracks to MLflow, so `import core` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from core._errors import TrackingError
+from core._tracking import public_uri
+from core.contracts import Metric, RunStatus, TrackingClient
+
+# MLflow's own defaults retry a failing HTTP call for about four minutes. A run
+# must not hang that long on a server that is down (DESIGN.md, Tracking), so
+# these bound each call to seconds; users can still override them.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+
+
+class MlflowTracking(TrackingClient):
+    """Tracks to any MLflow store: the embedded SQLite default or a server."""
+
+    name = "mlflow"
+
+    def __init__(self, tracking_uri: str, *, artifact_location: str | None = None) -> None:
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow import MlflowClient
+
+        self._uri = tracking_uri
+        self._artifact_location = artifact_location
+        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._experiments: dict[str, str] = {}
+
+    @property
+    def uri(self) -> str:
+        return public_uri(self._uri)
+
+    @property
+    def client(self):  # noqa: ANN201 - mlflow type, imported lazily
+        return self._client
+
+    def experiment_id(self, name: str) -> str:
+        """Get or create the experiment. Callers serialise first use (see `core._tracking.store`)."""
+        if name in self._experiments:
+            return self._experiments[name]
+        exp = self._client.get_experiment_by_name(name)
+        if exp is None:
+            location = f"{self._artifact_location.rstrip('/')}/{_safe_dir(name)}" if self._artifact_location else None
+            try:
+                exp_id = self._client.create_experiment(name, artifact_location=location)
+            except Exception:
+                # Another process created it between our lookup and create.
+                exp = self._client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+                exp_id = exp.experiment_id
+        elif exp.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"MLflow experiment '{name}' is deleted: restore it (mlflow experiments restore) or use another name"
+            )
+        else:
+            exp_id = exp.experiment_id
+        self._experiments[name] = exp_id
+        return exp_id
+
+    def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str], start_time_ms: int) -> str:
+        exp_id = self.experiment_id(experiment)
+        run = self._client.create_run(exp_id, start_time=start_time_ms, tags=dict(tags), run_name=run_name)
+        return run.info.run_id
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] = {},
+        tags: Mapping[str, str] = {},
+    ) -> None:
+        from mlflow.entities import Metric as MlflowMetric
+        from mlflow.entities import Param, RunTag
+
+        self._client.log_batch(
+            run_id,
+            metrics=[MlflowMetric(m.key, m.value, m.timestamp_ms, m.step) for m in metrics],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+            synchronous=True,
+        )
+
+    def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
+        self._client.log_artifact(run_id, str(local_path), artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
+        self._client.log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def end_run(self, run_id: str, status: RunStatus, end_time_ms: int) -> None:
+        self._client.set_terminated(run_id, status=status.mlflow_name, end_time=end_time_ms)
+
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        experiments = [e.experiment_id for e in self._client.search_experiments()]
+        runs = self._client.search_runs(
+            experiments, filter_string=f"tags.`mlcore.run_id` = '{core_run_id}'", max_results=1
+        ) if experiments else []
+        if not runs:
+            raise TrackingError(f"no MLflow run is tagged mlcore.run_id={core_run_id} in {self.uri}")
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        return Path(self._client.download_artifacts(runs[0].info.run_id, artifact_path, str(dst_dir)))
+
+
+def _safe_dir(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "experiment"

@@ -1,0 +1,323 @@
+"""One run's tracking: journal every call, buffer, and send in batches.
+
+The runner owns a `RunRecorder`; plugins see it only through `TrackingHandle`.
+Each call is checked, journaled (write-ahead, in the run folder) and buffered.
+Buffered records go out with `log_batch` (MLflow's limits: 1,000 metrics,
+100 params, 100 tags a call) when the buffer is full, every `flush_interval`
+seconds, before any artifact, and when the run ends. A backend that fails is
+retried later with growing pauses; what was never acknowledged stays pending in
+the journal for `core sync`, and the run carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from core._errors import InvalidTrackingValue
+from core._redact import redact_mapping, scrub
+from core._tracking import values
+from core._tracking.journal import Journal
+from core.contracts import Metric, RunStatus, TrackingClient
+
+DEFAULT_FLUSH_INTERVAL_S = 2.0
+DEFAULT_BUFFER_LIMIT = values.MAX_METRICS_PER_BATCH
+_FIRST_RETRY_S = 5.0
+_MAX_RETRY_S = 120.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RunRecorder:
+    """Journaled, batched tracking for one run. Thread-safe; a daemon thread flushes on time."""
+
+    def __init__(
+        self,
+        backend: TrackingClient | None,
+        journal: Journal,
+        *,
+        logger: logging.Logger | None = None,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend  # None: offline, everything stays in the journal
+        self.journal = journal
+        self.logger = logger or logging.getLogger("mlcore.tracking")
+        self.flush_interval = flush_interval
+        self.buffer_limit = buffer_limit
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._buffer: list[dict[str, Any]] = []
+        self._params: dict[str, str] = {}
+        self._final: dict[str, tuple[int, float]] = {}
+        self._last_flush = clock()
+        self._retry_at: float | None = None
+        self._retry_pause = _FIRST_RETRY_S
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tags: dict[str, str] = {}
+
+    # -- lifecycle (runner only) --------------------------------------------------
+    @property
+    def backend_run_id(self) -> str | None:
+        return self.journal.state.get("backend_run_id")
+
+    def start(self, *, experiment: str, run_name: str, tags: Mapping[str, str], start_time_ms: int) -> None:
+        tags = redact_mapping(tags)
+        clean = {values.check_key("tag", k): values.tag_value(k, v) for k, v in tags.items()}
+        record = self.journal.append(
+            "start", experiment=experiment, run_name=run_name, tags=clean, time=start_time_ms
+        )
+        self._tags.update(clean)
+        self.journal.update_state(backend=self.backend.name if self.backend else "offline")
+        with self._lock:
+            self._buffer.append(record)
+            self._send_buffer()
+        if self.flush_interval > 0:
+            self._thread = threading.Thread(target=self._flush_loop, name="mlcore-tracking-flush", daemon=True)
+            self._thread.start()
+
+    def end(self, status: RunStatus, end_time_ms: int) -> None:
+        """Flush everything, then mark the run ended. Never raises for backend trouble."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        record = self.journal.append("end", status=status.value, time=end_time_ms)
+        with self._lock:
+            self._buffer.append(record)
+            self._retry_at = None  # one last try, whatever the pause
+            self._send_buffer()
+        self.journal.close()
+
+    # -- logging (through TrackingHandle) ----------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        params = redact_mapping(params)
+        clean: dict[str, str] = {}
+        for key, value in params.items():
+            values.check_key("param", key)
+            text = values.param_value(key, value)
+            old = self._params.get(key, clean.get(key))
+            if old is not None and old != text:
+                raise InvalidTrackingValue(
+                    f"param '{key}' was logged as {old!r} and cannot change to {text!r} "
+                    "(MLflow keeps params immutable; log a metric or a new param name instead)"
+                )
+            clean[key] = text
+        new = {k: v for k, v in clean.items() if self._params.get(k) != v}
+        if not new:
+            return
+        with self._lock:
+            self._params.update(new)
+            for chunk in _chunks(new):
+                self._buffer.append(self.journal.append("params", params=chunk))
+            self._maybe_flush()
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        ts = now_ms()
+        checked = []
+        for key, value in metrics.items():
+            values.check_key("metric", key)
+            checked.append((key, values.metric_value(key, value), values.step_value(key, step)))
+        with self._lock:
+            for key, value, step_ in checked:
+                self._buffer.append(self.journal.append("metric", key=key, value=value, step=step_, ts=ts))
+                last = self._final.get(key)
+                if last is None or step_ >= last[0]:
+                    self._final[key] = (step_, value)
+            self._maybe_flush()
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        tags = redact_mapping(tags)
+        clean = {values.check_key("tag", k): values.tag_value(k, v) for k, v in tags.items()}
+        if not clean:
+            return
+        with self._lock:
+            self._tags.update(clean)
+            for chunk in _chunks(clean):
+                self._buffer.append(self.journal.append("tags", tags=chunk))
+            self._maybe_flush()
+
+    def log_artifact(self, local_path: Path, artifact_path: str | None = None, *, is_dir: bool = False) -> None:
+        local_path = Path(local_path)
+        if not (local_path.is_dir() if is_dir else local_path.is_file()):
+            kind = "folder" if is_dir else "file"
+            raise InvalidTrackingValue(f"cannot log artifact: {kind} '{local_path}' does not exist")
+        if artifact_path is not None:
+            values.check_key("artifact_path", artifact_path.strip("/") or "x")
+        with self._lock:
+            self._buffer.append(
+                self.journal.append(
+                    "artifact", path=str(local_path.resolve()), artifact_path=artifact_path, dir=is_dir
+                )
+            )
+            # Artifacts are sent at once, after everything logged before them.
+            self._send_buffer()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._send_buffer()
+
+    # -- what the summary reports -------------------------------------------------
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        return {k: v for k, (_, v) in sorted(self._final.items())}
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self._params)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._tags)
+
+    @property
+    def pending(self) -> int:
+        """Journal records the backend has not acknowledged."""
+        return self.journal.last_seq - self.journal.sent_seq
+
+    # -- sending ------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        if len(self._buffer) >= self.buffer_limit or self._clock() - self._last_flush >= self.flush_interval:
+            self._send_buffer()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            with self._lock:
+                if self._buffer and self._clock() - self._last_flush >= self.flush_interval:
+                    self._send_buffer()
+
+    def _send_buffer(self) -> None:
+        self._last_flush = self._clock()
+        if not self._buffer or self.backend is None:
+            return
+        if self._retry_at is not None and self._clock() < self._retry_at:
+            return
+        try:
+            sent = send_records(self.backend, self.journal, self._buffer)
+        except Exception as exc:  # any backend failure: keep the records, carry on
+            sent = getattr(exc, "sent", 0)
+            self._note_failure(exc)
+        else:
+            self._retry_at = None
+            self._retry_pause = _FIRST_RETRY_S
+        del self._buffer[:sent]
+
+    def _note_failure(self, exc: BaseException) -> None:
+        cause = exc.__cause__ or exc
+        message = scrub(" ".join(f"{type(cause).__name__}: {cause}".split()))[:300]
+        if self.last_error is None:
+            self.logger.warning(
+                "tracking backend %s failed (%s); calls are kept in %s and the run goes on "
+                "(send them later with: core sync %s)",
+                self.backend.uri if self.backend else "-",
+                message,
+                self.journal.path,
+                self.journal.dir.parent.name,
+            )
+        self.last_error = message
+        self._retry_at = self._clock() + self._retry_pause
+        self._retry_pause = min(self._retry_pause * 2, _MAX_RETRY_S)
+
+
+def _chunks(mapping: dict[str, str], size: int = values.MAX_PARAMS_TAGS_PER_BATCH):
+    """Split so that no journal record is larger than one `log_batch` may carry."""
+    items = list(mapping.items())
+    for i in range(0, len(items), size):
+        yield dict(items[i : i + size])
+
+
+class SendError(Exception):
+    """Sending stopped part-way; `sent` records at the front were acknowledged."""
+
+    def __init__(self, sent: int) -> None:
+        super().__init__(f"sending stopped after {sent} records")
+        self.sent = sent
+
+
+def send_records(backend: TrackingClient, journal: Journal, records: list[dict[str, Any]]) -> int:
+    """Send journal records in order, batching what can be batched; advance the watermark.
+
+    Returns how many were sent. On failure raises `SendError` (with `sent`
+    set and the backend's exception as its cause), so a caller can drop the
+    acknowledged front of its queue and keep the rest. Shared by live runs and
+    `core sync`.
+    """
+    sent = 0
+    i = 0
+    try:
+        while i < len(records):
+            record = records[i]
+            op = record["op"]
+            run_id = journal.state.get("backend_run_id")
+            if op == "start":
+                if run_id is None:
+                    run_id = backend.start_run(
+                        experiment=record["experiment"],
+                        run_name=record["run_name"],
+                        tags=record["tags"],
+                        start_time_ms=record["time"],
+                    )
+                journal.mark_sent(record["seq"], backend_run_id=run_id)
+                i += 1
+            elif run_id is None:
+                raise RuntimeError("the run was never created in the tracking backend")
+            elif op in ("metric", "params", "tags"):
+                j, metrics, params, tags = _collect_batch(records, i)
+                backend.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+                journal.mark_sent(records[j - 1]["seq"])
+                i = j
+            elif op == "artifact":
+                path = Path(record["path"])
+                if record.get("dir"):
+                    backend.log_artifacts(run_id, path, record.get("artifact_path"))
+                else:
+                    backend.log_artifact(run_id, path, record.get("artifact_path"))
+                journal.mark_sent(record["seq"])
+                i += 1
+            elif op == "end":
+                backend.end_run(run_id, RunStatus(record["status"]), record["time"])
+                journal.mark_sent(record["seq"])
+                i += 1
+            else:  # a newer journal format: skip what this version cannot send
+                i += 1
+            sent = i
+    except Exception as exc:
+        raise SendError(sent) from exc
+    return sent
+
+
+def _collect_batch(records: list[dict[str, Any]], start: int):
+    metrics: list[Metric] = []
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    j = start
+    while j < len(records):
+        record = records[j]
+        op = record["op"]
+        if op == "metric":
+            if len(metrics) >= values.MAX_METRICS_PER_BATCH:
+                break
+            item = Metric(record["key"], float(record["value"]), int(record["step"]), int(record["ts"]))
+            metrics.append(item)
+        elif op == "params":
+            if len(params) + len(record["params"]) > values.MAX_PARAMS_TAGS_PER_BATCH and params:
+                break
+            params.update(record["params"])
+        elif op == "tags":
+            if len(tags) + len(record["tags"]) > values.MAX_PARAMS_TAGS_PER_BATCH and tags:
+                break
+            tags.update(record["tags"])
+        else:
+            break
+        j += 1
+        if len(metrics) + len(params) + len(tags) >= values.MAX_ENTITIES_PER_BATCH:
+            break
+    return j, metrics, params, tags
