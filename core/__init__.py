@@ -1,11 +1,26 @@
 """mlcore's core: the plugin contract, the run lifecycle and tracking.
 
-Importing this package is cheap: no MLflow, numpy or other heavy library is
-loaded until a run needs it.
+This package is the public face: what plugin authors and users import is exported here
+(and the test kit in `core.testing`); modules whose names start with an underscore are
+internal and may change without notice.
+
+Importing this package is cheap: no MLflow, numpy or other heavy library is loaded until a
+run needs it.
 """
 
-from core._deps import require
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from core._deps import package_versions, require
 from core._errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_TERMINATED,
     BadInput,
     CoreError,
     InvalidTrackingValue,
@@ -13,22 +28,44 @@ from core._errors import (
     MissingExtra,
     PluginLoadError,
     PluginNotFound,
+    RunFileNotFound,
+    RunInterrupted,
     SpecError,
     TrackingError,
 )
+from core._progress import ProgressBar
+from core._tracking.backend import Metric, TrackingBackend
 from core.contracts import (
     ConfigField,
-    Metric,
     Plugin,
     PluginInfo,
     RunContext,
     RunResult,
     RunSpec,
     RunStatus,
-    TrackingClient,
+    Tracker,
 )
 
+if TYPE_CHECKING:
+    from core._runner import RunOutcome, run
+    from core._spec import load_spec
+    from core._summary import RunSummary
+
+# Exported, but imported on first use: they pull in the whole runner (tracking, records,
+# report), and `import core` must stay cheap for `--help` and plugin listing.
+_LAZY = {
+    "run": "core._runner",
+    "RunOutcome": "core._runner",
+    "load_spec": "core._spec",
+    "RunSummary": "core._summary",
+}
+
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_RUN_FAILED",
+    "EXIT_TERMINATED",
     "BadInput",
     "ConfigField",
     "CoreError",
@@ -40,12 +77,34 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "PluginNotFound",
+    "ProgressBar",
     "RunContext",
+    "RunFileNotFound",
+    "RunInterrupted",
+    "RunOutcome",
     "RunResult",
     "RunSpec",
     "RunStatus",
+    "RunSummary",
     "SpecError",
-    "TrackingClient",
+    "Tracker",
+    "TrackingBackend",
     "TrackingError",
+    "load_spec",
+    "package_versions",
     "require",
+    "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    # `TrackingClient` was the backend base class's name until 0.1; kept as a deprecated alias.
+    if name == "TrackingClient":
+        warnings.warn("core.TrackingClient is deprecated: use core.TrackingBackend (for backends) or "
+                      "core.Tracker (what a plugin's context.tracking is)", DeprecationWarning, stacklevel=2)
+        return TrackingBackend
+    raise AttributeError(f"module 'core' has no attribute '{name}'")

@@ -4,6 +4,7 @@ reproducibility verdict of `core rerun` (metrics within tolerance, environment d
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,11 +56,10 @@ def reproduction_verdict(original: RunRecord, rerun: RunRecord, *, rtol: float, 
             differing[key] = {"original": old, "rerun": new, "abs_diff": abs(new - old)}
     for key in sorted(set(rerun.metrics) - set(original.metrics)):
         differing[key] = {"original": None, "rerun": rerun.metrics[key], "abs_diff": None}
-    return Verdict(not differing, differing, environment_differences(original.summary, rerun.summary))
+    return Verdict(not differing, differing, environment_differences(original.environment, rerun.environment))
 
 
-def environment_differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    env_a, env_b = a.get("environment") or {}, b.get("environment") or {}
+def environment_differences(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     diffs = {k: (env_a.get(k), env_b.get(k)) for k in ENV_KEYS if env_a.get(k) != env_b.get(k)}
     pkgs_a, pkgs_b = env_a.get("packages") or {}, env_b.get("packages") or {}
     for name in sorted(set(pkgs_a) | set(pkgs_b)):

@@ -72,6 +72,10 @@ class MissingExtra(BadInput, ImportError):
         super().__init__(f"{caller} requires '{module}', which is not installed: {fix}")
 
 
+class RunFileNotFound(BadInput):
+    """`context.run_file` found the earlier run's file neither on disk nor in tracking."""
+
+
 class LifecycleError(CoreError):
     """A plugin tried to do what only core may do (start or end the run)."""
 

@@ -26,7 +26,7 @@ from typing import Any
 from core._deps import extra_requirements, normalize_name, requirements
 from core._errors import BadInput
 from core._tracking.naming import metric_problem, param_problem, tag_problem
-from core.contracts import Plugin, RunSpec
+from core.contracts import Plugin, RunSpec, RunStatus
 
 HEAVY = ("numpy", "pandas", "scipy", "sklearn", "torch", "transformers", "tokenizers", "matplotlib", "mlflow", "ray",
          "sqlalchemy")
@@ -186,10 +186,10 @@ def smoke_run(t: PluginUnderCheck) -> list[Check]:
     fake = FakeTracking()
     with tempfile.TemporaryDirectory(prefix="mlcore-check-") as tmp, _quiet_console():
         outcome = run(spec, artifact_root=tmp, registry=Registry({t.key: t.cls}), backend=fake, strict=False)
-        if outcome.status.value != "FINISHED":
+        if outcome.status is not RunStatus.FINISHED:
             return [Check("smoke run", False, f"{source} ended {outcome.status.value}: {outcome.error}",
                           str(outcome.run_dir / "errors" / "exception.txt"))]
-        checks = [Check("smoke run", True, f"{source} FINISHED in {outcome.summary.get('duration_s')}s", source)]
+        checks = [Check("smoke run", True, f"{source} FINISHED in {outcome.summary.duration_s}s", source)]
         checks.append(_layout(outcome.run_dir))
         checks.append(_artifact_paths(outcome.run_dir, fake.only_run().artifacts))
     checks.append(_names(fake.only_run()))

@@ -8,24 +8,45 @@ belongs to a younger process), the run is shown as DEAD, never silently as runni
 
 from __future__ import annotations
 
-import json
+import enum
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from core._errors import BadInput
-from core._settings import runs_dir
-from core._summary import EXCEPTION_PATH, SUMMARY_PATH
-from core._tracking.journal import JOURNAL_DIR, JOURNAL_FILE, read_records
+from core._errors import BadInput, RunFileNotFound
+from core._layout import RunLayout, runs_dir
+from core._summary import CorruptSummary, RunSummary, parse_iso
+from core._tracking.journal import read_records
+from core.contracts import RunStatus
 
-DEAD = "DEAD"
 _LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mae|mse|perplexity)(_|$)")
+
+
+class RecordStatus(enum.Enum):
+    """What a run record shows: how the run ended (`RunStatus`), or what can be told without
+    that: DEAD (recorded RUNNING, its process is gone), NOT RUN (a sweep's run that never
+    started), UNKNOWN (no readable summary)."""
+
+    RUNNING = RunStatus.RUNNING.value
+    FINISHED = RunStatus.FINISHED.value
+    FAILED = RunStatus.FAILED.value
+    KILLED = RunStatus.KILLED.value
+    DEAD = "DEAD"
+    NOT_RUN = "NOT RUN"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def of(cls, status: RunStatus) -> RecordStatus:
+        return cls(status.value)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def lower_is_better(metric: str) -> bool:
@@ -35,65 +56,83 @@ def lower_is_better(metric: str) -> bool:
 
 @dataclass
 class RunRecord:
+    """One run folder read back: its summary (None when missing or unreadable, with `problem`
+    saying why), with the journal as the fallback for what the summary lacks."""
+
     run_dir: Path
-    summary: dict[str, Any]
+    summary: RunSummary | None
+    problem: str | None = None
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)
 
     @property
     def run_id(self) -> str:
-        return self.summary.get("run_id") or self.run_dir.name
+        return self.summary.run_id if self.summary else self.run_dir.name
 
     @property
-    def status(self) -> str:
+    def status(self) -> RecordStatus:
         """As recorded: RUNNING, FINISHED, FAILED, KILLED (or UNKNOWN without a summary)."""
-        return self.summary.get("status") or "UNKNOWN"
+        return RecordStatus.of(self.summary.status) if self.summary else RecordStatus.UNKNOWN
 
     @property
     def plugin(self) -> str:
-        return (self.summary.get("plugin") or {}).get("key") or "?"
+        return self.summary.plugin.key if self.summary else "?"
 
     @property
     def name(self) -> str:
-        return (self.summary.get("spec") or {}).get("name") or ""
+        return self.summary.name if self.summary else ""
 
     @property
     def started(self) -> datetime | None:
-        return _parse_iso(self.summary.get("started_at"))
+        return self.summary.started_at if self.summary else None
 
     @property
     def duration_s(self) -> float | None:
-        if self.summary.get("duration_s") is not None:
-            return float(self.summary["duration_s"])
-        if self.status == "RUNNING" and self.alive and self.started:
+        if self.summary and self.summary.duration_s is not None:
+            return float(self.summary.duration_s)
+        if self.status is RecordStatus.RUNNING and self.alive and self.started:
             return (datetime.now(timezone.utc) - self.started).total_seconds()
         return None
 
     @property
     def metrics(self) -> dict[str, float]:
-        return self.summary.get("metrics") or self.journal_final_metrics
+        return dict(self.summary.metrics if self.summary and self.summary.metrics else self.journal_final_metrics)
 
     @property
     def params(self) -> dict[str, str]:
-        return self.summary.get("params") or self._journal_view["params"]
+        return dict(self.summary.params if self.summary and self.summary.params else self._journal_view["params"])
 
     @property
     def tags(self) -> dict[str, str]:
-        return self.summary.get("tags") or self._journal_view["tags"]
+        return dict(self.summary.tags if self.summary and self.summary.tags else self._journal_view["tags"])
+
+    @property
+    def spec_tags(self) -> dict[str, Any]:
+        """The tags the run's spec asked for (a sweep's runs carry their sweep id and index here)."""
+        tags = self.summary.spec.get("tags") if self.summary else None
+        return dict(tags) if isinstance(tags, dict) else {}
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        return dict(self.summary.environment or {}) if self.summary else {}
 
     @property
     def error(self) -> str | None:
-        return (self.summary.get("error") or {}).get("message")
+        return self.summary.error.message if self.summary and self.summary.error else None
 
     @cached_property
     def alive(self) -> bool | None:
         """For a RUNNING run: is its process still there? None when it ran on another host."""
-        if self.status != "RUNNING":
+        if self.summary is None or self.status is not RecordStatus.RUNNING:
             return None
-        return process_alive(self.summary.get("pid"), self.summary.get("host"), self.started)
+        return process_alive(self.summary.pid, self.summary.host, self.started)
 
     @property
-    def display_status(self) -> str:
-        if self.status == "RUNNING" and self.alive is False:
-            return DEAD
+    def display_status(self) -> RecordStatus:
+        if self.status is RecordStatus.RUNNING and self.alive is False:
+            return RecordStatus.DEAD
         return self.status
 
     def headline(self, n: int = 3) -> dict[str, float]:
@@ -107,7 +146,7 @@ class RunRecord:
 
     # -- the journal: every tracking call, in order ---------------------------------
     def journal_records(self) -> Iterator[dict[str, Any]]:
-        return read_records(self.run_dir / JOURNAL_DIR / JOURNAL_FILE, skip_corrupt=True)
+        return read_records(self.layout.journal, skip_corrupt=True)
 
     def histories(self) -> dict[str, list[tuple[int, float]]]:
         """Every metric's (step, value) points, as logged."""
@@ -142,16 +181,63 @@ class RunRecord:
         return files
 
     def exception_text(self) -> str | None:
-        path = self.run_dir / EXCEPTION_PATH
+        path = self.layout.exception
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def read_run(run_dir: Path) -> RunRecord:
+    """The record of one run folder; a missing or corrupt summary gives status UNKNOWN, never an error."""
     try:
-        summary = json.loads((run_dir / SUMMARY_PATH).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        summary = {}
-    return RunRecord(run_dir, summary if isinstance(summary, dict) else {})
+        return RunRecord(run_dir, RunSummary.read(run_dir))
+    except OSError as exc:
+        return RunRecord(run_dir, None, f"no summary ({exc.strerror or exc})")
+    except CorruptSummary as exc:
+        return RunRecord(run_dir, None, f"unreadable summary: {exc}")
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRunFiles:
+    """What stands behind `context.run_file`: an earlier run's file from its folder in this
+    artifact root, else fetched from tracking (`fetch`, the backend's `download_artifact`) into
+    the current run's `inputs/<run id>/`."""
+
+    root: Path
+    into: RunLayout
+    fetch: Callable[[str, str, Path], Path] | None = None
+
+    def __call__(self, run_id: str, relative_path: str) -> Path:
+        rel = Path(relative_path)
+        if not _plain_name(run_id) or rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise RunFileNotFound(f"'{relative_path}' of run '{run_id}': not a run id and a path inside its folder")
+        folder = runs_dir(self.root) / run_id
+        if (folder / rel).exists():
+            return folder / rel
+        if self.fetch is None:
+            raise RunFileNotFound(f"no {rel.as_posix()} for run '{run_id}': not in {folder}, and tracking is offline")
+        try:
+            return Path(self.fetch(run_id, rel.as_posix(), self.into.fetched(run_id)))
+        except Exception as exc:  # any backend failure is reported as one clear line
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise RunFileNotFound(f"no {rel.as_posix()} for run '{run_id}': not in {folder} and not in tracking "
+                                  f"({reason})") from None
+
+
+def _plain_name(run_id: str) -> bool:
+    return bool(run_id) and run_id not in (".", "..") and "/" not in run_id and "\\" not in run_id
+
+
+def find_run(root: Path, run_id: str) -> Path:
+    """A run folder by id or unambiguous id prefix."""
+    base = runs_dir(root)
+    exact = base / run_id
+    if exact.is_dir() and _plain_name(run_id):
+        return exact
+    matches = sorted(p for p in base.glob(f"{run_id}*") if p.is_dir()) if base.exists() and "/" not in run_id else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise BadInput(f"no run '{run_id}' in {base}")
+    raise BadInput(f"run id prefix '{run_id}' is ambiguous: {', '.join(p.name for p in matches[:5])}")
 
 
 def list_runs(root: Path) -> list[RunRecord]:
@@ -168,7 +254,7 @@ def filter_runs(runs: list[RunRecord], *, plugin: str | None = None, status: str
     for run in runs:
         if plugin and run.plugin != plugin:
             continue
-        if status and status.upper() not in (run.status, run.display_status):
+        if status and status.upper() not in (run.status.value, run.display_status.value):
             continue
         if tags and any(run.tags.get(k) != v for k, v in tags.items()):
             continue
@@ -185,7 +271,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if match:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
         return now - timedelta(**{unit: int(match.group(1))})
-    parsed = _parse_iso(text.strip())
+    parsed = parse_iso(text.strip())
     if parsed is None:
         raise BadInput(f"--since: '{text}' is neither a duration (30m, 2h, 7d, 2w) nor a date (2026-11-26[T15:00])")
     return parsed
@@ -228,13 +314,3 @@ def _process_start(pid: int) -> datetime | None:
         return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), timezone.utc)
     except (OSError, ValueError, IndexError, StopIteration):
         return None
-
-
-def _parse_iso(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

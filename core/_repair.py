@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core._records import DEAD, read_run
-from core._summary import iso, write_summary
+from core._records import RecordStatus, read_run
+from core._summary import ErrorInfo
 from core._sync import sync_run
-from core._tracking.journal import JOURNAL_DIR, JOURNAL_FILE, Journal
+from core._tracking.journal import Journal
+from core.contracts import RunStatus
 
 DIED = "the run's process died without ending it (found and ended by `core runs repair`)"
 
@@ -27,25 +28,22 @@ class RepairReport:
 
 def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairReport:
     record = read_run(run_dir)
-    if record.display_status != DEAD:
-        why = "its process is still alive" if record.status == "RUNNING" else f"it ended {record.status}"
+    if record.display_status is not RecordStatus.DEAD or record.summary is None:
+        why = "its process is still alive" if record.status is RecordStatus.RUNNING else f"it ended {record.status}"
         return RepairReport(record.run_id, False, f"not repaired: {why}")
-    _trim_torn_line(run_dir / JOURNAL_DIR / JOURNAL_FILE)
+    _trim_torn_line(record.layout.journal)
     ended = datetime.now(timezone.utc)
     journal = Journal(run_dir)
     if not any(r["op"] == "end" for r in journal.records()):
-        journal.append("end", status="KILLED", time=int(ended.timestamp() * 1000))
+        journal.append("end", status=RunStatus.KILLED.value, time=int(ended.timestamp() * 1000))
     journal.close()
-    summary = dict(record.summary)
     started = record.started
-    summary.update(
-        status="KILLED", ended_at=iso(ended),
+    record.summary.replace(
+        status=RunStatus.KILLED, ended_at=ended,
         duration_s=round((ended - started).total_seconds(), 3) if started else None,
-        metrics=record.journal_final_metrics, params=summary.get("params") or record.params,
-        tags=summary.get("tags") or record.tags,
-        error={"type": "ProcessDied", "message": DIED, "traceback": None},
-    )
-    write_summary(run_dir, summary)
+        metrics=record.journal_final_metrics, params=record.params, tags=record.tags,
+        error=ErrorInfo("ProcessDied", DIED, None),
+    ).write(run_dir)
     report = sync_run(run_dir, tracking_uri=tracking_uri)
     try:
         from core._report import write_report
@@ -53,7 +51,7 @@ def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairRepor
         write_report(run_dir)
     except Exception:  # noqa: BLE001 - the summary is what counts; the page is a convenience
         pass
-    return RepairReport(record.run_id, True, "KILLED", report.pending, report.error)
+    return RepairReport(record.run_id, True, RunStatus.KILLED.value, report.pending, report.error)
 
 
 def _trim_torn_line(path: Path) -> None:

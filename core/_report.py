@@ -14,10 +14,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from core._files import atomic_write_text
+from core._layout import RunLayout
 from core._records import RunRecord, read_run
+from core._summary import iso
 from core._svgchart import line_chart
 
-REPORT_PATH = Path("reports") / "report.html"
 MAX_CHARTS = 40
 MAX_EMBEDDED_BYTES = 8 * 1024 * 1024  # plots beyond this are linked, not embedded
 
@@ -38,29 +40,26 @@ pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.7rem;overflow:auto;font
 def write_report(run_dir: Path) -> Path:
     """Render the run folder as it is now into `reports/report.html`."""
     html = render(read_run(run_dir))
-    path = run_dir / REPORT_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    path = RunLayout(run_dir).report
+    atomic_write_text(path, html)
     return path
 
 
 def render(run: RunRecord) -> str:
     s = run.summary
-    status = run.display_status
+    status = run.display_status.value
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(run.run_id)} "
              f"({escape(status)})</title><style>{CSS}</style></head><body>",
              f"<h1>{escape(run.name or run.run_id)} <span class='status {escape(status)}'>{escape(status)}</span></h1>",
              f"<p class='muted'>run {escape(run.run_id)} &middot; plugin {escape(run.plugin)} &middot; started "
-             f"{escape(str(s.get('started_at')))} &middot; {_duration(run.duration_s)}</p>"]
+             f"{escape(str(iso(run.started)))} &middot; {_duration(run.duration_s)}</p>"]
     if run.error:
         parts.append("<h2>Error</h2>" + f"<p><strong>{escape(run.error)}</strong></p>")
         trace = run.exception_text()
         if trace:
             parts.append(f"<pre>{escape(trace[-20000:])}</pre>")
-    if s.get("outputs"):
-        parts.append("<h2>Outputs</h2>" + _table(["output", "value"], [[k, _value(v)] for k, v in s["outputs"].items()]))
+    if s and s.outputs:
+        parts.append("<h2>Outputs</h2>" + _table(["output", "value"], [[k, _value(v)] for k, v in s.outputs.items()]))
     metrics = run.metrics
     if metrics:
         parts.append("<h2>Final metrics</h2>" + _table(["metric", "value"],
@@ -75,11 +74,12 @@ def render(run: RunRecord) -> str:
         parts.append("<h2>Params</h2>" + _table(["param", "value"], [[k, v] for k, v in sorted(run.params.items())]))
     if run.tags:
         parts.append("<h2>Tags</h2>" + _table(["tag", "value"], [[k, v] for k, v in sorted(run.tags.items())]))
-    parts.append("<h2>Spec</h2><pre>" + escape(json.dumps(s.get("spec"), indent=2, default=str)) + "</pre>")
-    tracking = s.get("tracking") or {}
+    data = s.to_json() if s else {}
+    parts.append("<h2>Spec</h2><pre>" + escape(json.dumps(data.get("spec"), indent=2, default=str)) + "</pre>")
+    tracking = data.get("tracking") or {}
     if tracking:
         parts.append("<h2>Tracking</h2>" + _table(["field", "value"], [[k, _value(v)] for k, v in tracking.items()]))
-    env = s.get("environment") or {}
+    env = data.get("environment") or {}
     if env:
         rows = [[k, _value(v)] for k, v in env.items() if k != "packages"]
         rows += [[f"package {k}", v] for k, v in sorted((env.get("packages") or {}).items())]

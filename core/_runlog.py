@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core._layout import RunLayout
 from core._redact import ScrubFilter
 
-LOG_FILE = Path("logs") / "run.log"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging.Handler]:
     """A child of the `mlcore` logger (so the CLI's console handler sees it) plus its file handler."""
-    path = run_dir / LOG_FILE
+    path = RunLayout(run_dir).log
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))

@@ -13,6 +13,7 @@ Nothing before step 2 leaves anything on disk, so bad input leaves no run folder
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -24,16 +25,18 @@ from typing import Any
 from core._deps import is_installed
 from core._environment import describe_environment
 from core._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, MissingExtra, PluginNotFound, RunInterrupted
+from core._layout import EXCEPTION_PATH, RunLayout, runs_dir
+from core._records import EarlierRunFiles
 from core._redact import redact_mapping, scrub
 from core._registry import Registry
 from core._report import write_report
 from core._runlog import close_run_logger, open_run_logger
 from core._seeding import seed_everything
 from core._settings import artifact_root as resolve_root
-from core._settings import runs_dir, strict_names
+from core._settings import strict_names
 from core._settings import tracking_uri as resolve_uri
 from core._signals import deferred_interrupts, interrupts_as_exceptions
-from core._summary import SUMMARY_VERSION, iso, write_exception, write_summary
+from core._summary import ErrorInfo, PluginRef, RunSummary, TrackingInfo, write_exception
 from core._tracking import (
     DEFAULT_EXPERIMENT,
     TrackingTarget,
@@ -42,11 +45,12 @@ from core._tracking import (
     public_uri,
     resolve_target,
 )
+from core._tracking.backend import TrackingBackend
 from core._tracking.handle import TrackingHandle
 from core._tracking.journal import Journal
 from core._tracking.naming import NamingPolicy
 from core._tracking.recorder import RunRecorder
-from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus, TrackingClient
+from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus
 
 RUN_ID_TAG = "mlcore.run_id"
 _HOST = socket.gethostname()  # with `pid`, lets `core runs list` tell a live run from a dead one
@@ -60,7 +64,7 @@ class RunOutcome:
     status: RunStatus
     run_dir: Path
     outputs: dict[str, Any]
-    summary: dict[str, Any] = field(repr=False)
+    summary: RunSummary = field(repr=False)
     error: str | None = None
     #: "SIGINT" or "SIGTERM" when the run was KILLED by a signal
     interrupt: str | None = None
@@ -108,7 +112,7 @@ def run(
     artifact_root: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
     registry: Registry | None = None,
-    backend: TrackingClient | None = None,
+    backend: TrackingBackend | None = None,
     offline: bool = False,
     extra_tags: dict[str, str] | None = None,
     source: str | None = None,
@@ -162,6 +166,8 @@ def run(
                     tracking=TrackingHandle(recorder, NamingPolicy(strict=strict_names(strict), logger=logger)),
                     artifact_dir=run_dir,
                     logger=logger,
+                    locate_run_file=EarlierRunFiles(root, RunLayout(run_dir),
+                                                    backend.download_artifact if backend else None),
                 )
                 result = plugin.run(spec, context=context)
                 if not isinstance(result, RunResult):
@@ -201,7 +207,7 @@ class _RunState:
         self.exc, self.status, self.interrupt = exc, status, interrupt
 
 
-def _open_backend_or_none(target: TrackingTarget, experiment: str, logger) -> TrackingClient | None:  # noqa: ANN001
+def _open_backend_or_none(target: TrackingTarget, experiment: str, logger) -> TrackingBackend | None:  # noqa: ANN001
     """The backend, with its store and experiment ready; None (offline, journal only) if it
     cannot be reached, so an unreachable server never stops a run from starting."""
     try:
@@ -247,8 +253,7 @@ def _finish(state: _RunState, recorder, backend, logger, log_handler) -> RunOutc
             recorder, write_exception(state.run_dir, state.exc), "errors"))
         logger.error("run %s %s: %s", state.run_id, state.status.value, error)
     summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
-    _best_effort(logger, "log the summary", lambda: _log_file(
-        recorder, state.run_dir / "summary" / "run_summary.json", "summary"))
+    _best_effort(logger, "log the summary", lambda: _log_file(recorder, RunLayout(state.run_dir).summary, "summary"))
     _best_effort(logger, "write reports/report.html", lambda: _log_file(
         recorder, write_report(state.run_dir), "reports"))
     if recorder is not None:
@@ -275,42 +280,38 @@ def _finish(state: _RunState, recorder, backend, logger, log_handler) -> RunOutc
     )
 
 
-def _write(state: _RunState, status: RunStatus, *, recorder, logger, ended=None, error=None) -> dict[str, Any]:  # noqa: ANN001
+def _write(state: _RunState, status: RunStatus, *, recorder: RunRecorder | None, logger: logging.Logger,
+           ended: datetime | None = None, error: str | None = None) -> RunSummary:
     info = state.plugin.info
-    summary: dict[str, Any] = {
-        "summary_version": SUMMARY_VERSION,
-        "run_id": state.run_id,
-        "status": status.value,
-        "plugin": {"key": info.key, "version": info.version, "extra": info.extra},
-        "spec": redact_mapping(state.spec.to_dict()),
-        "started_at": iso(state.started),
-        "ended_at": iso(ended),
-        "duration_s": round((ended - state.started).total_seconds(), 3) if ended else None,
-        "pid": os.getpid(),
-        "host": _HOST,
-        "outputs": state.outputs,
-        "metrics": recorder.final_metrics if recorder else {},
-        "params": recorder.params if recorder else {},
-        "tags": recorder.tags if recorder else {},
-        "tracking": {
-            "backend": recorder.backend.name if recorder and recorder.backend else ("offline" if recorder else None),
-            "uri": recorder.backend.uri if recorder and recorder.backend else state.target.uri,
-            "experiment": state.spec.experiment or DEFAULT_EXPERIMENT,
-            "run_id": recorder.backend_run_id if recorder else None,
-            "pending": recorder.pending if recorder else 0,
-            "last_error": recorder.last_error if recorder else None,
-        },
-        "environment": state.environment,
-        "error": None,
-    }
-    if state.exc is not None and ended is not None:
-        summary["error"] = {
-            "type": type(state.exc).__name__,
-            "message": error,
-            "traceback": str(Path("errors") / "exception.txt"),
-        }
+    backend = recorder.backend if recorder else None
+    summary = RunSummary(
+        run_id=state.run_id,
+        status=status,
+        plugin=PluginRef(info.key, info.version, info.extra),
+        spec=redact_mapping(state.spec.to_dict()),
+        started_at=state.started,
+        ended_at=ended,
+        duration_s=round((ended - state.started).total_seconds(), 3) if ended else None,
+        pid=os.getpid(),
+        host=_HOST,
+        outputs=state.outputs,
+        metrics=recorder.final_metrics if recorder else {},
+        params=recorder.params if recorder else {},
+        tags=recorder.tags if recorder else {},
+        tracking=TrackingInfo(
+            backend=backend.name if backend else ("offline" if recorder else None),
+            uri=backend.uri if backend else state.target.uri,
+            experiment=state.spec.experiment or DEFAULT_EXPERIMENT,
+            run_id=recorder.backend_run_id if recorder else None,
+            pending=recorder.pending if recorder else 0,
+            last_error=recorder.last_error if recorder else None,
+        ),
+        environment=state.environment,
+        error=ErrorInfo(type(state.exc).__name__, error, EXCEPTION_PATH.as_posix())
+        if state.exc is not None and ended is not None else None,
+    )
     try:
-        write_summary(state.run_dir, summary)
+        summary.write(state.run_dir)
     except OSError as exc:
         logger.error("could not write the run summary: %s", exc)
     return summary

@@ -21,10 +21,6 @@ def tracking_uri(flag: str | None = None) -> str | None:
     return flag or os.environ.get(TRACKING_URI_ENV) or None
 
 
-def runs_dir(root: Path) -> Path:
-    return root / "runs"
-
-
 STRICT_NAMES_ENV = "CORE_STRICT_NAMES"
 
 

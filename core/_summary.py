@@ -1,36 +1,222 @@
-"""What core leaves in every run folder, whatever happened: the summary and the error."""
+"""The run record core leaves in every run folder, whatever happened: `RunSummary`, written as
+`summary/run_summary.json`, and the error file.
+
+One typed record, written by the runner (and by `repair` and `sync` when they end or update
+a run) and read back by everything that looks at runs. `to_json`/`from_json` are the only
+places that know the JSON's field names; `SUMMARY_VERSION` says which shape a file has.
+"""
 
 from __future__ import annotations
 
 import json
 import traceback
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core._files import atomic_write_json
+from core._layout import EXCEPTION_PATH, RunLayout
 from core._redact import scrub
-from core._tracking.journal import atomic_write_json
+from core.contracts import RunStatus
 
-SUMMARY_PATH = Path("summary") / "run_summary.json"
-EXCEPTION_PATH = Path("errors") / "exception.txt"
 SUMMARY_VERSION = 1
 
 
+class CorruptSummary(ValueError):
+    """A summary file that is not a run summary (torn, hand-edited, wrong types)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginRef:
+    """Which plugin ran: its key, version and extra."""
+
+    key: str
+    version: str | None = None
+    extra: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingInfo:
+    """Where the run tracks to and how far it got: `pending` calls are in the journal, unsent."""
+
+    backend: str | None = None
+    uri: str | None = None
+    experiment: str | None = None
+    run_id: str | None = None
+    pending: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a run did not finish; `traceback` is the error file's path inside the run folder."""
+
+    type: str
+    message: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What `summary/run_summary.json` says about one run."""
+
+    run_id: str
+    status: RunStatus
+    plugin: PluginRef
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    pid: int | None = None
+    host: str | None = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    tracking: TrackingInfo = field(default_factory=TrackingInfo)
+    environment: Mapping[str, Any] | None = None
+    error: ErrorInfo | None = None
+    summary_version: int = SUMMARY_VERSION
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name") or "")
+
+    def replace(self, **changes: Any) -> RunSummary:
+        """A copy with `changes` (the record is immutable)."""
+        return replace(self, **changes)
+
+    # -- JSON ----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready form, in the order people read it."""
+        return {
+            "summary_version": self.summary_version,
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "plugin": _as_dict(self.plugin),
+            "spec": jsonable(self.spec),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration_s": self.duration_s,
+            "pid": self.pid,
+            "host": self.host,
+            "outputs": jsonable(self.outputs),
+            "metrics": jsonable(self.metrics),
+            "params": dict(self.params),
+            "tags": dict(self.tags),
+            "tracking": _as_dict(self.tracking),
+            "environment": jsonable(self.environment),
+            "error": _as_dict(self.error) if self.error else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunSummary:
+        """Parse what `to_json` wrote; `CorruptSummary` names the first field that is wrong."""
+        if not isinstance(data, Mapping):
+            raise CorruptSummary(f"not a JSON object but {type(data).__name__}")
+        try:
+            status = RunStatus(data.get("status"))
+        except ValueError:
+            raise CorruptSummary(f"field 'status': {data.get('status')!r} is not a run status") from None
+        error = _mapping(data, "error", optional=True)
+        return cls(
+            run_id=_typed(data, "run_id", str),
+            status=status,
+            plugin=_record(PluginRef, _mapping(data, "plugin"), "plugin"),
+            spec=_mapping(data, "spec"),
+            started_at=_time(data, "started_at"),
+            ended_at=_time(data, "ended_at"),
+            duration_s=_typed(data, "duration_s", (int, float), optional=True),
+            pid=_typed(data, "pid", int, optional=True),
+            host=_typed(data, "host", str, optional=True),
+            outputs=_mapping(data, "outputs"),
+            metrics=_mapping(data, "metrics"),
+            params=_mapping(data, "params"),
+            tags=_mapping(data, "tags"),
+            tracking=_record(TrackingInfo, _mapping(data, "tracking"), "tracking"),
+            environment=_mapping(data, "environment", optional=True),
+            error=_record(ErrorInfo, error, "error") if error is not None else None,
+            summary_version=_typed(data, "summary_version", int, optional=True) or SUMMARY_VERSION,
+        )
+
+    # -- the file ------------------------------------------------------------------
+    def write(self, run_dir: Path) -> Path:
+        """Write atomically to the run folder's summary path; returns it."""
+        path = RunLayout(run_dir).summary
+        atomic_write_json(path, self.to_json())
+        return path
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunSummary:
+        """Read a run folder's summary. `OSError` if there is none; `CorruptSummary` if it is not one."""
+        text = RunLayout(run_dir).summary.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CorruptSummary(f"not JSON ({exc.msg}, line {exc.lineno})") from None
+        return cls.from_json(data)
+
+
+def _as_dict(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CorruptSummary(f"field '{key}': {value!r} is not of the expected type")
+    return value
+
+
+def _mapping(data: Mapping[str, Any], key: str, *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None if optional else {}
+    if not isinstance(value, Mapping):
+        raise CorruptSummary(f"field '{key}': a {type(value).__name__}, not an object")
+    return dict(value)
+
+
+def _record(cls: type, data: Mapping[str, Any], key: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except TypeError as exc:
+        raise CorruptSummary(f"field '{key}': {exc}") from None
+
+
+def _time(data: Mapping[str, Any], key: str) -> datetime | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    parsed = parse_iso(value)
+    if parsed is None:
+        raise CorruptSummary(f"field '{key}': {value!r} is not an ISO date and time")
+    return parsed
+
+
 def iso(ts: datetime | None) -> str | None:
+    """UTC time as `2026-11-26T15:30:12.123Z` (None stays None)."""
     return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z") if ts else None
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
-    path = run_dir / SUMMARY_PATH
-    atomic_write_json(path, jsonable(summary))
-    return path
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / SUMMARY_PATH).read_text(encoding="utf-8"))
+def parse_iso(text: Any) -> datetime | None:
+    """The inverse of `iso`, lenient: a naive time is taken as UTC; anything else gives None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def write_exception(run_dir: Path, exc: BaseException) -> Path:
+    """The failure's full traceback, credentials scrubbed, as `errors/exception.txt`."""
     path = run_dir / EXCEPTION_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -40,7 +226,7 @@ def write_exception(run_dir: Path, exc: BaseException) -> Path:
 
 def jsonable(value: Any) -> Any:
     """Outputs may hold numpy scalars, paths or sets: keep what JSON can say, stringify the rest."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core._errors import BadInput
+from core._layout import RunLayout, runs_dir
+from core._records import read_run
 from core._redact import scrub
-from core._settings import runs_dir
-from core._summary import SUMMARY_PATH, read_summary, write_summary
+from core._summary import CorruptSummary, RunSummary, TrackingInfo
 from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, prepare_experiment, resolve_target
-from core._tracking.journal import JOURNAL_DIR, Journal
+from core._tracking.journal import Journal
 from core._tracking.recorder import SendError, send_records
 
 
@@ -40,25 +41,11 @@ def pending_runs(root: Path) -> list[Path]:
     base = runs_dir(root)
     if not base.exists():
         return found
-    for run_dir in sorted(p for p in base.iterdir() if (p / JOURNAL_DIR).is_dir()):
+    for run_dir in sorted(p for p in base.iterdir() if RunLayout(p).journal_dir.is_dir()):
         journal = Journal(run_dir)
         if journal.last_seq > journal.sent_seq:
             found.append(run_dir)
     return found
-
-
-def find_run(root: Path, run_id: str) -> Path:
-    """A run folder by id or unambiguous id prefix."""
-    base = runs_dir(root)
-    exact = base / run_id
-    if exact.is_dir() and "/" not in run_id and run_id not in ("", ".", ".."):
-        return exact
-    matches = sorted(p for p in base.glob(f"{run_id}*") if p.is_dir()) if base.exists() and "/" not in run_id else []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise BadInput(f"no run '{run_id}' in {base}")
-    raise BadInput(f"run id prefix '{run_id}' is ambiguous: {', '.join(p.name for p in matches[:5])}")
 
 
 def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
@@ -92,38 +79,37 @@ def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
     report.sent = Counter(r["op"] for r in records[:sent])
     report.pending = len(records) - sent
     report.backend_run_id = journal.state.get("backend_run_id")
-    _update_summary(run_dir, journal, report, target)
+    _update_summary(run_dir, report, target)
     return report
 
 
 def _target(journal: Journal, run_dir: Path, override: str | None) -> TrackingTarget:
     if override:
-        return resolve_target(override, artifact_root=run_dir.parent.parent)
+        return resolve_target(override, artifact_root=RunLayout(run_dir).root)
     uri = journal.state.get("target_uri")
     if not uri:
         raise BadInput(f"run {run_dir.name} does not record where it tracks to: pass --tracking-uri")
-    target = resolve_target(uri, artifact_root=run_dir.parent.parent)
+    target = resolve_target(uri, artifact_root=RunLayout(run_dir).root)
     location = journal.state.get("artifact_location")
     return TrackingTarget(target.uri, location or target.artifact_location)
 
 
 def _still_running(run_dir: Path) -> bool:
     """Its own process is alive and sending (pid checked, pid reuse detected): `core._records`."""
-    from core._records import read_run
-
     return bool(read_run(run_dir).alive)
 
 
-def _update_summary(run_dir: Path, journal: Journal, report: SyncReport, target: TrackingTarget) -> None:
-    if not (run_dir / SUMMARY_PATH).exists():
+def _update_summary(run_dir: Path, report: SyncReport, target: TrackingTarget) -> None:
+    try:
+        summary = RunSummary.read(run_dir)
+    except (OSError, CorruptSummary):
         return
-    summary = read_summary(run_dir)
-    tracking = summary.setdefault("tracking", {})
-    tracking.update(
+    tracking = summary.tracking
+    summary.replace(tracking=TrackingInfo(
         backend="memory" if target.is_memory else "mlflow",
         uri=target.uri,
+        experiment=tracking.experiment,
         run_id=report.backend_run_id,
         pending=report.pending,
         last_error=report.error,
-    )
-    write_summary(run_dir, summary)
+    )).write(run_dir)

@@ -8,7 +8,6 @@ Exit codes: 0 finished (or reproduced), 1 the run failed (or did not reproduce),
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -243,16 +242,3 @@ def _report_interrupted(exc: BaseException) -> None:
         print(f"  folder: {outcome.run_dir}", file=sys.stderr)
     else:
         print(f"{PROG}: interrupted", file=sys.stderr)
-
-
-def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, indent: str = "") -> None:
-    """Columns aligned by their widest cell, two spaces apart; no trailing blanks."""
-    cells = [[str(c) for c in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print((indent + "  ".join(c.ljust(w) for c, w in zip(row, widths))).rstrip())
-
-
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")

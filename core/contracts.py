@@ -1,9 +1,9 @@
 """The contract between core and plugins, in one place.
 
 Everything a plugin author writes against lives here: `Plugin`, `PluginInfo`,
-`ConfigField`, `RunSpec`, `RunContext`, `RunResult`, `RunStatus`, and `TrackingClient`, the
-facade every tracking backend implements. Standard library only, so importing
-it is free.
+`ConfigField`, `RunSpec`, `RunContext`, `RunResult`, `RunStatus`, and `Tracker`, what
+`context.tracking` is. Standard library only (it imports nothing from the rest of core,
+not even for type checking), so importing it is free and it can never be part of a cycle.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 import enum
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from core._tracking.handle import TrackingHandle
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 class RunStatus(enum.Enum):
@@ -30,10 +27,12 @@ class RunStatus(enum.Enum):
 
     @property
     def mlflow_name(self) -> str:
+        """MLflow's name for this state: the same word, kept in one place should they differ."""
         return self.value
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the run has ended (every state but RUNNING)."""
         return self is not RunStatus.RUNNING
 
 
@@ -104,15 +103,75 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@runtime_checkable
+class Tracker(Protocol):
+    """What a plugin logs through: `context.tracking`.
+
+    Calls go to the run core started (MLflow, or the recording fake in tests). Metrics are
+    buffered, so logging every step is cheap. Names are checked at the call: one MLflow would
+    reject raises `core.InvalidTrackingValue`; one that breaks the naming conventions
+    (`model.*`, `val_accuracy`, ...) warns once in the run log, or raises in strict mode.
+    A tracker cannot start or end runs: core owns the run lifecycle.
+    """
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Log one parameter (`model.max_depth`)."""
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log several parameters at once."""
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Log one metric point; use `step` consistently (epoch, iteration)."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log several metrics at the same step."""
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set one tag (coarse labels: `purpose`, `stage`)."""
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set several tags at once."""
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Log one file from the run folder under `artifact_path` (data, models, metrics, plots, reports)."""
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file of a folder inside the run folder, keeping its layout."""
+
+    def flush(self) -> None:
+        """Send what is buffered now (core also flushes on time and at the end)."""
+
+    @property
+    def run_id(self) -> str | None:
+        """The tracking backend's id for this run (the MLflow run id), once it exists."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """What core hands a plugin for one run. The plugin never builds one."""
+    """What core hands a plugin for one run. The plugin never builds one (`core.testing` does
+    for tests).
+
+    `locate_run_file` is core's lookup behind `run_file`; plugins call `run_file`.
+    """
 
     run_id: str
     spec: RunSpec
-    tracking: TrackingHandle
+    tracking: Tracker
     artifact_dir: Path
     logger: logging.Logger
+    locate_run_file: Callable[[str, str], Path] | None = field(default=None, repr=False, compare=False)
+
+    def run_file(self, run_id: str, relative_path: str) -> Path:
+        """A file or folder of an earlier run, by core run id and path inside its run folder
+        (`models/best.pt`): from that run's folder where it is on this machine, else fetched
+        from tracking into this run's folder. Plugins never compute another run's folder.
+
+        Raises `core.RunFileNotFound` (bad input, exit 2) naming where it looked.
+        """
+        if self.locate_run_file is None:
+            raise LookupError(f"this context cannot reach earlier runs' files (asked for {relative_path} "
+                              f"of run {run_id})")
+        return self.locate_run_file(run_id, relative_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,80 +199,3 @@ class Plugin(ABC):
     @abstractmethod
     def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         """Train/evaluate/score inside a run that core has already started."""
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One metric point as a backend receives it. `timestamp_ms` is when it was logged."""
-
-    key: str
-    value: float
-    step: int
-    timestamp_ms: int
-
-
-class TrackingClient(ABC):
-    """What every tracking backend implements (MLflow, the recording fake).
-
-    Backends are low level and stateless about "the current run": every call
-    names its run explicitly. Buffering, the on-disk journal and the
-    plugin-facing API live above them, in `core._tracking`.
-    """
-
-    #: short backend name recorded in run summaries ("mlflow", "memory")
-    name: str = "abstract"
-
-    @property
-    @abstractmethod
-    def uri(self) -> str:
-        """Where this backend stores runs, without credentials."""
-
-    @abstractmethod
-    def start_run(
-        self,
-        *,
-        experiment: str,
-        run_name: str,
-        tags: Mapping[str, str],
-        start_time_ms: int,
-    ) -> str:
-        """Create a run and return the backend's id for it."""
-
-    @abstractmethod
-    def log_batch(
-        self,
-        run_id: str,
-        *,
-        metrics: Sequence[Metric] = (),
-        params: Mapping[str, str] = {},
-        tags: Mapping[str, str] = {},
-    ) -> None:
-        """Record metrics, params and tags in one call, in the order given."""
-
-    @abstractmethod
-    def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
-        """Copy one file into the run's artifacts, under `artifact_path`."""
-
-    @abstractmethod
-    def end_run(self, run_id: str, status: RunStatus, end_time_ms: int) -> None:
-        """Mark the run terminated with `status`."""
-
-    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        """Copy a folder's files, keeping their relative layout. Default: one file at a time."""
-        local_dir = Path(local_dir)
-        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-            rel_parent = path.parent.relative_to(local_dir).as_posix()
-            parts = [p for p in (artifact_path, rel_parent if rel_parent != "." else None) if p]
-            self.log_artifact(run_id, path, "/".join(parts) or None)
-
-    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
-        """Copy an artifact of the run tagged `mlcore.run_id=core_run_id` into `dst_dir`.
-
-        Lets a score pipeline find a model whose run folder is gone. Default: unsupported.
-        """
-        from core._errors import TrackingError
-
-        raise TrackingError(f"the {self.name} backend cannot fetch artifacts of earlier runs")
-
-    def close(self) -> None:
-        """Release connections. Default: nothing to release."""

@@ -37,7 +37,7 @@ def test_credentials_are_redacted_everywhere_core_records_them(tmp_path):
     assert outcome.status.value == "FINISHED", outcome.error
     on_disk = _files_text(outcome.run_dir)  # summary, journal, run.log, report.html
     assert not any(secret in on_disk for secret in SECRETS)
-    summary = outcome.summary
+    summary = outcome.summary.to_json()
     assert summary["spec"]["data_spec"]["db"] == {"password": REDACTED, "host": "db.local"}
     assert summary["params"]["data.api_key"] == REDACTED and summary["params"]["model.max_tokens"] == "5"
     tracked = MlflowClient(summary["tracking"]["uri"]).get_run(summary["tracking"]["run_id"])

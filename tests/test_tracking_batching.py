@@ -35,7 +35,7 @@ def test_metrics_go_out_in_batches_of_at_most_1000(tmp_path):
     assert [m.step for m in recorded.metrics] == list(range(2500))
     assert [m.value for m in recorded.metrics] == [float(i) for i in range(2500)]
     assert fake.calls["log_batch"] <= 4  # 3 full or partial metric batches + the run tags
-    assert outcome.summary["tracking"]["pending"] == 0
+    assert outcome.summary.tracking.pending == 0
 
 
 def test_timestamps_are_when_the_metric_was_logged_and_artifacts_flush_first(tmp_path):

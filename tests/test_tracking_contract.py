@@ -3,7 +3,7 @@
 import pytest
 
 from core._tracking import TrackingTarget, open_backend, prepare_experiment, resolve_target
-from core.contracts import Metric, RunStatus
+from core import Metric, RunStatus
 
 
 def _read_fake(backend, run_id):

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from core._commands._output import print_json, print_table
 from core._errors import BadInput
 from core._registry import Registry
-from core.cli import print_json, print_table
 
 
 def list_command(args: argparse.Namespace) -> int:

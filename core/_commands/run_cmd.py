@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core._commands._output import print_json
 from core._runner import prepare, run
 from core._spec import load_spec
-from core.cli import print_json
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ def run_command(args: argparse.Namespace) -> int:
         source=args.spec,
         strict=args.strict_names,
     )
-    tracking = outcome.summary.get("tracking", {})
+    tracking = outcome.summary.to_json()["tracking"]
     if args.json:
         print_json(
             {

@@ -8,13 +8,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core._commands._output import print_json, print_table
 from core._compare import differing_params, metric_table, reproduction_verdict
 from core._errors import BadInput, MissingExtra
-from core._records import RunRecord, filter_runs, list_runs, parse_since, parse_tag_filters, read_run
+from core._records import (
+    RecordStatus,
+    RunRecord,
+    filter_runs,
+    find_run,
+    list_runs,
+    parse_since,
+    parse_tag_filters,
+    read_run,
+)
 from core._redact import redacted_fields
 from core._settings import artifact_root
-from core._sync import find_run
-from core.cli import print_json, print_table
+from core._summary import iso
+from core.contracts import RunStatus
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -28,10 +38,10 @@ def list_command(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {root}" + (" match" if args.plugin or args.status or args.tag or args.since else ""))
         return 0
-    rows = [[r.run_id, r.plugin, r.name, r.display_status, (r.summary.get("started_at") or "")[:19].replace("T", " "),
+    rows = [[r.run_id, r.plugin, r.name, r.display_status, (iso(r.started) or "")[:19].replace("T", " "),
              _duration(r.duration_s), "  ".join(f"{k}={_num(v)}" for k, v in r.headline().items())] for r in runs]
     print_table(["RUN ID", "PLUGIN", "NAME", "STATUS", "STARTED (UTC)", "DURATION", "METRICS"], rows)
-    dead = [r for r in runs if r.display_status == "DEAD"]
+    dead = [r for r in runs if r.display_status is RecordStatus.DEAD]
     if dead:
         print(f"\n{len(dead)} run(s) DEAD: recorded RUNNING, but the process is gone (killed, or the machine "
               "stopped). Their journaled metrics are kept.", file=sys.stderr)
@@ -43,24 +53,24 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json(_brief(run) | {"params": run.params, "metrics": run.metrics, "tags": run.tags,
                                   "artifacts": [{"path": p, "bytes": n} for p, n in run.artifacts()],
-                                  "summary": run.summary})
+                                  "summary": run.summary.to_json() if run.summary else None})
         return 0
     s = run.summary
     print(f"run {run.run_id}  {run.display_status}")
-    if run.display_status == "DEAD":
+    if run.display_status is RecordStatus.DEAD:
         print("  (recorded RUNNING, but its process is gone: killed, or its machine stopped)")
-    for label, value in (("plugin", run.plugin), ("name", run.name), ("started", s.get("started_at")),
-                         ("ended", s.get("ended_at")), ("duration", _duration(run.duration_s)),
+    for label, value in (("plugin", run.plugin), ("name", run.name), ("started", iso(run.started)),
+                         ("ended", iso(s.ended_at) if s else None), ("duration", _duration(run.duration_s)),
                          ("folder", run.run_dir)):
         if value:
             print(f"  {label + ':':10} {value}")
-    tracking = s.get("tracking") or {}
-    if tracking.get("run_id"):
-        print(f"  {'mlflow:':10} run {tracking['run_id']} in {tracking.get('uri')}"
-              + (f" ({tracking['pending']} calls pending: core sync {run.run_id})" if tracking.get("pending") else ""))
+    tracking = s.tracking if s else None
+    if tracking and tracking.run_id:
+        print(f"  {'mlflow:':10} run {tracking.run_id} in {tracking.uri}"
+              + (f" ({tracking.pending} calls pending: core sync {run.run_id})" if tracking.pending else ""))
     if run.error:
-        print(f"\nerror: {run.error}\n  details: {run.run_dir / 'errors' / 'exception.txt'}")
-    for title, mapping, fmt in (("outputs", s.get("outputs") or {}, _num), ("metrics", run.metrics, _num),
+        print(f"\nerror: {run.error}\n  details: {run.layout.exception}")
+    for title, mapping, fmt in (("outputs", dict(s.outputs) if s else {}, _num), ("metrics", run.metrics, _num),
                                 ("params", run.params, str), ("tags", run.tags, str)):
         if mapping:
             print(f"\n{title}:")
@@ -109,7 +119,7 @@ def repair_command(args: argparse.Namespace) -> int:
     if args.run_ids:
         dirs = [find_run(root, rid) for rid in args.run_ids]
     else:
-        dirs = [r.run_dir for r in list_runs(root) if r.display_status == "DEAD"]
+        dirs = [r.run_dir for r in list_runs(root) if r.display_status is RecordStatus.DEAD]
     reports = [repair_run(d, tracking_uri=args.tracking_uri) for d in dirs]
     if args.json:
         print_json([r.__dict__ for r in reports])
@@ -131,10 +141,10 @@ def rerun_command(args: argparse.Namespace) -> int:
     from core.contracts import RunSpec
 
     original = _load(args, args.run_id)
-    if original.status != "FINISHED":
+    if original.status is not RecordStatus.FINISHED or original.summary is None:
         raise BadInput(f"run {original.run_id} ended {original.display_status}: only a FINISHED run's result "
                        "can be reproduced")
-    recorded = original.summary.get("spec") or {}
+    recorded = dict(original.summary.spec)
     hidden = redacted_fields(recorded)
     if hidden:
         raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
@@ -146,7 +156,7 @@ def rerun_command(args: argparse.Namespace) -> int:
         print(f"rerunning {original.run_id} ({spec.plugin}, seed {spec.seed}) ...", file=sys.stderr)
     outcome = run_spec(spec, artifact_root=args.artifact_root, tracking_uri=args.tracking_uri)
     rerun = read_run(outcome.run_dir)
-    if outcome.status.value != "FINISHED":
+    if outcome.status is not RunStatus.FINISHED:
         verdict_text = f"not reproduced: the rerun {outcome.run_id} ended {outcome.status.value} ({outcome.error})"
         if args.json:
             print_json({"original": original.run_id, "rerun": outcome.run_id, "reproduced": False,
@@ -212,7 +222,7 @@ def _load(args: argparse.Namespace, run_id: str) -> RunRecord:
 
 def _brief(r: RunRecord) -> dict[str, Any]:
     return {"run_id": r.run_id, "plugin": r.plugin, "name": r.name, "status": r.status,
-            "display_status": r.display_status, "alive": r.alive, "started_at": r.summary.get("started_at"),
+            "display_status": r.display_status, "alive": r.alive, "started_at": iso(r.started),
             "duration_s": r.duration_s, "headline": r.headline(), "run_dir": str(r.run_dir), "error": r.error}
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core._commands._output import print_json, print_table
 from core._sweep.plan import load_sweep
-from core.cli import print_json, print_table
 
 
 def sweep_command(args: argparse.Namespace) -> int:

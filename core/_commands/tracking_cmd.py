@@ -7,11 +7,12 @@ import subprocess
 import sys
 from importlib import metadata
 
+from core._commands._output import print_json
 from core._errors import MissingExtra
+from core._records import find_run
 from core._settings import artifact_root, tracking_uri
-from core._sync import find_run, pending_runs, sync_run
+from core._sync import pending_runs, sync_run
 from core._tracking import resolve_target
-from core.cli import print_json
 
 
 def sync_command(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from core._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, RunInterrupted
 from core._progress import ProgressBar
-from core._records import list_runs, lower_is_better, read_run
+from core._records import RecordStatus, list_runs, lower_is_better, read_run
 from core._redact import redact_mapping
 from core._settings import artifact_root as resolve_root
 from core._settings import tracking_uri as resolve_uri
@@ -29,8 +29,9 @@ from core._summary import iso
 from core._sweep.executors import make_executor
 from core._sweep.plan import PlannedRun, SweepPlan
 from core._tracking import DEFAULT_EXPERIMENT, open_backend, prepare_experiment, public_uri, resolve_target
+from core._tracking.backend import Metric
 from core._tracking.journal import atomic_write_json
-from core.contracts import Metric, RunStatus
+from core.contracts import RunStatus
 
 SWEEPS_DIR = "sweeps"
 SWEEP_TAG, INDEX_TAG, PARENT_TAG = "mlcore.sweep_id", "mlcore.sweep_index", "mlflow.parentRunId"
@@ -186,7 +187,7 @@ def _finished_on_disk(root: Path, folder: Path, sweep_id: str, known: dict[str, 
     found = {}
     for index, record in _sweep_runs(root, sweep_id):
         key = key_of.get(index)
-        if record.status == "FINISHED" and key and key not in known and key not in found:
+        if record.status is RecordStatus.FINISHED and key and key not in known and key not in found:
             found[key] = {"key": key, "run_id": record.run_id, "status": "FINISHED", "metrics": record.metrics,
                           "error": None, "run_dir": str(record.run_dir)}
     return found
@@ -196,7 +197,7 @@ def _sweep_runs(root: Path, sweep_id: str) -> list[tuple[int, Any]]:
     """(sweep index, run record) of every run folder tagged with this sweep, newest first."""
     found = []
     for record in list_runs(root):
-        tags = (record.summary.get("spec") or {}).get("tags") or {}
+        tags = record.spec_tags
         index = str(tags.get(INDEX_TAG, ""))
         if tags.get(SWEEP_TAG) == sweep_id and index.isdigit():
             found.append((int(index), record))
@@ -266,7 +267,7 @@ def _reconcile(plan: SweepPlan, sweep_id: str, root: Path, results: dict[int, di
             rows.append(row | {"run_id": None, "status": "NOT RUN", "metrics": {}, "error": result.get("error"),
                                "run_dir": None})
             continue
-        status = record.display_status
+        status = record.display_status.value
         rows.append(row | {"run_id": record.run_id, "status": status, "metrics": record.metrics,
                            "error": record.error or result.get("error"), "run_dir": str(record.run_dir)})
     return rows

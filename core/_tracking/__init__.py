@@ -1,4 +1,4 @@
-"""Tracking: backends behind the `TrackingClient` facade, and how a URI picks one.
+"""Tracking: backends behind the `TrackingBackend` facade, and how a URI picks one.
 
 - `memory`: the recording fake (tests).
 - unset: the embedded default, an MLflow SQLite store and its artifact folder
@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from core._errors import BadInput
-from core.contracts import TrackingClient
+from core._tracking.backend import TrackingBackend
 
 MEMORY = "memory"
 OFFLINE_PREFIX = "offline:"
@@ -92,7 +92,7 @@ def resolve_target(uri: str | None, *, artifact_root: Path) -> TrackingTarget:
     )
 
 
-def open_backend(target: TrackingTarget) -> TrackingClient:
+def open_backend(target: TrackingTarget) -> TrackingBackend:
     """Create the backend for `target`; MLflow is imported only here."""
     if target.is_memory:
         from core._tracking.fake import FakeTracking
@@ -113,7 +113,7 @@ def open_backend(target: TrackingTarget) -> TrackingClient:
         return backend
 
 
-def prepare_experiment(backend: TrackingClient, target: TrackingTarget, experiment: str) -> None:
+def prepare_experiment(backend: TrackingBackend, target: TrackingTarget, experiment: str) -> None:
     """Create the store's schema and the experiment once, under a file lock.
 
     Concurrent first use of a new SQLite file corrupts MLflow's schema

@@ -1,7 +1,7 @@
 """A recording tracking backend for tests (`CORE_TRACKING_URI=memory`).
 
 Public and explicit, like httpx's `MockTransport`: it implements exactly the
-`TrackingClient` contract (no catch-all), keeps everything in memory, and has
+`TrackingBackend` contract (no catch-all), keeps everything in memory, and has
 query helpers so tests read as specifications.
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core._errors import TrackingError
-from core.contracts import Metric, RunStatus, TrackingClient
+from core._tracking.backend import Metric, TrackingBackend
+from core.contracts import RunStatus
 
 
 @dataclass
@@ -41,7 +42,7 @@ class FakeRun:
         return {k: m.value for k, m in latest.items()}
 
 
-class FakeTracking(TrackingClient):
+class FakeTracking(TrackingBackend):
     """Records runs in memory. `calls` counts backend calls and `call_order` lists them,
     for batching tests."""
 

@@ -16,30 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-JOURNAL_DIR = "tracking"
-JOURNAL_FILE = "journal.jsonl"
-STATE_FILE = "state.json"
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+from core._files import atomic_write_json
+from core._layout import RunLayout
 
 
 class Journal:
     """Append-only record of one run's tracking calls plus the sent watermark."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.dir = Path(run_dir) / JOURNAL_DIR
-        self.path = self.dir / JOURNAL_FILE
-        self.state_path = self.dir / STATE_FILE
+        layout = RunLayout(Path(run_dir))
+        self.dir = layout.journal_dir
+        self.path = layout.journal
+        self.state_path = layout.tracking_state
         self._fh = None
         self._seq = 0
         self.state: dict[str, Any] = {"sent_seq": 0, "backend_run_id": None}

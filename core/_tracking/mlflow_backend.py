@@ -11,7 +11,8 @@ from pathlib import Path
 
 from core._errors import TrackingError
 from core._tracking import public_uri
-from core.contracts import Metric, RunStatus, TrackingClient
+from core._tracking.backend import Metric, TrackingBackend
+from core.contracts import RunStatus
 
 # MLflow's own defaults retry a failing HTTP call for about four minutes. A run
 # must not hang that long on a server that is down (DESIGN.md, Tracking), so
@@ -24,7 +25,7 @@ HTTP_DEFAULTS = {
 }
 
 
-class MlflowTracking(TrackingClient):
+class MlflowTracking(TrackingBackend):
     """Tracks to any MLflow store: the embedded SQLite default or a server."""
 
     name = "mlflow"

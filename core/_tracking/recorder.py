@@ -21,8 +21,9 @@ from typing import Any
 from core._errors import InvalidTrackingValue
 from core._redact import redact_mapping, scrub
 from core._tracking import values
+from core._tracking.backend import Metric, TrackingBackend
 from core._tracking.journal import Journal
-from core.contracts import Metric, RunStatus, TrackingClient
+from core.contracts import RunStatus
 
 DEFAULT_FLUSH_INTERVAL_S = 2.0
 DEFAULT_BUFFER_LIMIT = values.MAX_METRICS_PER_BATCH
@@ -39,7 +40,7 @@ class RunRecorder:
 
     def __init__(
         self,
-        backend: TrackingClient | None,
+        backend: TrackingBackend | None,
         journal: Journal,
         *,
         logger: logging.Logger | None = None,
@@ -242,7 +243,7 @@ class SendError(Exception):
         self.sent = sent
 
 
-def send_records(backend: TrackingClient, journal: Journal, records: list[dict[str, Any]]) -> int:
+def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[str, Any]]) -> int:
     """Send journal records in order, batching what can be batched; advance the watermark.
 
     Returns how many were sent. On failure raises `SendError` (with `sent`

@@ -1,0 +1,92 @@
+"""What every tracking backend implements (MLflow, the recording fake): `TrackingBackend`.
+
+Backends sit below the plugin-facing `Tracker` (`core.contracts`): they are low level and
+stateless about "the current run", and every call names its run. Buffering, the on-disk
+journal and naming checks live above them (`recorder`, `handle`). Like Lightning's `Logger`,
+a few abstract members; the rest are concrete with documented defaults.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core._errors import TrackingError
+from core.contracts import RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric point as a backend receives it. `timestamp_ms` is when it was logged."""
+
+    key: str
+    value: float
+    step: int
+    timestamp_ms: int
+
+
+class TrackingBackend(ABC):
+    """What every tracking backend implements (MLflow, the recording fake).
+
+    Backends are low level and stateless about "the current run": every call
+    names its run explicitly. Buffering, the on-disk journal and the
+    plugin-facing API live above them, in `core._tracking`.
+    """
+
+    #: short backend name recorded in run summaries ("mlflow", "memory")
+    name: str = "abstract"
+
+    @property
+    @abstractmethod
+    def uri(self) -> str:
+        """Where this backend stores runs, without credentials."""
+
+    @abstractmethod
+    def start_run(
+        self,
+        *,
+        experiment: str,
+        run_name: str,
+        tags: Mapping[str, str],
+        start_time_ms: int,
+    ) -> str:
+        """Create a run and return the backend's id for it."""
+
+    @abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] = {},
+        tags: Mapping[str, str] = {},
+    ) -> None:
+        """Record metrics, params and tags in one call, in the order given."""
+
+    @abstractmethod
+    def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
+        """Copy one file into the run's artifacts, under `artifact_path`."""
+
+    @abstractmethod
+    def end_run(self, run_id: str, status: RunStatus, end_time_ms: int) -> None:
+        """Mark the run terminated with `status`."""
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
+        """Copy a folder's files, keeping their relative layout. Default: one file at a time."""
+        local_dir = Path(local_dir)
+        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+            rel_parent = path.parent.relative_to(local_dir).as_posix()
+            parts = [p for p in (artifact_path, rel_parent if rel_parent != "." else None) if p]
+            self.log_artifact(run_id, path, "/".join(parts) or None)
+
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        """Copy an artifact of the run tagged `mlcore.run_id=core_run_id` into `dst_dir`.
+
+        Lets a score pipeline find a model whose run folder is gone. Default: unsupported.
+        """
+        raise TrackingError(f"the {self.name} backend cannot fetch artifacts of earlier runs")
+
+    def close(self) -> None:
+        """Release connections. Default: nothing to release."""
