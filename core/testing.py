@@ -11,7 +11,7 @@ It checks the plugin's info and package, that `run()` stays glue, that importing
 no heavy library, that its extra covers its imports, that its README example validates,
 and smoke-runs its example spec (`examples/smoke.yaml` first) on the recording fake
 tracker: standard folders, matching artifact paths, structured names. `FakeTracking` and
-`FakeRun` are here too, with their query helpers (`only_run()`, `metric_history(name)`,
+`FakeRun` are here too (and `Registry`, to run a plugin class without installing it), with their query helpers (`only_run()`, `metric_history(name)`,
 `final_metrics()`, `params`, `tags`, `artifacts`), for the plugin's own tests.
 """
 
