@@ -216,7 +216,7 @@ class EarlierRunFiles:
             raise RunFileNotFound(f"no {rel.as_posix()} for run '{run_id}': not in {folder}, and tracking is offline")
         try:
             return Path(self.fetch(run_id, rel.as_posix(), self.into.fetched(run_id)))
-        except Exception as exc:  # any backend failure is reported as one clear line
+        except Exception as exc:  # noqa: BLE001 - any backend failure is reported as one clear line
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise RunFileNotFound(f"no {rel.as_posix()} for run '{run_id}': not in {folder} and not in tracking "
                                   f"({reason})") from None

@@ -72,7 +72,7 @@ class Registry:
         cls = self.load(key)
         try:
             return cls()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a constructor's failure is the plugin's, reported as bad input
             raise PluginLoadError(f"plugin '{key}' could not be created: {type(exc).__name__}: {exc}") from None
 
     def entries(self) -> Iterator[PluginEntry]:
@@ -112,7 +112,7 @@ class Registry:
 def _load_entry_point(ep: metadata.EntryPoint) -> type[Plugin]:
     try:
         obj = ep.load()
-    except Exception as exc:  # any import-time failure is the plugin's, reported with its reason
+    except Exception as exc:  # noqa: BLE001 - any import-time failure is the plugin's, reported with its reason
         raise PluginLoadError(f"plugin '{ep.name}' ({ep.value}) failed to load: {type(exc).__name__}: {exc}") from None
     if not (isinstance(obj, type) and issubclass(obj, Plugin)):
         raise PluginLoadError(f"plugin '{ep.name}' ({ep.value}) is not a core.Plugin subclass")

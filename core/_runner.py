@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -207,7 +208,7 @@ class _RunState:
         self.exc, self.status, self.interrupt = exc, status, interrupt
 
 
-def _open_backend_or_none(target: TrackingTarget, experiment: str, logger) -> TrackingBackend | None:  # noqa: ANN001
+def _open_backend_or_none(target: TrackingTarget, experiment: str, logger: logging.Logger) -> TrackingBackend | None:
     """The backend, with its store and experiment ready; None (offline, journal only) if it
     cannot be reached, so an unreachable server never stops a run from starting."""
     try:
@@ -240,7 +241,8 @@ def _run_tags(spec: RunSpec, plugin: Plugin, run_id: str, extra: dict[str, str] 
     return tags
 
 
-def _finish(state: _RunState, recorder, backend, logger, log_handler) -> RunOutcome:  # noqa: ANN001
+def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBackend | None, logger: logging.Logger,
+            log_handler: logging.Handler) -> RunOutcome:
     """Step 5. Each part is best-effort and independent: one failing never skips the others."""
     ended = datetime.now(timezone.utc)
     error = None
@@ -322,7 +324,7 @@ def _log_file(recorder: RunRecorder | None, path: Path, artifact_path: str) -> N
         recorder.log_artifact(path, artifact_path)
 
 
-def _best_effort(logger, what: str, action) -> None:  # noqa: ANN001
+def _best_effort(logger: logging.Logger, what: str, action: Callable[[], object]) -> None:
     try:
         action()
     except Exception as exc:  # noqa: BLE001 - finalisation must go on

@@ -12,11 +12,13 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from types import FrameType
+from typing import NoReturn
 
 from core._errors import RunInterrupted
 
 
-def _raise_terminated(signum, frame):  # noqa: ANN001 - signal handler signature
+def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
     raise RunInterrupted("SIGTERM")
 
 
@@ -47,7 +49,7 @@ def deferred_interrupts() -> Iterator[list[int]]:
         yield received
         return
 
-    def note(signum, frame):  # noqa: ANN001
+    def note(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
     old_term = signal.signal(signal.SIGTERM, note)

@@ -71,7 +71,7 @@ def _parse(text: str, kind: str, source: str) -> Any:
         return yaml.safe_load(text)
     except RecursionError:
         raise SpecError("nesting is too deep", source=source) from None
-    except Exception as exc:  # each parser has its own error type; all mean "malformed"
+    except Exception as exc:  # noqa: BLE001 - each parser has its own error type; all mean "malformed"
         detail = " ".join(str(exc).split())[:200]
         raise SpecError(f"invalid {kind.upper()}: {detail}", source=source) from None
 

@@ -1,4 +1,4 @@
-"""The tracking handle a plugin receives as `context.tracking`.
+"""The tracking handle a plugin receives as `context.tracking`: core's `Tracker`.
 
 It can log; it cannot start or end runs, because core owns the run lifecycle
 (PLUGIN_CONVENTIONS.md, "Core boundary").
@@ -13,9 +13,10 @@ from typing import Any
 from core._errors import LifecycleError
 from core._tracking.naming import NamingPolicy
 from core._tracking.recorder import RunRecorder
+from core.contracts import Tracker
 
 
-class TrackingHandle:
+class TrackingHandle(Tracker):
     """Log params, metrics, tags and artifacts to the current run.
 
     Names are checked at the call: ones MLflow would reject always raise; ones that break

@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core._errors import TrackingError
-from core._tracking import public_uri
 from core._tracking.backend import Metric, TrackingBackend
+from core._tracking.target import public_uri
 from core.contracts import RunStatus
+
+if TYPE_CHECKING:  # MLflow is imported only when a run tracks to it
+    from mlflow.tracking import MlflowClient
 
 # MLflow's own defaults retry a failing HTTP call for about four minutes. A run
 # must not hang that long on a server that is down (DESIGN.md, Tracking), so
@@ -46,7 +50,7 @@ class MlflowTracking(TrackingBackend):
         return public_uri(self._uri)
 
     @property
-    def client(self):  # noqa: ANN201 - mlflow type, imported lazily
+    def client(self) -> MlflowClient:
         return self._client
 
     def experiment_id(self, name: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ class RunRecorder:
             return
         try:
             sent = send_records(self.backend, self.journal, self._buffer)
-        except Exception as exc:  # any backend failure: keep the records, carry on
+        except Exception as exc:  # noqa: BLE001 - any backend failure: keep the records, carry on
             sent = getattr(exc, "sent", 0)
             self._note_failure(exc)
         else:
@@ -228,7 +228,7 @@ class RunRecorder:
         self._retry_pause = min(self._retry_pause * 2, _MAX_RETRY_S)
 
 
-def _chunks(mapping: dict[str, str], size: int = values.MAX_PARAMS_TAGS_PER_BATCH):
+def _chunks(mapping: dict[str, str], size: int = values.MAX_PARAMS_TAGS_PER_BATCH) -> Iterator[dict[str, str]]:
     """Split so that no journal record is larger than one `log_batch` may carry."""
     items = list(mapping.items())
     for i in range(0, len(items), size):
@@ -295,7 +295,7 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
     return sent
 
 
-def _collect_batch(records: list[dict[str, Any]], start: int):
+def _collect_batch(records: list[dict[str, Any]], start: int) -> tuple[int, list[Metric], dict[str, str], dict[str, str]]:
     metrics: list[Metric] = []
     params: dict[str, str] = {}
     tags: dict[str, str] = {}

@@ -1,0 +1,84 @@
+"""Where tracking goes: a URI (or none) resolved into an absolute `TrackingTarget`.
+
+Pure string and path work, no backend: `core._tracking` opens backends for targets, and
+backends import from here, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from core._errors import BadInput
+
+MEMORY = "memory"
+OFFLINE_PREFIX = "offline:"
+DEFAULT_EXPERIMENT = "mlcore"
+_MLFLOW_SCHEMES = ("sqlite:///", "http://", "https://", "databricks", "postgresql", "mysql", "mssql")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingTarget:
+    """A resolved tracking destination: absolute URI plus, for local stores, where artifacts go."""
+
+    uri: str
+    artifact_location: str | None = None
+    #: journal only; `core sync` sends to `uri` later
+    offline: bool = False
+
+    @property
+    def is_memory(self) -> bool:
+        return self.uri == MEMORY
+
+    @property
+    def lock_path(self) -> Path | None:
+        """A lock file that serialises first use of a local SQLite store, else None."""
+        if self.uri.startswith("sqlite:///"):
+            return Path(self.uri[len("sqlite:///") :] + ".lock")
+        return None
+
+
+def public_uri(uri: str) -> str:
+    """The URI without user:password, for summaries and logs."""
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return uri
+
+
+def default_target(artifact_root: Path) -> TrackingTarget:
+    root = Path(artifact_root).resolve() / "mlflow"
+    return TrackingTarget(
+        uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_location=(root / "artifacts").as_uri(),
+    )
+
+
+def resolve_target(uri: str | None, *, artifact_root: Path) -> TrackingTarget:
+    """Turn a user-supplied URI (or none) into an absolute `TrackingTarget`.
+
+    Relative SQLite paths are made absolute so worker processes, started
+    elsewhere, write to the same store (mlflow/mlflow#7206).
+    """
+    if uri is not None and uri.startswith(OFFLINE_PREFIX):
+        inner = resolve_target(uri[len(OFFLINE_PREFIX) :] or None, artifact_root=artifact_root)
+        if inner.is_memory:
+            raise BadInput("tracking URI 'offline:memory' makes no sense: the fake keeps nothing to sync")
+        return replace(inner, offline=True)
+    if uri is None or uri == "":
+        return default_target(artifact_root)
+    if uri == MEMORY:
+        return TrackingTarget(MEMORY)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :]).expanduser().resolve()
+        return TrackingTarget(f"sqlite:///{db}", (db.parent / "artifacts").as_uri())
+    if uri.startswith(_MLFLOW_SCHEMES):
+        return TrackingTarget(uri)
+    raise BadInput(
+        f"tracking URI '{uri}' is not supported (allowed: memory, sqlite:///PATH.db, "
+        "http(s)://HOST:PORT, offline:[URI], or unset for the embedded store)"
+    )
