@@ -11,7 +11,7 @@ from pathlib import Path
 from core._records import RecordStatus, read_run
 from core._summary import ErrorInfo
 from core._sync import sync_run
-from core._tracking.journal import Journal
+from core._tracking.journal import Journal, trim_torn_tail
 from core.contracts import RunStatus
 
 DIED = "the run's process died without ending it (found and ended by `core runs repair`)"
@@ -31,7 +31,7 @@ def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairRepor
     if record.display_status is not RecordStatus.DEAD or record.summary is None:
         why = "its process is still alive" if record.status is RecordStatus.RUNNING else f"it ended {record.status}"
         return RepairReport(record.run_id, False, f"not repaired: {why}")
-    _trim_torn_line(record.layout.journal)
+    trim_torn_tail(record.layout.journal)
     ended = datetime.now(timezone.utc)
     journal = Journal(run_dir)
     if not any(r["op"] == "end" for r in journal.records()):
@@ -53,12 +53,3 @@ def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairRepor
         pass
     return RepairReport(record.run_id, True, RunStatus.KILLED.value, report.pending, report.error)
 
-
-def _trim_torn_line(path: Path) -> None:
-    """A kill mid-write can leave half a journal line; it was never a complete call, so drop it
-    before anything is appended after it."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])

@@ -16,6 +16,7 @@ from pathlib import Path
 from string import Template
 
 from core._errors import BadInput
+from core._files import atomic_write_text
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 TEMPLATES = Path(__file__).parent / "templates" / "plugin"
@@ -83,5 +84,6 @@ def _register(pyproject: Path, key: str, target: str) -> Path:
     lines = tail.split("\n")
     end = next((i for i, line in enumerate(lines) if not line.strip() or line.startswith("[")), len(lines))
     lines.insert(end, f'{key} = "{target}"')
-    pyproject.write_text(head + ENTRY_SECTION + "\n" + "\n".join(lines), encoding="utf-8")
+    # The checkout's own pyproject.toml is rewritten whole or not at all, whatever stops this process.
+    atomic_write_text(pyproject, head + ENTRY_SECTION + "\n" + "\n".join(lines))
     return pyproject

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core._files import atomic_write_json
+from core._files import atomic_write_json, atomic_write_text
 from core._layout import EXCEPTION_PATH, RunLayout
 from core._redact import scrub
 from core.contracts import RunStatus
@@ -218,9 +218,8 @@ def parse_iso(text: Any) -> datetime | None:
 def write_exception(run_dir: Path, exc: BaseException) -> Path:
     """The failure's full traceback, credentials scrubbed, as `errors/exception.txt`."""
     path = run_dir / EXCEPTION_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    path.write_text(scrub(text), encoding="utf-8")
+    atomic_write_text(path, scrub(text))  # whole or absent, like every file core writes in a run folder
     return path
 
 

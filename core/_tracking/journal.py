@@ -80,6 +80,31 @@ class Journal:
             self._fh = None
 
 
+def trim_torn_tail(path: Path) -> None:
+    """Cut a torn last line (a kill mid-append: never a complete call) off the journal, in place.
+
+    `os.truncate` at the last newline: the complete records before it are never rewritten, so a
+    process killed while trimming cannot lose them (rewriting the file could, and did).
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    end = size
+    with open(path, "rb") as fh:
+        while end > 0:
+            start = max(0, end - 65536)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                end = start + cut + 1
+                break
+            end = start
+    if end != size:
+        os.truncate(path, end)
+
+
 def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False) -> Iterator[dict[str, Any]]:
     """The complete records of a journal file with `seq > after`, in order.
 
