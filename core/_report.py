@@ -9,12 +9,11 @@ can be mailed or attached as it is.
 from __future__ import annotations
 
 import base64
-import json
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from core._files import atomic_write_text
+from core._files import atomic_write_text, dumps
 from core._layout import RunLayout
 from core._records import RunRecord, read_run
 from core._summary import iso
@@ -75,7 +74,7 @@ def render(run: RunRecord) -> str:
     if run.tags:
         parts.append("<h2>Tags</h2>" + _table(["tag", "value"], [[k, v] for k, v in sorted(run.tags.items())]))
     data = s.to_json() if s else {}
-    parts.append("<h2>Spec</h2><pre>" + escape(json.dumps(data.get("spec"), indent=2, default=str)) + "</pre>")
+    parts.append("<h2>Spec</h2><pre>" + escape(dumps(data.get("spec"))) + "</pre>")
     tracking = data.get("tracking") or {}
     if tracking:
         parts.append("<h2>Tracking</h2>" + _table(["field", "value"], [[k, _value(v)] for k, v in tracking.items()]))
@@ -139,7 +138,7 @@ def _value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, (dict, list)):
-        return json.dumps(v, default=str)
+        return dumps(v, indent=None)
     return "" if v is None else str(v)
 
 

@@ -16,12 +16,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core._files import atomic_write_json, atomic_write_text
+from core._files import NON_FINITE, atomic_write_json, atomic_write_text, json_safe
 from core._layout import EXCEPTION_PATH, RunLayout
 from core._redact import scrub
 from core.contracts import RunStatus
 
 SUMMARY_VERSION = 1
+#: what a summary records of one field (the spec, the outputs, the environment) at most: a plugin's
+#: outputs are meant to be small, and the record must stay readable whatever they hold
+MAX_FIELD_BYTES = 1024 * 1024
+_NON_FINITE_TEXT = frozenset(NON_FINITE.values())
 
 
 class CorruptSummary(ValueError):
@@ -103,7 +107,7 @@ class RunSummary:
             "pid": self.pid,
             "host": self.host,
             "outputs": jsonable(self.outputs),
-            "metrics": jsonable(self.metrics),
+            "metrics": json_safe(self.metrics),
             "params": dict(self.params),
             "tags": dict(self.tags),
             "tracking": _as_dict(self.tracking),
@@ -132,7 +136,7 @@ class RunSummary:
             pid=_typed(data, "pid", int, optional=True),
             host=_typed(data, "host", str, optional=True),
             outputs=_mapping(data, "outputs"),
-            metrics=_mapping(data, "metrics"),
+            metrics={k: _number(v) for k, v in _mapping(data, "metrics").items()},
             params=_mapping(data, "params"),
             tags=_mapping(data, "tags"),
             tracking=_record(TrackingInfo, _mapping(data, "tracking"), "tracking"),
@@ -224,17 +228,11 @@ def write_exception(run_dir: Path, exc: BaseException) -> Path:
 
 
 def jsonable(value: Any) -> Any:
-    """Outputs may hold numpy scalars, paths or sets: keep what JSON can say, stringify the rest."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    item = getattr(value, "item", None)  # numpy / torch scalars
-    if callable(item):
-        try:
-            return jsonable(item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
+    """Outputs may hold numpy scalars, paths, sets, NaN, themselves or objects that cannot be printed:
+    core's one JSON rule (`core._files.json_safe`), each field capped at `MAX_FIELD_BYTES`."""
+    return json_safe(value, max_bytes=MAX_FIELD_BYTES)
+
+
+def _number(value: Any) -> Any:
+    """A metric as read back: the strings the JSON rule wrote for NaN and the infinities are numbers again."""
+    return float(value) if isinstance(value, str) and value in _NON_FINITE_TEXT else value

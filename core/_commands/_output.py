@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import enum
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from core._files import dumps
 
 
 def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, indent: str = "") -> None:
@@ -19,10 +19,6 @@ def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, indent:
 
 
 def print_json(data: Any) -> None:
-    """Indented JSON on stdout; enums as their values, anything else JSON lacks as its text."""
-    json.dump(data, sys.stdout, indent=2, default=_plain)
-    sys.stdout.write("\n")
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else str(value)
+    """Indented strict JSON on stdout, by core's one JSON rule (`core._files.json_safe`: enums as their
+    values, NaN and the infinities as strings, anything else JSON lacks as its text)."""
+    sys.stdout.write(dumps(data) + "\n")

@@ -20,13 +20,14 @@ def run_command(args: argparse.Namespace) -> int:
         source=args.spec,
         strict=args.strict_names,
     )
-    tracking = outcome.summary.to_json()["tracking"]
+    recorded = outcome.summary.to_json()  # what the record says: JSON-safe, credentials redacted
+    tracking = recorded["tracking"]
     if args.json:
         print_json(
             {
                 "run_id": outcome.run_id,
                 "status": outcome.status.value,
-                "outputs": outcome.outputs,
+                "outputs": recorded["outputs"],
                 "run_dir": str(outcome.run_dir),
                 "error": outcome.error,
                 "tracking": tracking,
@@ -39,7 +40,7 @@ def run_command(args: argparse.Namespace) -> int:
         if outcome.error:
             print(f"  error:   {outcome.error}", file=out)
             print(f"  details: {outcome.run_dir / 'errors' / 'exception.txt'}", file=out)
-        for key, value in outcome.outputs.items():
+        for key, value in recorded["outputs"].items():
             print(f"  {key}: {value}", file=out)
         print(f"  folder:  {outcome.run_dir}", file=out)
         if tracking.get("run_id"):

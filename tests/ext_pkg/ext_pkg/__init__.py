@@ -119,3 +119,57 @@ class Escape(Plugin):
         else:
             context.tracking.log_artifact(outside, artifact_path="data")
         return RunResult()
+
+
+class _StrRaises:
+    def __str__(self):
+        raise RuntimeError("this object cannot be printed")
+
+    __repr__ = __str__
+
+
+class Hostile(Plugin):
+    """Does one hostile thing a plugin could do (`data_spec.do`), for the adversarial tests:
+    `outputs` returns values JSON cannot hold; `plots` leaves a FIFO and links to /dev/zero and to a
+    file outside (`data_spec.outside`) in plots/; `log_dir` logs a folder holding a link to that file;
+    `log_fifo` logs a FIFO; `core_tags` sets core's own tags; `secrets` logs credentials."""
+
+    info = PluginInfo(key="ext_hostile", description="Does one hostile thing (for core's own tests)")
+
+    def run(self, spec, *, context):
+        do, cfg = spec.data_spec.get("do"), spec.data_spec
+        tracking, folder = context.tracking, context.artifact_dir
+        tracking.log_metric("train_loss", 0.5, step=1)
+        if do == "outputs":
+            loop = [1, 2]
+            loop.append(loop)
+            tracking.log_metrics({"val_nan": float("nan"), "val_inf": float("inf"), "val_ninf": float("-inf")})
+            return RunResult(outputs={"loop": loop, "unprintable": _StrRaises(), "nan": float("nan"),
+                                      "inf": float("inf"), "nested": {"ninf": [float("-inf")]}, "ok": 1})
+        if do == "plots":
+            plots = folder / "plots"
+            plots.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(plots / "fifo.png")
+            os.symlink("/dev/zero", plots / "zero.png")
+            os.symlink(cfg["outside"], plots / "outside.png")
+            (plots / "real.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+            return RunResult(outputs={"plots": 4})
+        if do == "log_dir":
+            data = folder / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            (data / "real.txt").write_text("mine")
+            os.symlink(cfg["outside"], data / "shadow.txt")
+            tracking.log_artifacts(data, artifact_path="data")
+            return RunResult()
+        if do == "log_fifo":
+            os.mkfifo(folder / "pipe.bin")
+            tracking.log_artifact(folder / "pipe.bin", artifact_path="data")
+            return RunResult()
+        if do == "core_tags":
+            tracking.set_tags({cfg.get("tag", "mlcore.run_id"): "spoofed"})
+            return RunResult()
+        if do == "secrets":
+            tracking.log_params(cfg.get("params", {}))
+            tracking.set_tags(cfg.get("tags", {}))
+            return RunResult(outputs=cfg.get("outputs", {}))
+        raise ValueError(f"unknown do: {do!r}")
