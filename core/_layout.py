@@ -10,6 +10,7 @@ use `context.artifact_dir` and `context.run_file`).
         errors/exception.txt    only when the plugin failed
         tracking/journal.jsonl  every tracking call, written before it is sent
         tracking/state.json     how far tracking acknowledged, and where it tracks to
+        tracking/run.lock       held by the one process working on the run (`core._runlock`)
         logs/run.log
         reports/report.html
         inputs/<run id>/...     earlier runs' files fetched from tracking (`context.run_file`)
@@ -30,6 +31,7 @@ EXCEPTION_PATH = Path("errors") / "exception.txt"
 JOURNAL_DIR = Path("tracking")
 JOURNAL_FILE = "journal.jsonl"
 STATE_FILE = "state.json"
+LOCK_FILE = "run.lock"
 LOG_PATH = Path("logs") / "run.log"
 REPORT_PATH = Path("reports") / "report.html"
 INPUTS_DIR = Path("inputs")
@@ -84,6 +86,10 @@ class RunLayout:
     @property
     def tracking_state(self) -> Path:
         return self.journal_dir / STATE_FILE
+
+    @property
+    def lock(self) -> Path:
+        return self.journal_dir / LOCK_FILE
 
     @property
     def log(self) -> Path:

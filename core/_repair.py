@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core._records import RecordStatus, read_run
+from core._runlock import locked
 from core._summary import ErrorInfo
-from core._sync import sync_run
+from core._sync import sync_locked
 from core._tracking.journal import Journal, trim_torn_tail
 from core.contracts import RunStatus
 
@@ -27,6 +28,17 @@ class RepairReport:
 
 
 def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairReport:
+    """End a DEAD run KILLED on disk and in tracking, holding the run's lock (`core._runlock`)."""
+    record = read_run(run_dir)
+    if record.status is RecordStatus.RUNNING and record.alive is not False:
+        return RepairReport(record.run_id, False, "not repaired: its process is still alive")
+    with locked(run_dir) as busy:
+        if busy:
+            return RepairReport(run_dir.name, False, f"not repaired now: {busy}")
+        return _repair_locked(run_dir, tracking_uri)
+
+
+def _repair_locked(run_dir: Path, tracking_uri: str | None) -> RepairReport:
     record = read_run(run_dir)
     if record.display_status is not RecordStatus.DEAD or record.summary is None:
         why = "its process is still alive" if record.status is RecordStatus.RUNNING else f"it ended {record.status}"
@@ -44,7 +56,7 @@ def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairRepor
         metrics=record.journal_final_metrics, params=record.params, tags=record.tags,
         error=ErrorInfo("ProcessDied", DIED, None),
     ).write(run_dir)
-    report = sync_run(run_dir, tracking_uri=tracking_uri)
+    report = sync_locked(run_dir, tracking_uri=tracking_uri)
     try:
         from core._report import write_report
 

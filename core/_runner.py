@@ -31,6 +31,7 @@ from core._records import EarlierRunFiles
 from core._redact import redact_mapping, scrub
 from core._registry import Registry
 from core._report import write_report
+from core._runlock import hold
 from core._runlog import close_run_logger, open_run_logger
 from core._seeding import seed_everything
 from core._settings import artifact_root as resolve_root
@@ -46,14 +47,13 @@ from core._tracking import (
     public_uri,
     resolve_target,
 )
-from core._tracking.backend import TrackingBackend
+from core._tracking.backend import RUN_ID_TAG, TrackingBackend
 from core._tracking.handle import TrackingHandle
 from core._tracking.journal import Journal
 from core._tracking.naming import NamingPolicy
 from core._tracking.recorder import RunRecorder
 from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus
 
-RUN_ID_TAG = "mlcore.run_id"
 _HOST = socket.gethostname()  # with `pid`, lets `core runs list` tell a live run from a dead one
 
 
@@ -131,9 +131,20 @@ def run(
         run_dir.mkdir(parents=True)
     except OSError as exc:
         raise BadInput(f"cannot create run folder in artifact root '{root}': {exc.strerror}") from None
-
     if offline:
         target = replace(target, offline=True)
+    # This process works on the run until it ends: `core sync` and `core runs repair` wait for it.
+    run_lock = hold(run_dir)
+    try:
+        return _run_in_folder(spec, plugin, root, target, run_id, run_dir, backend, extra_tags, strict)
+    finally:
+        if run_lock is not None:
+            run_lock.release()
+
+
+def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTarget, run_id: str, run_dir: Path,
+                   backend: TrackingBackend | None, extra_tags: dict[str, str] | None,
+                   strict: bool | None) -> RunOutcome:
     recorder: RunRecorder | None = None
     # From here on a signal is only noted until the run's record exists and is
     # complete; inside `interrupts_as_exceptions` it interrupts the plugin.

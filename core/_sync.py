@@ -3,6 +3,8 @@
 Reads each run's journal past its acknowledged watermark and replays it in
 order through the same code a live run uses, so each call is sent once: no
 duplicate metrics, no second MLflow run. The run summary is updated to match.
+One process at a time works on a run (`core._runlock`): concurrent syncs and
+repairs of one run queue instead of each sending everything.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from core._errors import BadInput
 from core._layout import RunLayout, runs_dir
 from core._records import read_run
 from core._redact import scrub
+from core._runlock import locked
 from core._summary import CorruptSummary, RunSummary, TrackingInfo
 from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, prepare_experiment, resolve_target
 from core._tracking.journal import Journal
@@ -49,15 +52,26 @@ def pending_runs(root: Path) -> list[Path]:
 
 
 def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
+    """Send one run's pending calls, holding the run's lock, so no other sync or repair sends them too."""
     report = SyncReport(run_id=run_dir.name)
-    journal = Journal(run_dir)
+    if _still_running(run_dir):
+        report.skipped = "the run is still running; its own process is sending"
+        report.pending = len(Journal(run_dir).pending())
+        return report
+    with locked(run_dir) as busy:
+        if busy:
+            report.skipped = f"not now: {busy}"
+            return report
+        return sync_locked(run_dir, tracking_uri=tracking_uri, report=report)
+
+
+def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncReport | None = None) -> SyncReport:
+    """`sync_run` for a caller that holds the run's lock (`core runs repair`)."""
+    report = report or SyncReport(run_id=run_dir.name)
+    journal = Journal(run_dir)  # read under the lock: what another sync sent is acknowledged now
     records = journal.pending()
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
-        return report
-    if _still_running(run_dir):
-        report.skipped = "the run is still running; its own process is sending"
-        report.pending = len(records)
         return report
     target = _target(journal, run_dir, tracking_uri)
     backend = None

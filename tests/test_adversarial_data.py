@@ -102,3 +102,56 @@ def test_repair_killed_while_trimming_a_torn_line_keeps_every_record(mlflow_env,
     tracked = _only_tracked(mlflow_env, run_dir)
     assert tracked.info.status == "KILLED"
     assert [step for step, _ in _metric_points(mlflow_env, tracked)] == list(range(3000))
+
+
+# -- 2. concurrent `core sync` / `repair` on one run, and creates that time out -----------------
+
+
+def test_four_concurrent_syncs_of_one_run_make_one_mlflow_run(mlflow_env, tmp_path):
+    """Four `core sync` at once on one offline run: one MLflow run, every metric once, all exit 0."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 1500}\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0
+    run_dir = next((_root(mlflow_env) / "runs").iterdir())
+    syncs = [subprocess.Popen([sys.executable, "-m", "core", "sync"], env=mlflow_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for proc in syncs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "FINISHED"
+    assert [step for step, _ in _metric_points(mlflow_env, tracked)] == list(range(1500))
+    summary = read_summary(run_dir)
+    assert summary["tracking"]["run_id"] == tracked.info.run_id and summary["tracking"]["pending"] == 0
+
+
+@pytest.mark.parametrize("how", ["timed_out", "retried_by_the_client"])
+def test_a_create_that_reached_the_server_twice_leaves_no_orphan(mlflow_env, tmp_path, monkeypatch, how):
+    """A `runs/create` that reached the server but timed out (or was retried) leaves one MLflow run, no orphan."""
+    from mlflow.tracking.client import MlflowClient as Client
+
+    from core._sync import sync_run
+
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 50}\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0
+    run_dir = next((_root(mlflow_env) / "runs").iterdir())
+    real_create = Client.create_run
+
+    def slow_proxy_create(self, *args, **kwargs):  # the server makes the run; the answer is lost
+        real_create(self, *args, **kwargs)
+        if how == "timed_out":
+            raise TimeoutError("read timed out (runs/create took 7 s behind a proxy)")
+        return real_create(self, *args, **kwargs)  # the client's retry lands too, and is answered
+
+    monkeypatch.setattr(Client, "create_run", slow_proxy_create)
+    first = sync_run(run_dir)
+    monkeypatch.setattr(Client, "create_run", real_create)
+    if how == "timed_out":
+        assert first.error and "timed out" in first.error
+        assert len(_tracked(mlflow_env, run_dir)) == 1  # made, though its creator never heard
+        assert sync_run(run_dir).ok
+    else:
+        assert first.ok, first.error
+    tracked = _only_tracked(mlflow_env, run_dir)  # the orphan is deleted, not left RUNNING
+    assert tracked.info.status == "FINISHED"
+    assert [step for step, _ in _metric_points(mlflow_env, tracked)] == list(range(50))
+    assert read_summary(run_dir)["tracking"]["run_id"] == tracked.info.run_id

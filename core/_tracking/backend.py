@@ -16,6 +16,10 @@ from pathlib import Path
 from core._errors import TrackingError
 from core.contracts import RunStatus
 
+#: the tag every tracked run carries: the core run id it records. A backend that can search
+#: adopts the run already tagged with it instead of creating a second one (`start_run`).
+RUN_ID_TAG = "mlcore.run_id"
+
 
 @dataclass(frozen=True, slots=True)
 class Metric:
@@ -52,7 +56,11 @@ class TrackingBackend(ABC):
         tags: Mapping[str, str],
         start_time_ms: int,
     ) -> str:
-        """Create a run and return the backend's id for it."""
+        """Create a run and return the backend's id for it.
+
+        When `tags` hold `RUN_ID_TAG` and a run with that tag exists already (a `core sync` killed
+        after creating it, a create that timed out but reached the server), return that run
+        instead: one core run is one tracked run, however often its start is sent."""
 
     @abstractmethod
     def log_batch(

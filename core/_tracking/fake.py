@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core._errors import TrackingError
-from core._tracking.backend import Metric, TrackingBackend
+from core._tracking.backend import RUN_ID_TAG, Metric, TrackingBackend
 from core.contracts import RunStatus
 
 
@@ -60,6 +60,10 @@ class FakeTracking(TrackingBackend):
 
     def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str], start_time_ms: int) -> str:
         self._count("start_run")
+        core_run_id = tags.get(RUN_ID_TAG)
+        for run in self.runs.values():
+            if core_run_id and run.experiment == experiment and run.tags.get(RUN_ID_TAG) == core_run_id:
+                return run.run_id  # as MLflow: the run already tagged with this core run is adopted
         run_id = f"fake-{next(self._ids)}"
         self.runs[run_id] = FakeRun(run_id, experiment, run_name, start_time_ms, tags=dict(tags))
         return run_id
@@ -99,7 +103,7 @@ class FakeTracking(TrackingBackend):
         """A file, or a folder (every artifact under `artifact_path/`), as MLflow does."""
         prefix = artifact_path.rstrip("/") + "/"
         for run in self.runs.values():
-            if run.tags.get("mlcore.run_id") != core_run_id:
+            if run.tags.get(RUN_ID_TAG) != core_run_id:
                 continue
             matches = [k for k in run.artifacts if k == artifact_path or k.startswith(prefix)]
             for key in matches:

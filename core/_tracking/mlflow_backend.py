@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core._errors import TrackingError
-from core._tracking.backend import Metric, TrackingBackend
+from core._tracking.backend import RUN_ID_TAG, Metric, TrackingBackend
 from core._tracking.target import public_uri
 from core.contracts import RunStatus
 
 if TYPE_CHECKING:  # MLflow is imported only when a run tracks to it
+    from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
 # MLflow's own defaults retry a failing HTTP call for about four minutes. A run
@@ -37,6 +38,9 @@ class MlflowTracking(TrackingBackend):
     def __init__(self, tracking_uri: str, *, artifact_location: str | None = None) -> None:
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        # MLflow writes "View run <name> at: <the tracking URI, credentials and all>" to stdout when a
+        # run ends on a server: a password printed, and `--json` output that is no longer JSON.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from mlflow import MlflowClient
 
@@ -78,9 +82,36 @@ class MlflowTracking(TrackingBackend):
         return exp_id
 
     def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str], start_time_ms: int) -> str:
+        """Adopt the run already tagged with this core run id, else create it (see `TrackingBackend`).
+
+        A create that timed out may still have reached the server, and MLflow's HTTP client retries
+        it, so there can be several: the one that has data (else the oldest) is kept, and the empty
+        RUNNING ones, never used, are deleted here and again when the run ends.
+        """
         exp_id = self.experiment_id(experiment)
+        core_run_id = tags.get(RUN_ID_TAG)
+        if core_run_id:
+            found = self._tagged(exp_id, core_run_id)
+            if found:
+                kept = min(found, key=lambda r: (-_data_size(r), r.info.start_time or 0, r.info.run_id))
+                self._delete_orphans(found, kept.info.run_id)
+                return kept.info.run_id
         run = self._client.create_run(exp_id, start_time=start_time_ms, tags=dict(tags), run_name=run_name)
+        if core_run_id:
+            self._delete_orphans(self._tagged(exp_id, core_run_id), run.info.run_id)
         return run.info.run_id
+
+    def _tagged(self, exp_id: str, core_run_id: str) -> list[Run]:
+        return list(self._client.search_runs([exp_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{core_run_id}'",
+                                             max_results=100))
+
+    def _delete_orphans(self, runs: Sequence[Run], keep: str) -> None:
+        for run in runs:
+            if run.info.run_id != keep and run.info.status == "RUNNING" and _data_size(run) == 0:
+                try:
+                    self._client.delete_run(run.info.run_id)
+                except Exception:  # noqa: BLE001 - an orphan left behind is cleaned at the next start or end
+                    pass
 
     def log_batch(
         self,
@@ -109,16 +140,28 @@ class MlflowTracking(TrackingBackend):
 
     def end_run(self, run_id: str, status: RunStatus, end_time_ms: int) -> None:
         self._client.set_terminated(run_id, status=status.mlflow_name, end_time=end_time_ms)
+        try:  # a create retried behind a slow proxy may have landed after the start: no orphan stays
+            run = self._client.get_run(run_id)
+            core_run_id = run.data.tags.get(RUN_ID_TAG)
+            if core_run_id:
+                self._delete_orphans(self._tagged(run.info.experiment_id, core_run_id), run_id)
+        except Exception:  # noqa: BLE001 - the run is ended; cleaning up is best-effort
+            pass
 
     def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
         experiments = [e.experiment_id for e in self._client.search_experiments()]
         runs = self._client.search_runs(
-            experiments, filter_string=f"tags.`mlcore.run_id` = '{core_run_id}'", max_results=1
+            experiments, filter_string=f"tags.`{RUN_ID_TAG}` = '{core_run_id}'", max_results=1
         ) if experiments else []
         if not runs:
-            raise TrackingError(f"no MLflow run is tagged mlcore.run_id={core_run_id} in {self.uri}")
+            raise TrackingError(f"no MLflow run is tagged {RUN_ID_TAG}={core_run_id} in {self.uri}")
         dst_dir.mkdir(parents=True, exist_ok=True)
         return Path(self._client.download_artifacts(runs[0].info.run_id, artifact_path, str(dst_dir)))
+
+
+def _data_size(run: Run) -> int:
+    """How much a run holds besides its tags: an empty RUNNING one is an orphaned create."""
+    return len(run.data.metrics) + len(run.data.params)
 
 
 def _safe_dir(name: str) -> str:
