@@ -16,6 +16,7 @@ from typing import Any
 from core._files import atomic_write_text, dumps
 from core._layout import RunLayout
 from core._records import RunRecord, read_run
+from core._redact import scrub
 from core._summary import iso
 from core._svgchart import line_chart
 
@@ -87,7 +88,7 @@ def render(run: RunRecord) -> str:
     if files:
         parts.append("<h2>Files</h2>" + _table(["path", "bytes"], [[p, n] for p, n in files], num=1))
     parts.append("</body></html>")
-    return "\n".join(parts)
+    return scrub("\n".join(parts))  # its sources are redacted already; a URI from an older record is not
 
 
 def _charts(histories: dict[str, list[tuple[int, float]]]) -> list[str]:

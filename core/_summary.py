@@ -18,7 +18,7 @@ from typing import Any
 
 from core._files import NON_FINITE, atomic_write_json, atomic_write_text, json_safe
 from core._layout import EXCEPTION_PATH, RunLayout
-from core._redact import scrub
+from core._redact import redact, scrub
 from core.contracts import RunStatus
 
 SUMMARY_VERSION = 1
@@ -94,25 +94,26 @@ class RunSummary:
 
     # -- JSON ----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        """The JSON-ready form, in the order people read it."""
+        """The JSON-ready form, in the order people read it: JSON-safe (`jsonable`) and with credentials
+        redacted (`core._redact.redact`; metrics are numbers and the environment's keys package names)."""
         return {
             "summary_version": self.summary_version,
             "run_id": self.run_id,
             "status": self.status.value,
             "plugin": _as_dict(self.plugin),
-            "spec": jsonable(self.spec),
+            "spec": redact(jsonable(self.spec)),
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
             "duration_s": self.duration_s,
             "pid": self.pid,
             "host": self.host,
-            "outputs": jsonable(self.outputs),
+            "outputs": redact(jsonable(self.outputs)),
             "metrics": json_safe(self.metrics),
-            "params": dict(self.params),
-            "tags": dict(self.tags),
-            "tracking": _as_dict(self.tracking),
-            "environment": jsonable(self.environment),
-            "error": _as_dict(self.error) if self.error else None,
+            "params": redact(jsonable(self.params)),
+            "tags": redact(jsonable(self.tags)),
+            "tracking": redact(_as_dict(self.tracking)),
+            "environment": redact(jsonable(self.environment), keys=False),  # package names are not keys
+            "error": redact(_as_dict(self.error)) if self.error else None,
         }
 
     @classmethod

@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except CoreError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        from core._redact import scrub
+
+        print(f"{PROG}: error: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         _report_interrupted(exc)
@@ -218,8 +220,9 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], Any]:
 
 
 def _configure_logging(level: int) -> None:
-    from core._redact import ScrubFilter
+    from core._redact import ScrubFilter, scrub_every_record
 
+    scrub_every_record()  # MLflow's own handlers too: no URI credentials in any log line
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ScrubFilter())
     handler.setFormatter(logging.Formatter("%(message)s"))

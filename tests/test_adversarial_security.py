@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli, write_spec
+import pytest
+from conftest import read_summary, run_cli, write_spec
 from mlflow import MlflowClient
 
 
@@ -75,3 +76,153 @@ def test_unserialisable_outputs_and_nan_leave_a_truthful_strict_json_record(mlfl
     text = run_cli(["run", str(spec)], cli_env)
     assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr
     assert "FINISHED" in text.stdout
+
+
+# -- 18: credentials --------------------------------------------------------------------------------------
+
+SECRET_KEYS = ["token", "HF_TOKEN", "sessionToken", "session_token", "AWS_SESSION_TOKEN", "ApiToken", "api_token",
+               "apiKey", "APIKey", "api-key", "X-Api-Key", "api_key", "data.api_key", "access_key", "awsAccessKey",
+               "aws_secret_access_key", "client_secret", "clientSecret", "secret", "secrets", "password", "Password",
+               "db.password", "PGPASSWORD", "passwd", "pwd", "passphrase", "keyPassphrase", "Authorization",
+               "authorization", "auth", "auth_header", "basicAuth", "cookie", "Cookie", "set-cookie", "cookies",
+               "bearer", "bearer_token", "refreshToken", "id_token", "private_key", "privateKey", "credentials",
+               "gcp_credential"]
+VISIBLE_KEYS = ["model.max_tokens", "tokens", "num_tokens", "tokenizer", "data.tokenizer_name", "author", "authors",
+                "data.author", "seed", "train.lr", "keys", "model.key_dim", "sort_key",
+                "passes", "vocab_size", "keyring_backend"]
+
+
+@pytest.mark.parametrize("key, secret", [(k, True) for k in SECRET_KEYS] + [(k, False) for k in VISIBLE_KEYS])
+def test_the_corpus_of_key_spellings(key, secret):
+    """Credential keys in every spelling (camelCase, SCREAMING, dashed, run together) are secret; look-alikes are not."""
+    from core._redact import is_secret_key
+
+    assert is_secret_key(key) is secret
+
+
+def test_one_redaction_for_values_at_any_depth_and_uris_in_any_string():
+    """`redact` hides secret keys in lists of lists and strips user:password@ from every string, whatever holds it."""
+    from core._redact import REDACTED, redact
+
+    value = {"layers": [[{"api_key": "k1", "n": 1}], ({"Cookie": "c2"},)], "db": "postgresql://al:pw3@db:5432/x",
+             "note": "see https://tok4@github.com/o/r and user:pw5@10.0.0.1", "empty_token": "", "ok": "a:b"}
+    out = redact(value)
+    assert out["layers"] == [[{"api_key": REDACTED, "n": 1}], ({"Cookie": REDACTED},)]
+    assert out["db"] == "postgresql://db:5432/x" and out["ok"] == "a:b" and out["empty_token"] == ""
+    assert not any(s in json.dumps(out) for s in ("k1", "c2", "pw3", "tok4", "pw5"))
+
+
+LEAKS = ("tok-11", "tok-12", "tok-13", "tok-14", "tok-15", "pw-16", "pw-17", "pw-18", "pw-19", "tok-20")
+
+
+def test_credentials_never_reach_disk_output_or_logs(cli_env, tmp_path):
+    """Credentials in params (nested in lists, camelCase keys, URIs in values), tags, outputs, the spec and an offline URI: on no file, no output."""
+    spec = write_spec(tmp_path / "s.yaml", """plugin: ext_hostile
+data_spec:
+  do: secrets
+  source: "https://alice:pw-16@data.example/x.csv"
+  params:
+    auth.sessionToken: tok-11
+    ApiToken: tok-12
+    Authorization: "Bearer tok-13"
+    passphrase: tok-14
+    layers: [[{api_key: tok-15}]]
+    db.url: "postgresql://bob:pw-17@db/x"
+  tags:
+    cookie: tok-20
+  outputs:
+    conn: "http://carol:pw-18@host/x"
+""")
+    uri = "offline:http://dave:pw-19@127.0.0.1:9"
+    proc = run_cli(["run", str(spec), "--json", "--tracking-uri", uri], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(json.loads(proc.stdout)["run_dir"])
+    shown = [proc.stdout + proc.stderr]
+    for args in (["runs", "show", run_dir.name], ["runs", "show", run_dir.name, "--json"], ["runs", "list", "--json"],
+                 ["validate", str(spec), "--json"], ["sync", run_dir.name, "--tracking-uri", "http://eve:pw-19@127.0.0.1:9"]):
+        done = run_cli(args, cli_env, timeout=180)
+        shown.append(done.stdout + done.stderr)
+    on_disk = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+    for secret in LEAKS:
+        assert secret not in on_disk, secret
+        for i, text in enumerate(shown):
+            assert secret not in text, (secret, i, text)
+    summary = read_summary(run_dir)
+    assert summary["tracking"]["uri"] == "http://127.0.0.1:9"
+    assert summary["params"]["auth.sessionToken"] == "***redacted***"
+
+
+class _FakeMlflowServer:
+    """Just enough of MLflow's REST API for one run, on 127.0.0.1; records every request's path."""
+
+    def __init__(self, artifacts: Path):
+        import http.server
+        import threading
+
+        self.paths: list[str] = []
+        self.runs: dict[str, dict] = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, body):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                server.paths.append(self.path)
+                if "experiments/get-by-name" in self.path:
+                    self._reply({"experiment": {"experiment_id": "1", "name": "mlcore", "lifecycle_stage": "active",
+                                                "artifact_location": artifacts.as_uri()}})
+                elif "runs/get" in self.path:
+                    self._reply({"run": next(iter(server.runs.values()))})
+                else:
+                    self._reply({})
+
+            def do_POST(self):
+                server.paths.append(self.path)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if "runs/create" in self.path:
+                    run_id = f"run{len(server.runs) + 1}"
+                    info = {"run_id": run_id, "run_uuid": run_id, "experiment_id": "1", "status": "RUNNING",
+                            "run_name": body.get("run_name", "x"), "start_time": body.get("start_time", 0),
+                            "artifact_uri": (artifacts / run_id).as_uri(), "lifecycle_stage": "active"}
+                    server.runs[run_id] = {"info": info, "data": {}}
+                    self._reply({"run": server.runs[run_id]})
+                elif "runs/search" in self.path:
+                    self._reply({"runs": []})
+                elif "runs/update" in self.path:
+                    self._reply({"run_info": next(iter(server.runs.values()))["info"]})
+                else:
+                    self._reply({})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_mlflow_view_run_line_never_prints_credentials(cli_env, tmp_path):
+    """MLflow's own "View run at http://user:pass@…" line is not printed: stdout stays one JSON object, the password nowhere."""
+    server = _FakeMlflowServer(tmp_path / "served")
+    try:
+        env = dict(cli_env, MLFLOW_LOGGING_LEVEL="INFO")
+        proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: echo\n")), "--json", "--tracking-uri",
+                        f"http://frank:pw-21@127.0.0.1:{server.port}"], env, timeout=180)
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr
+    printed = strict_json(proc.stdout)  # one JSON object: nothing else on stdout
+    assert printed["status"] == "FINISHED" and printed["tracking"]["pending"] == 0, printed
+    assert any("runs/update" in p for p in server.paths)
+    assert "pw-21" not in proc.stdout + proc.stderr

@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core._files import dumps
+from core._files import dumps, json_safe
+from core._redact import redact
 
 
 def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, indent: str = "") -> None:
@@ -20,5 +21,6 @@ def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, indent:
 
 def print_json(data: Any) -> None:
     """Indented strict JSON on stdout, by core's one JSON rule (`core._files.json_safe`: enums as their
-    values, NaN and the infinities as strings, anything else JSON lacks as its text)."""
-    sys.stdout.write(dumps(data) + "\n")
+    values, NaN and the infinities as strings, anything else JSON lacks as its text), URI credentials
+    removed from every string (`core._redact.redact`; keys are metric and param names here)."""
+    sys.stdout.write(dumps(redact(json_safe(data), keys=False)) + "\n")

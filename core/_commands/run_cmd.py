@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core._commands._output import print_json
+from core._redact import redact
 from core._runner import prepare, run
 from core._spec import load_spec
 
@@ -54,7 +55,7 @@ def validate_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, overrides=args.overrides, seed=args.seed)
     plugin = prepare(spec, source=args.spec)
     if args.json:
-        print_json(spec.to_dict())
+        print_json(redact(spec.to_dict()))
     else:
         print(f"{args.spec}: valid spec for plugin '{plugin.info.key}'")
     return 0

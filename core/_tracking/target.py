@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from core._errors import BadInput
+from core._redact import scrub
 
 MEMORY = "memory"
 OFFLINE_PREFIX = "offline:"
@@ -40,14 +40,8 @@ class TrackingTarget:
 
 
 def public_uri(uri: str) -> str:
-    """The URI without user:password, for summaries and logs."""
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return uri
+    """The URI without user:password (also inside `offline:http://user:pw@host`), for summaries and logs."""
+    return scrub(uri)
 
 
 def default_target(artifact_root: Path) -> TrackingTarget:
