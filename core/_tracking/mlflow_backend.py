@@ -38,6 +38,9 @@ class MlflowTracking(TrackingBackend):
     def __init__(self, tracking_uri: str, *, artifact_location: str | None = None) -> None:
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        # MLflow writes "View run <name> at: <the tracking URI, credentials and all>" to stdout when a
+        # run ends on a server: a password printed, and `--json` output that is no longer JSON.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from mlflow import MlflowClient
 
