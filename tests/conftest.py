@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from core._tracking import default_target
 
 HERE = Path(__file__).parent
 EXT_SRC = HERE / "ext_pkg"
@@ -35,12 +38,74 @@ def ext_site(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def cli_env(ext_site, tmp_path) -> dict[str, str]:
-    """Environment for `core` subprocesses: the ext package on the path, runs under tmp."""
+    """Environment for `core` subprocesses: the ext package on the path, runs under tmp, tracking
+    to the in-memory recorder (`CORE_TRACKING_URI=memory`): the run folder, summary and journal
+    are written in full, nothing goes to MLflow, and no process pays for importing MLflow or
+    creating a store. A test that checks MLflow uses `mlflow_env` (or `fresh_store_env`)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ext_site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["CORE_ARTIFACT_ROOT"] = str(tmp_path / "artifacts")
-    env.pop("CORE_TRACKING_URI", None)
+    env["CORE_TRACKING_URI"] = "memory"
     return env
+
+
+# -- the embedded MLflow store ------------------------------------------------------------------------
+# Unset CORE_TRACKING_URI means the embedded store: `<artifact root>/mlflow/mlflow.db`, created and
+# migrated (alembic) under a file lock by the first process that opens it, which then writes a
+# `.ready` marker beside it (core._tracking.open_backend). The schema is made once per session and
+# each test gets its own copy, marker included, so only the tests of first use pay for a migration.
+
+_MAKE_STORE = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from core._tracking import default_target, open_backend\n"
+    "open_backend(default_target(Path(sys.argv[1]))).close()\n"
+)
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> Path:
+    """The embedded store's folder as core makes it on first use (schema and `.ready` marker, no
+    experiment: an experiment records its artifact folder, which must be the test's own)."""
+    root = tmp_path_factory.mktemp("store_template")
+    # In a subprocess, as in real use; the cwd keeps MLflow's Default experiment path out of the repo.
+    subprocess.run([sys.executable, "-c", _MAKE_STORE, str(root)], check=True, cwd=root)
+    folder = default_target(root).lock_path.parent
+    assert (folder / "mlflow.db").is_file() and list(folder.glob("*.ready")), sorted(folder.iterdir())
+    return folder
+
+
+def copy_store(template: Path, artifact_root: Path) -> Path:
+    """A private copy of the migrated store where the embedded default expects it in `artifact_root`."""
+    folder = default_target(artifact_root).lock_path.parent
+    shutil.copytree(template, folder, ignore=shutil.ignore_patterns("*.lock"))
+    return folder
+
+
+@pytest.fixture
+def mlflow_env(cli_env, migrated_store, tmp_path) -> dict[str, str]:
+    """`cli_env` tracking to the embedded MLflow store (no CORE_TRACKING_URI), already migrated."""
+    env = dict(cli_env)
+    env.pop("CORE_TRACKING_URI")
+    copy_store(migrated_store, Path(env["CORE_ARTIFACT_ROOT"]))
+    return env
+
+
+@pytest.fixture
+def fresh_store_env(cli_env) -> dict[str, str]:
+    """`cli_env` tracking to the embedded MLflow store, with no store yet: the first `core` process
+    creates and migrates it (what a user's first run does)."""
+    env = dict(cli_env)
+    env.pop("CORE_TRACKING_URI")
+    return env
+
+
+@pytest.fixture
+def embedded_store(migrated_store, tmp_path) -> Path:
+    """For in-process runs on `artifact_root=tmp_path` with no tracking URI: the migrated store
+    copied into tmp_path; returns the artifact root."""
+    copy_store(migrated_store, tmp_path)
+    return tmp_path
 
 
 def run_cli(args, env, *, cwd=None, timeout=120) -> subprocess.CompletedProcess:

@@ -74,11 +74,11 @@ def test_plugins_list_reports_and_skips_broken_plugins(cli_env):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_ends_run_as_killed_with_summary(cli_env, tmp_path, sig, code):
+def test_signal_ends_run_as_killed_with_summary(mlflow_env, tmp_path, sig, code):
     """Ctrl-C and SIGTERM end the run KILLED: summary written, metrics kept, MLflow says KILLED."""
     spec = write_spec(tmp_path / "sleep.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 60}\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "run", str(spec)], env=cli_env, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "core", "run", str(spec)], env=mlflow_env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )
     root = tmp_path / "artifacts"

@@ -9,11 +9,11 @@ from conftest import write_spec
 
 
 @pytest.mark.slow
-def test_eight_simultaneous_runs_on_a_fresh_store(cli_env, tmp_path):
+def test_eight_simultaneous_runs_on_a_fresh_store(fresh_store_env, tmp_path):
     """Concurrent first use of the SQLite store is serialised: 8 FINISHED, every metric recorded."""
     spec = write_spec(tmp_path / "steps.yaml", "plugin: ext_steps\ndata_spec: {steps: 50}\n")
     procs = [
-        subprocess.Popen([sys.executable, "-m", "core", "run", str(spec), "--json"], env=cli_env,
+        subprocess.Popen([sys.executable, "-m", "core", "run", str(spec), "--json"], env=fresh_store_env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(8)
     ]

@@ -5,10 +5,13 @@ import json
 from conftest import only_run_dir, read_summary, run_cli, write_spec
 
 
-def test_external_plugin_runs_and_is_visible_to_plain_mlflow(cli_env, tmp_path):
-    """Params, metric history, tags, artifacts and status read back with a plain MlflowClient."""
+def test_external_plugin_runs_and_is_visible_to_plain_mlflow(fresh_store_env, tmp_path):
+    """Params, metric history, tags, artifacts and status read back with a plain MlflowClient.
+
+    On a brand-new artifact root: the run creates the embedded store (the core-only job's test of
+    first use; tests/test_concurrency.py does it with eight processes at once)."""
     spec = write_spec(tmp_path / "echo.yaml", "plugin: echo\nname: my-echo\nexperiment: ext\ntags: {purpose: smoke}\n")
-    proc = run_cli(["run", str(spec), "--json"], cli_env)
+    proc = run_cli(["run", str(spec), "--json"], fresh_store_env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     root = tmp_path / "artifacts"

@@ -43,10 +43,10 @@ def _only_run_dir(cli_env):
     return runs[0]
 
 
-def test_fault_plugin_raises(cli_env, tmp_path):
-    proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: ext_fail\n"))], cli_env)
+def test_fault_plugin_raises(mlflow_env, tmp_path):
+    proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: ext_fail\n"))], mlflow_env)
     assert proc.returncode == 1
-    run_dir = _only_run_dir(cli_env)
+    run_dir = _only_run_dir(mlflow_env)
     summary = read_summary(run_dir)
     assert summary["status"] == "FAILED" and "boom from ext_fail" in summary["error"]["message"]
     assert "Traceback" in (run_dir / "errors" / "exception.txt").read_text()
@@ -56,9 +56,9 @@ def test_fault_plugin_raises(cli_env, tmp_path):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
-def test_fault_interrupted_by_signal(cli_env, tmp_path, sig, code):
-    proc = _start(cli_env, write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 60}\n"))
-    run_dir = _wait_ready(cli_env)
+def test_fault_interrupted_by_signal(mlflow_env, tmp_path, sig, code):
+    proc = _start(mlflow_env, write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 60}\n"))
+    run_dir = _wait_ready(mlflow_env)
     proc.send_signal(sig)
     proc.communicate(timeout=60)
     assert proc.returncode == code
@@ -69,15 +69,15 @@ def test_fault_interrupted_by_signal(cli_env, tmp_path, sig, code):
     assert len(client.get_metric_history(tracked.info.run_id, "train_loss")) == 3
 
 
-def test_fault_killed_with_sigkill_then_repaired(cli_env, tmp_path):
-    proc = _start(cli_env, write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 60}\n"))
-    run_dir = _wait_ready(cli_env)
+def test_fault_killed_with_sigkill_then_repaired(mlflow_env, tmp_path):
+    proc = _start(mlflow_env, write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 60}\n"))
+    run_dir = _wait_ready(mlflow_env)
     proc.kill()
     proc.communicate(timeout=60)
     assert read_summary(run_dir)["status"] == "RUNNING"  # nothing could run in the killed process
-    listed = json.loads(run_cli(["runs", "list", "--json"], cli_env).stdout)[0]
+    listed = json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]
     assert listed["display_status"] == "DEAD"
-    repaired = run_cli(["runs", "repair"], cli_env)
+    repaired = run_cli(["runs", "repair"], mlflow_env)
     assert repaired.returncode == 0, repaired.stderr
     assert "KILLED on disk and in tracking" in repaired.stdout
     summary = read_summary(run_dir)
@@ -86,7 +86,7 @@ def test_fault_killed_with_sigkill_then_repaired(cli_env, tmp_path):
     client, tracked = _tracked(summary)
     assert tracked.info.status == "KILLED"
     assert [m.step for m in client.get_metric_history(tracked.info.run_id, "train_loss")] == [0, 1, 2]
-    again = run_cli(["runs", "repair", run_dir.name], cli_env)
+    again = run_cli(["runs", "repair", run_dir.name], mlflow_env)
     assert "not repaired: it ended KILLED" in again.stdout
 
 
@@ -116,10 +116,10 @@ def test_fault_artifact_root_not_writable(cli_env, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system to make writes fail ENOSPC")
-def test_fault_disk_full_while_writing_an_artifact(cli_env, tmp_path):
-    proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: ext_diskfull\n"))], cli_env)
+def test_fault_disk_full_while_writing_an_artifact(mlflow_env, tmp_path):
+    proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: ext_diskfull\n"))], mlflow_env)
     assert proc.returncode == 1
-    summary = read_summary(_only_run_dir(cli_env))
+    summary = read_summary(_only_run_dir(mlflow_env))
     assert summary["status"] == "FAILED" and "No space left on device" in summary["error"]["message"]
     assert summary["metrics"] == {"train_loss": 0.5}
     client, tracked = _tracked(summary)
@@ -135,14 +135,14 @@ def test_fault_plugin_returns_something_else(cli_env, tmp_path):
 
 
 @pytest.mark.parametrize("via", ["path", "link"])
-def test_fault_plugin_logs_a_file_from_outside_its_run_folder(cli_env, tmp_path, via):
+def test_fault_plugin_logs_a_file_from_outside_its_run_folder(mlflow_env, tmp_path, via):
     secret = tmp_path / "outside" / "secret.txt"
     secret.parent.mkdir()
     secret.write_text("not yours")
     spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_escape\ndata_spec: {{outside: '{secret}', via: {via}}}\n")
-    proc = run_cli(["run", str(spec)], cli_env)
+    proc = run_cli(["run", str(spec)], mlflow_env)
     assert proc.returncode == 1
-    summary = read_summary(_only_run_dir(cli_env))
+    summary = read_summary(_only_run_dir(mlflow_env))
     assert summary["status"] == "FAILED" and "must be inside the run folder" in summary["error"]["message"]
     client, tracked = _tracked(summary)
     assert tracked.info.status == "FAILED"

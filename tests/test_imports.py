@@ -24,14 +24,14 @@ def test_import_core_loads_no_heavy_library():
     assert _loaded("import core") == []
 
 
-def test_plugins_list_loads_no_heavy_library(cli_env):
+def test_plugins_list_loads_no_heavy_library(fresh_store_env):
     """`core plugins list` imports every plugin's light module and nothing heavy."""
     body = (
         "from core.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
         "    main(['plugins', 'list'])"
     )
-    assert _loaded(body, env=cli_env) == []
+    assert _loaded(body, env=fresh_store_env) == []
 
 
 def test_cli_help_loads_no_heavy_library():

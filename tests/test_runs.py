@@ -157,17 +157,17 @@ def test_rerun_of_a_non_deterministic_plugin_names_the_metric(cli_env, tmp_path)
     assert len(out) == 2
 
 
-def test_rerun_of_a_deterministic_sklearn_run_reproduces(cli_env, tmp_path):
+def test_rerun_of_a_deterministic_sklearn_run_reproduces(mlflow_env, tmp_path):
     pytest.importorskip("sklearn", reason="needs the sklearn extra")
     root = Path(__file__).resolve().parents[1]
-    first = _json(run_cli(["run", str(root / "plugins/sklearn_classifier/examples/smoke.yaml"), "--json"], cli_env))
-    proc = run_cli(["rerun", first["run_id"][:-2], "--json"], cli_env)
+    first = _json(run_cli(["run", str(root / "plugins/sklearn_classifier/examples/smoke.yaml"), "--json"], mlflow_env))
+    proc = run_cli(["rerun", first["run_id"][:-2], "--json"], mlflow_env)
     out = json.loads(proc.stdout)
     assert proc.returncode == 0 and out["reproduced"] is True and out["metrics_compared"] >= 10
     assert out["environment_differences"] == {}
     from mlflow import MlflowClient
 
-    rerun = json.loads(run_cli(["runs", "show", out["rerun"], "--json"], cli_env).stdout)
+    rerun = json.loads(run_cli(["runs", "show", out["rerun"], "--json"], mlflow_env).stdout)
     assert rerun["tags"]["rerun_of"] == first["run_id"]
     client = MlflowClient(rerun["summary"]["tracking"]["uri"])
     assert client.get_run(rerun["summary"]["tracking"]["run_id"]).data.tags["rerun_of"] == first["run_id"]

@@ -31,9 +31,9 @@ def _files_text(run_dir: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
 
 
-def test_credentials_are_redacted_everywhere_core_records_them(tmp_path):
+def test_credentials_are_redacted_everywhere_core_records_them(embedded_store):
     spec = RunSpec(plugin="leaky", data_spec={"db": {"password": "hunter2", "host": "db.local"}})
-    outcome = run(spec, artifact_root=tmp_path, registry=Registry({"leaky": Leaky}))
+    outcome = run(spec, artifact_root=embedded_store, registry=Registry({"leaky": Leaky}))
     assert outcome.status.value == "FINISHED", outcome.error
     on_disk = _files_text(outcome.run_dir)  # summary, journal, run.log, report.html
     assert not any(secret in on_disk for secret in SECRETS)

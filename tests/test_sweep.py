@@ -106,11 +106,12 @@ def test_one_failing_config_does_not_stop_the_others(cli_env, tmp_path, executor
     assert "FAILED" in proc.stdout  # the table
 
 
-def test_parent_and_children_in_mlflow_then_resume_runs_only_what_is_missing(cli_env, tmp_path):
+@pytest.mark.slow  # three sweeps, each a driver and a pool of worker processes on the MLflow store
+def test_parent_and_children_in_mlflow_then_resume_runs_only_what_is_missing(mlflow_env, tmp_path):
     from mlflow import MlflowClient
 
     spec = _sweep(tmp_path / "s.yaml", FAILING)
-    out = json.loads(run_cli(["sweep", str(spec), "--json", "--max-workers", "2"], cli_env, timeout=300).stdout)
+    out = json.loads(run_cli(["sweep", str(spec), "--json", "--max-workers", "2"], mlflow_env, timeout=300).stdout)
     assert out["exit_code"] == 1
     summary = json.loads((Path(out["runs"][0]["run_dir"]) / "summary" / "run_summary.json").read_text())
     client = MlflowClient(summary["tracking"]["uri"])
@@ -123,15 +124,15 @@ def test_parent_and_children_in_mlflow_then_resume_runs_only_what_is_missing(cli
                                   filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED", "FINISHED"]
 
-    runs_before = len(list((Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir()))
-    proc = run_cli(["sweep", str(spec), "--resume", "--max-workers", "2"], cli_env, timeout=300)
+    runs_before = len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir()))
+    proc = run_cli(["sweep", str(spec), "--resume", "--max-workers", "2"], mlflow_env, timeout=300)
     assert proc.returncode == 1 and "2 of 3 runs already FINISHED, running 1" in proc.stdout
-    assert len(list((Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 1
+    assert len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 1
     assert proc.stdout.count("(earlier)") == 2
     fixed = _sweep(tmp_path / "s.yaml", FAILING.replace("oops", "3"))  # a changed config is a new run
-    proc = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"]], cli_env, timeout=300)
+    proc = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"]], mlflow_env, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert len(list((Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
+    assert len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
 
 
 def test_ctrl_c_stops_the_sweep_and_leaves_no_run_running(cli_env, tmp_path):
@@ -155,9 +156,9 @@ def test_ctrl_c_stops_the_sweep_and_leaves_no_run_running(cli_env, tmp_path):
     assert results["interrupted"] == "SIGINT" and "resume with --resume sleepy-" in err
 
 
-def test_remote_ray_with_a_local_store_is_refused(cli_env, tmp_path):
+def test_remote_ray_with_a_local_store_is_refused(mlflow_env, tmp_path):
     proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--executor", "ray",
-                    "--ray-address", "ray://10.1.2.3:10001"], cli_env)
+                    "--ray-address", "ray://10.1.2.3:10001"], mlflow_env)
     assert proc.returncode == 2 and "local to this machine" in proc.stderr and "--tracking-uri http://" in proc.stderr
 
 

@@ -11,10 +11,10 @@ def _client(root):
     return MlflowClient(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
 
 
-def test_offline_run_then_sync_sends_everything_once(cli_env, tmp_path):
+def test_offline_run_then_sync_sends_everything_once(mlflow_env, tmp_path):
     """`--offline` sends nothing; `core sync` creates the run with every metric once; a second sync sends nothing."""
     spec = write_spec(tmp_path / "steps.yaml", "plugin: ext_steps\ndata_spec: {steps: 1500}\n")
-    proc = run_cli(["run", str(spec), "--offline"], cli_env)
+    proc = run_cli(["run", str(spec), "--offline"], mlflow_env)
     assert proc.returncode == 0, proc.stderr
     root = tmp_path / "artifacts"
     run_dir = only_run_dir(root)
@@ -25,7 +25,7 @@ def test_offline_run_then_sync_sends_everything_once(cli_env, tmp_path):
     assert summary["tracking"]["pending"] > 1500
     assert "core sync" in proc.stdout
 
-    proc = run_cli(["sync"], cli_env)
+    proc = run_cli(["sync"], mlflow_env)
     assert proc.returncode == 0, proc.stderr
     assert "1500 metric" in proc.stdout
     summary = read_summary(run_dir)
@@ -37,15 +37,15 @@ def test_offline_run_then_sync_sends_everything_once(cli_env, tmp_path):
     assert sorted(m.step for m in history) == list(range(1500))
     assert mlflow_run.data.params == {"data.steps": "1500"}
 
-    proc = run_cli(["sync", run_dir.name[:20], "--json"], cli_env)
+    proc = run_cli(["sync", run_dir.name[:20], "--json"], mlflow_env)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)[0]["sent"] == {}
     runs = client.search_runs([mlflow_run.info.experiment_id])
     assert len(runs) == 1
 
 
-def test_sync_unknown_run_is_bad_input(cli_env):
+def test_sync_unknown_run_is_bad_input(mlflow_env):
     """A run id that matches nothing exits 2 with one line."""
-    proc = run_cli(["sync", "nope"], cli_env)
+    proc = run_cli(["sync", "nope"], mlflow_env)
     assert proc.returncode == 2
     assert "no run 'nope'" in proc.stderr

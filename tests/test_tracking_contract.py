@@ -2,8 +2,8 @@
 
 import pytest
 
-from core._tracking import TrackingTarget, open_backend, prepare_experiment, resolve_target
 from core import Metric, RunStatus
+from core._tracking import TrackingTarget, open_backend, prepare_experiment, resolve_target
 
 
 def _read_fake(backend, run_id):
@@ -39,7 +39,10 @@ def _read_mlflow(backend, run_id):
 
 @pytest.fixture(params=["memory", "sqlite"])
 def backend_and_reader(request, tmp_path):
-    target = TrackingTarget("memory") if request.param == "memory" else resolve_target(None, artifact_root=tmp_path)
+    if request.param == "memory":
+        target = TrackingTarget("memory")
+    else:  # the embedded store, its schema copied in already migrated (conftest)
+        target = resolve_target(None, artifact_root=request.getfixturevalue("embedded_store"))
     backend = open_backend(target)
     prepare_experiment(backend, target, "contract")
     reader = _read_fake if request.param == "memory" else _read_mlflow

@@ -21,21 +21,21 @@ def _has_full_mlflow() -> bool:
 
 
 @pytest.mark.skipif(_has_full_mlflow(), reason="full mlflow is installed (extras job)")
-def test_ui_without_the_extra_says_what_to_install(cli_env):
+def test_ui_without_the_extra_says_what_to_install(mlflow_env):
     """Exit 2 and `pip install "mlcore[ui]"` in one line."""
-    proc = run_cli(["ui"], cli_env)
+    proc = run_cli(["ui"], mlflow_env)
     assert proc.returncode == 2
     assert 'pip install "mlcore[ui]"' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _has_full_mlflow(), reason="needs full mlflow: pip install 'mlcore[ui]'")
-def test_ui_serves_the_embedded_store_on_localhost(cli_env, tmp_path):
+def test_ui_serves_the_embedded_store_on_localhost(fresh_store_env, tmp_path):
     """`core ui --port P` answers on 127.0.0.1:P and stops with its process group."""
     from mlflow_server import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "core", "ui", "--port", str(port)], env=cli_env,
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ui", "--port", str(port)], env=fresh_store_env,
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
