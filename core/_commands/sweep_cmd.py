@@ -1,12 +1,35 @@
-"""`core sweep FILE`: expand a sweep file and run it; `--dry-run` lists the runs."""
+"""`core sweep FILE`: expand a sweep file and run it; `--dry-run` lists the runs.
+
+All of a sweep's printing happens here: the driver reports what happens as events, and
+`_Console` shows them (a line per finished or failed run above a progress bar), then the
+ranked table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, TextIO
 
 from core._commands._output import print_json, print_table
+from core._progress import ProgressBar
+from core._records import RecordStatus
+from core._sweep.driver import (
+    NoParentRun,
+    ParentRunUnfinished,
+    RunDone,
+    RunsOver,
+    SweepEvent,
+    SweepOptions,
+    SweepStarted,
+    SweepStopping,
+    run_sweep,
+)
 from core._sweep.plan import load_sweep
+from core._sweep.store import SweepLayout
+from core._sweep.table import SweepOutcome, describe
+
+FINISHED = RecordStatus.FINISHED.value
 
 
 def sweep_command(args: argparse.Namespace) -> int:
@@ -24,37 +47,104 @@ def sweep_command(args: argparse.Namespace) -> int:
             for p in plan.runs:
                 print(f"  {p.index:>4}  " + ", ".join(f"{k}={_show(v)}" for k, v in p.overrides.items()))
         return 0
-    from core._sweep.driver import run_sweep
-
-    outcome = run_sweep(plan, executor=args.executor, max_workers=args.max_workers, ray_address=args.ray_address,
-                        artifact_root=args.artifact_root, tracking_uri=args.tracking_uri, metric=args.metric,
-                        mode=args.mode, resume=args.resume, out=sys.stderr if args.json else sys.stdout)
+    options = SweepOptions(executor=args.executor, max_workers=args.max_workers, ray_address=args.ray_address,
+                           artifact_root=args.artifact_root, tracking_uri=args.tracking_uri, metric=args.metric,
+                           mode=args.mode, resume=args.resume)
+    # Under --json, stdout carries the JSON alone: what would go there goes to stderr.
+    with _Console(sys.stderr if args.json else sys.stdout) as console:
+        outcome = run_sweep(plan, options, on_event=console)
     if args.json:
         print_json({"sweep_id": outcome.sweep_id, "folder": str(outcome.folder), "metric": outcome.metric,
                     "mode": outcome.mode, "interrupted": outcome.interrupt, "parent_run_id": outcome.parent_run_id,
-                    "startup_s": outcome.startup_s, "elapsed_s": outcome.elapsed_s, "runs": outcome.rows,
+                    "startup_s": outcome.startup_s, "elapsed_s": outcome.elapsed_s, "runs": outcome.rows_json(),
                     "exit_code": outcome.exit_code})
         return outcome.exit_code
     _print_table(outcome)
     return outcome.exit_code
 
 
-def _print_table(outcome) -> None:  # noqa: ANN001
+class _Console:
+    """A sweep as it goes: its start on `out`, a line per run as it comes back (finished ones on
+    `out`, the others on stderr), a progress bar under them while runs are running."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.bar: ProgressBar | None = None
+
+    def __enter__(self) -> _Console:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_bar()  # the driver failed before it could say the runs were over
+
+    def __call__(self, event: SweepEvent) -> None:
+        match event:
+            case SweepStarted():
+                self._started(event)
+            case RunDone():
+                self._run_done(event)
+            case SweepStopping(signal=name):
+                self._write(f"{name}: stopping the sweep; running runs end {RecordStatus.KILLED.value}, no new run "
+                            "starts", sys.stderr)
+            case RunsOver():
+                self._close_bar()
+            case NoParentRun(error=exc):
+                print(f"warning: no parent MLflow run ({type(exc).__name__}: {_first_line(str(exc))[:200]}); runs "
+                      "are still tracked one by one", file=sys.stderr)
+            case ParentRunUnfinished(run_id=run_id, error=exc):
+                print(f"warning: could not finish the parent MLflow run {run_id}: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+
+    def _started(self, event: SweepStarted) -> None:
+        if event.resuming:
+            print(f"resuming sweep {event.sweep_id}: {event.planned - event.to_run} of {event.planned} runs already "
+                  f"{FINISHED}, running {event.to_run}", file=self.out)
+        else:
+            workers = event.max_workers and event.executor != "sequential"
+            print(f"sweep {event.sweep_id}: {event.to_run} runs, executor {event.executor}"
+                  + (f" ({event.max_workers} workers)" if workers else ""), file=self.out)
+        self.bar = ProgressBar(event.to_run, desc=f"sweep {event.name}")
+
+    def _run_done(self, event: RunDone) -> None:
+        result = event.result
+        where = f"[{event.done}/{event.total}] run {result.run_id or '?'}"
+        if result.status is RecordStatus.FINISHED:
+            value = result.metrics.get(event.metric) if event.metric else None
+            shown = f"  {event.metric}={value:.6g}" if isinstance(value, (int, float)) else ""
+            self._write(f"ok     {where}{shown}  ({describe(event.overrides)})", self.out)
+        else:
+            first = _first_line((result.error or result.status.value).strip())
+            self._write(f"{result.status.value:<6} {where}: {first}  ({describe(event.overrides)})", sys.stderr)
+        if self.bar is not None:
+            self.bar.update(1, running=event.running, failed=event.failed)
+
+    def _write(self, text: str, stream: TextIO) -> None:
+        if self.bar is not None:
+            self.bar.write(text, stream)  # above the bar, without tearing it
+        else:
+            print(text, file=stream, flush=True)
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _print_table(outcome: SweepOutcome) -> None:
     metric = outcome.metric
-    keys = list(dict.fromkeys(k for row in outcome.rows for k in row["overrides"]))
+    keys = list(dict.fromkeys(k for row in outcome.rows for k in row.overrides))
     header = ["rank", "run id", "status", *[k.removeprefix("data_spec.") for k in keys]] + ([metric] if metric else [])
     rows = []
     for row in outcome.rows:
-        value = (row.get("metrics") or {}).get(metric) if metric else None
-        rows.append([row.get("rank") or "-", row["run_id"] or "-", row["status"] + (" (earlier)" if row.get("resumed") else ""),
-                     *[_show(row["overrides"].get(k)) for k in keys]] + ([_show(value)] if metric else []))
+        value = row.metrics.get(metric) if metric else None
+        rows.append([row.rank or "-", row.run_id or "-", row.status.value + (" (earlier)" if row.resumed else ""),
+                     *[_show(row.overrides.get(k)) for k in keys]] + ([_show(value)] if metric else []))
     print()
     print_table(header, rows)
-    finished = len(outcome.rows) - len(outcome.failed)
     ranked = f", ranked by {metric} ({outcome.mode})" if metric else ""
-    print(f"\n{finished} of {len(outcome.rows)} runs FINISHED{ranked}; {outcome.elapsed_s:.1f}s"
+    print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{ranked}; {outcome.elapsed_s:.1f}s"
           + (f" (executor start-up {outcome.startup_s:.1f}s)" if outcome.startup_s >= 0.05 else ""))
-    print(f"table: {outcome.folder / 'results.csv'} and results.json")
+    print(f"table: {SweepLayout(outcome.folder).results_csv} and results.json")
     if outcome.parent_run_id:
         print(f"mlflow: parent run {outcome.parent_run_id}")
     if outcome.interrupt:
@@ -64,7 +154,11 @@ def _print_table(outcome) -> None:  # noqa: ANN001
               file=sys.stderr)
 
 
-def _show(value) -> str:  # noqa: ANN001
+def _first_line(text: str) -> str:
+    return (text.splitlines() or [""])[0]
+
+
+def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return "-" if value is None else str(value)

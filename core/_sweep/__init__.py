@@ -1,7 +1,8 @@
 """Sweeps: many runs of one base spec, on one machine or a Ray cluster.
 
-`plan` reads a sweep file and expands it; `executors` run the expanded specs
-(sequential, a process pool, or Ray); `driver` ties them together: the sweep's
-folder, its parent MLflow run, failures shown as they happen, the ranked table,
-and resume.
+`plan` reads a sweep file and expands it; `worker` runs one job wherever it executes (and
+defines the job and its result); `executors` run the jobs (sequential, a process pool, or
+Ray); `store` owns the sweep's folder and files; `parent` its parent MLflow run; `table` the
+typed rows, their ranking and their JSON and CSV; `driver` ties them together and reports
+what happens as events. Printing is the command's (`core._commands.sweep_cmd`).
 """

@@ -4,9 +4,9 @@
 - `process`: a pool of spawned worker processes, each running one run at a time
   (workers are reused, so imports are paid once per worker, not once per run).
 - `ray`: Ray tasks on a local Ray started on demand or an existing cluster
-  (`core._sweep.ray_executor`, imported only when chosen).
+  (`core._sweep.ray_executor`, which the driver imports only when chosen).
 
-Each executor yields result rows as runs finish, so the driver can report every
+Each executor yields a `JobResult` as each run finishes, so the driver can report every
 failure the moment it happens. On Ctrl-C or SIGTERM, `stop()` interrupts what is
 running (those runs end KILLED, with their record) and nothing new starts.
 """
@@ -19,10 +19,13 @@ import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core._errors import BadInput
-from core._sweep.worker import execute_job, init_pool_worker, validate_specs, warm_worker
+from core._sweep.worker import JobResult, SweepJob, execute_job, init_pool_worker, validate_specs, warm_worker
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 EXECUTORS = ("sequential", "process", "ray")
 
@@ -33,8 +36,8 @@ class Executor(ABC):
     startup_s: float = 0.0
 
     @abstractmethod
-    def submit_all(self, jobs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Run `jobs`; yield each result row as it finishes (any order)."""
+    def submit_all(self, jobs: list[SweepJob]) -> Iterator[JobResult]:
+        """Run `jobs`; yield each result as it finishes (any order)."""
 
     def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
         """Start workers now and let them import what runs of `spec` need. Default: nothing."""
@@ -61,7 +64,7 @@ class SequentialExecutor(Executor):
     def __init__(self) -> None:
         self._busy = False
 
-    def submit_all(self, jobs):
+    def submit_all(self, jobs: list[SweepJob]) -> Iterator[JobResult]:
         for job in jobs:
             self._busy = True
             try:
@@ -79,7 +82,7 @@ class ProcessExecutor(Executor):
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers or os.cpu_count() or 1
         self._pool = None
-        self._futures: dict = {}
+        self._futures: dict[Future[JobResult], SweepJob] = {}
         self._stopping = False
         self._workers = 0
 
@@ -108,7 +111,7 @@ class ProcessExecutor(Executor):
                           initializer=init_pool_worker, initargs=(threads,))
         self.startup_s = time.perf_counter() - started
 
-    def submit_all(self, jobs):
+    def submit_all(self, jobs: list[SweepJob]) -> Iterator[JobResult]:
         from concurrent.futures import FIRST_COMPLETED, wait
 
         self._start(len(jobs))
@@ -130,10 +133,9 @@ class ProcessExecutor(Executor):
                 if exc is None:
                     yield future.result()
                 else:  # the worker died, or its run was interrupted: the run folder has the truth
-                    yield {"index": job["index"], "key": job["key"], "run_id": None, "status": "UNKNOWN",
-                           "metrics": {}, "error": f"{type(exc).__name__}: {exc}", "run_dir": None}
+                    yield JobResult.lost(job, f"{type(exc).__name__}: {exc}")
 
-    def _submit(self, job: dict[str, Any]) -> None:
+    def _submit(self, job: SweepJob) -> None:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
@@ -173,14 +175,3 @@ class ProcessExecutor(Executor):
                 process.kill()
         self._pool = None
 
-
-def make_executor(name: str, *, max_workers: int | None = None, ray_address: str | None = None) -> Executor:
-    if name == "sequential":
-        return SequentialExecutor()
-    if name == "process":
-        return ProcessExecutor(max_workers)
-    if name == "ray":
-        from core._sweep.ray_executor import RayExecutor
-
-        return RayExecutor(address=ray_address, max_workers=max_workers)
-    raise ValueError(f"unknown executor {name!r}")  # the CLI's choices make this unreachable

@@ -4,11 +4,12 @@ the end) or an existing cluster (`--ray-address`). Imported only when chosen."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from core._deps import require
 from core._sweep.executors import Executor
-from core._sweep.worker import execute_job
+from core._sweep.worker import JobResult, SweepJob, execute_job
 
 
 class RayExecutor(Executor):
@@ -17,11 +18,11 @@ class RayExecutor(Executor):
     def __init__(self, *, address: str | None = None, max_workers: int | None = None) -> None:
         self.address = address
         self.max_workers = max_workers
-        self._refs: dict = {}
+        self._refs: dict[Any, SweepJob] = {}  # Ray's ObjectRef: Ray is imported only once chosen
         self._started_here = False
         self._ray = None
 
-    def submit_all(self, jobs):
+    def submit_all(self, jobs: list[SweepJob]) -> Iterator[JobResult]:
         ray = self._ray = require("ray", extra="ray", caller="core sweep --executor ray")
         started = time.perf_counter()
         if not ray.is_initialized():
@@ -44,9 +45,7 @@ class RayExecutor(Executor):
                 try:
                     yield ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a task interrupted or lost: the run folder has the truth
-                    yield {"index": job["index"], "key": job["key"], "run_id": None, "status": "UNKNOWN",
-                           "metrics": {}, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                           "run_dir": None}
+                    yield JobResult.lost(job, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
 
     def running(self) -> int:
         return len(self._refs)

@@ -1,18 +1,54 @@
-"""One sweep run, wherever it executes (this process, a pool worker, a Ray worker).
+"""One sweep run, wherever it executes (this process, a pool worker, a Ray worker), and what
+travels there and back: `SweepJob` out, `JobResult` back.
 
-Jobs and results are plain dicts so they cross process and machine boundaries; the
-worker is told the artifact root and tracking URI explicitly (absolute), never left to
-find them from its own environment or working directory.
+Both are frozen dataclasses of builtins and one enum, so they pickle for spawned processes and
+Ray alike. The worker is told the artifact root and tracking URI explicitly (absolute), never
+left to find them from its own environment or working directory.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core._records import RecordStatus
+
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """One planned run, resolved: its spec already carries the sweep's tags."""
+
+    index: int
+    key: str
+    spec: dict[str, Any]
+    artifact_root: str
+    tracking_uri: str
+    #: present once the sweep is stopping: a job that has not begun must not begin
+    stop_file: str | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended, as the worker saw it; the run folder stays the truth (see `table.build_rows`)."""
+
+    index: int
+    key: str
+    status: RecordStatus
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    run_dir: str | None = None
+    pid: int | None = None
+
+    @classmethod
+    def lost(cls, job: SweepJob, error: str) -> JobResult:
+        """A job whose worker died or was interrupted before it could answer."""
+        return cls(job.index, job.key, RecordStatus.UNKNOWN, error=error)
 
 
 def init_pool_worker(threads: int) -> None:
@@ -58,23 +94,22 @@ def validate_specs(specs: list[tuple[dict[str, Any], str]]) -> str | None:
     return None
 
 
-def execute_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run `job["spec"]` through core's runner; always returns a result row, never raises for a
-    failed run. An interrupted run is recorded KILLED by the runner and re-raised here."""
+def execute_job(job: SweepJob) -> JobResult:
+    """Run `job.spec` through core's runner; always returns a result, never raises for a failed
+    run. An interrupted run is recorded KILLED by the runner and re-raised here."""
     from core._errors import CoreError
     from core._runner import run
     from core._spec import spec_from_mapping
 
-    result: dict[str, Any] = {"index": job["index"], "key": job["key"], "run_id": None, "status": "FAILED",
-                              "metrics": {}, "error": None, "run_dir": None, "pid": os.getpid()}
-    if job.get("stop_file") and Path(job["stop_file"]).exists():  # the sweep was stopped before this one began
-        return result | {"status": "NOT RUN", "error": "the sweep was stopped before this run started"}
+    pid = os.getpid()
+    if job.stop_file and Path(job.stop_file).exists():  # the sweep was stopped before this one began
+        return JobResult(job.index, job.key, RecordStatus.NOT_RUN, pid=pid,
+                         error="the sweep was stopped before this run started")
     try:
-        outcome = run(spec_from_mapping(job["spec"], source=f"sweep run {job['index']}"),
-                      artifact_root=job["artifact_root"], tracking_uri=job["tracking_uri"])
+        outcome = run(spec_from_mapping(job.spec, source=f"sweep run {job.index}"),
+                      artifact_root=job.artifact_root, tracking_uri=job.tracking_uri)
     except CoreError as exc:  # bad input found only now (e.g. the artifact root): a failed run of the sweep
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        return result
-    result.update(run_id=outcome.run_id, status=outcome.status.value, metrics=dict(outcome.summary.get("metrics") or {}),
-                  error=outcome.error, run_dir=str(outcome.run_dir))
-    return result
+        return JobResult(job.index, job.key, RecordStatus.FAILED, pid=pid, error=f"{type(exc).__name__}: {exc}")
+    return JobResult(job.index, job.key, RecordStatus.of(outcome.status), run_id=outcome.run_id,
+                     metrics=dict(outcome.summary.metrics or {}), error=outcome.error, run_dir=str(outcome.run_dir),
+                     pid=pid)

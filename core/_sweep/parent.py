@@ -1,0 +1,60 @@
+"""The sweep's parent MLflow run: made before any worker starts (with the store and the
+experiment, so workers never race to create them), reused when a sweep resumes, and at the end
+given the sweep's totals, its best value of the metric and its files, and ended FINISHED,
+FAILED or KILLED. Every run of the sweep points at it (`mlflow.parentRunId`), so MLflow's UI
+shows the sweep as a tree.
+
+Both steps raise on tracking trouble; the driver decides that it never stops a sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core._sweep.store import SWEEP_TAG, SweepState
+from core._sweep.table import SweepOutcome
+from core._tracking import TrackingTarget, open_backend, prepare_experiment
+from core._tracking.backend import Metric, TrackingBackend
+from core.contracts import RunStatus
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    backend: TrackingBackend
+    run_id: str
+
+    @classmethod
+    def open(cls, target: TrackingTarget, experiment: str, state: SweepState, plugin: str) -> ParentRun:
+        """The run `state` names (a resumed sweep), else a new one in `experiment`."""
+        backend = open_backend(target)
+        prepare_experiment(backend, target, experiment)
+        run_id = state.parent_run_id or backend.start_run(
+            experiment=experiment, run_name=state.sweep_id, start_time_ms=int(time.time() * 1000),
+            tags={SWEEP_TAG: state.sweep_id, "mlcore.sweep_parent": "true", "plugin": plugin})
+        return cls(backend, run_id)
+
+    def finish(self, outcome: SweepOutcome, files: Sequence[Path]) -> None:
+        """Log the totals and `files` (under `sweep/`), end the run, and close the backend either way."""
+        try:
+            now = int(time.time() * 1000)
+            metrics = [Metric("sweep_runs", float(len(outcome.rows)), 0, now),
+                       Metric("sweep_finished", float(outcome.finished), 0, now),
+                       Metric("sweep_not_finished", float(len(outcome.failed)), 0, now)]
+            best = outcome.best
+            if best and outcome.metric:
+                metrics.append(Metric(f"best_{outcome.metric}", float(best.metrics[outcome.metric]), 0, now))
+            self.backend.log_batch(self.run_id, metrics=metrics)
+            for path in files:
+                self.backend.log_artifact(self.run_id, path, "sweep")
+            self.backend.end_run(self.run_id, _ended(outcome), now)
+        finally:
+            self.backend.close()
+
+
+def _ended(outcome: SweepOutcome) -> RunStatus:
+    if outcome.interrupt:
+        return RunStatus.KILLED
+    return RunStatus.FAILED if outcome.failed else RunStatus.FINISHED

@@ -1,0 +1,192 @@
+"""A sweep's folder and its files: making a new one or finding one to resume, its state, plan
+and results (JSON and CSV), and the run folders that belong to it.
+
+    <artifact root>/sweeps/<sweep id>/
+      state.json     the sweep's id, name, creation time and file; its parent MLflow run and tracking URI
+      plan.json      every planned run: index, key, overrides and spec (credentials redacted)
+      results.json   the table's rows and the sweep's totals
+      results.csv    the same rows, for a spreadsheet
+      stopping       made when the sweep is stopped, so a run that has not begun never starts
+
+Each run is an ordinary run folder under `runs/`, tagged `mlcore.sweep_id`, `mlcore.sweep_index`
+and `mlflow.parentRunId`; the store finds a sweep's runs by those tags, so the table tells what
+is on disk even after the driver was killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core._errors import BadInput
+from core._files import atomic_write_json
+from core._layout import sweeps_dir
+from core._records import RecordStatus, RunRecord, list_runs
+from core._redact import redact_mapping
+from core._summary import iso
+from core._sweep.plan import SweepPlan
+from core._sweep.table import ResultRow, SweepOutcome, csv_rows
+
+SWEEP_TAG, INDEX_TAG, PARENT_TAG = "mlcore.sweep_id", "mlcore.sweep_index", "mlflow.parentRunId"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepLayout:
+    """The paths of one sweep folder's files."""
+
+    dir: Path
+
+    @property
+    def state(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def plan(self) -> Path:
+        return self.dir / "plan.json"
+
+    @property
+    def results_json(self) -> Path:
+        return self.dir / "results.json"
+
+    @property
+    def results_csv(self) -> Path:
+        return self.dir / "results.csv"
+
+    @property
+    def stop_file(self) -> Path:
+        return self.dir / "stopping"
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What state.json says; the field names are the file's."""
+
+    sweep_id: str
+    name: str | None = None
+    created_at: str | None = None
+    source: str | None = None
+    parent_run_id: str | None = None
+    tracking_uri: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SweepState:
+        return cls(data["sweep_id"], data.get("name"), data.get("created_at"), data.get("source"),
+                   data.get("parent_run_id"), data.get("tracking_uri"))
+
+
+@dataclass
+class SweepStore:
+    """One sweep's folder, opened: new, or an earlier one being resumed (with its earlier rows)."""
+
+    root: Path
+    layout: SweepLayout
+    state: SweepState
+    resumed: bool = False
+    previous: tuple[ResultRow, ...] = ()
+
+    @classmethod
+    def open(cls, root: Path, plan: SweepPlan, resume: str | None) -> SweepStore:
+        """A new folder for `plan`, or with `resume` the earlier one it names ("latest": the newest of this name)."""
+        return cls._resume(root, plan, resume) if resume else cls._create(root, plan)
+
+    @classmethod
+    def _create(cls, root: Path, plan: SweepPlan) -> SweepStore:
+        now = datetime.now(timezone.utc)
+        sweep_id = f"{plan.name}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}"
+        folder = sweeps_dir(root) / sweep_id
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise BadInput(f"cannot create the sweep folder in artifact root '{root}': {exc.strerror}") from None
+        return cls(root, SweepLayout(folder), SweepState(sweep_id, plan.name, iso(now), plan.source))
+
+    @classmethod
+    def _resume(cls, root: Path, plan: SweepPlan, resume: str) -> SweepStore:
+        base = sweeps_dir(root)
+        if resume == "latest":
+            found = sorted(p for p in base.glob(f"{plan.name}-*") if SweepLayout(p).state.is_file()) \
+                if base.is_dir() else []
+            if not found:
+                raise BadInput(f"--resume: no earlier sweep named '{plan.name}' in {base}")
+            layout = SweepLayout(found[-1])
+        else:
+            layout = SweepLayout(base / resume)
+            if not layout.state.is_file():
+                raise BadInput(f"--resume: no sweep '{resume}' in {base}")
+        state = SweepState.from_json(_read_json(layout.state))
+        previous = _read_json(layout.results_json)["runs"] if layout.results_json.is_file() else []
+        return cls(root, layout, state, resumed=True, previous=tuple(ResultRow.from_json(r) for r in previous))
+
+    @property
+    def sweep_id(self) -> str:
+        return self.state.sweep_id
+
+    def finished(self) -> dict[str, ResultRow]:
+        """By key, the runs this sweep already FINISHED: those in its results.json and, when
+        resuming, those that FINISHED on disk but never reached it (the driver was killed)."""
+        done = {r.key: r for r in self.previous if r.status is RecordStatus.FINISHED}
+        if self.resumed:
+            done |= self._finished_on_disk(done)
+        return done
+
+    def _finished_on_disk(self, known: dict[str, ResultRow]) -> dict[str, ResultRow]:
+        # Matched to specs through the earlier plan.json, so it must be read before the plan is rewritten.
+        if not self.layout.plan.is_file():
+            return {}
+        key_of = {r["index"]: r["key"] for r in _read_json(self.layout.plan)["runs"]}
+        found: dict[str, ResultRow] = {}
+        for index, record in self._runs_on_disk():
+            key = key_of.get(index)
+            if record.status is RecordStatus.FINISHED and key and key not in known and key not in found:
+                found[key] = ResultRow(index, key, {}, record.run_id, RecordStatus.FINISHED, record.metrics,
+                                       None, str(record.run_dir))
+        return found
+
+    def latest_attempts(self) -> dict[int, RunRecord]:
+        """By sweep index, the newest run folder tagged with this sweep."""
+        latest: dict[int, RunRecord] = {}
+        for index, record in self._runs_on_disk():
+            latest.setdefault(index, record)
+        return latest
+
+    def _runs_on_disk(self) -> list[tuple[int, RunRecord]]:
+        """(sweep index, run record) of every run folder tagged with this sweep, newest first."""
+        found = []
+        for record in list_runs(self.root):
+            tags = record.spec_tags
+            index = str(tags.get(INDEX_TAG, ""))
+            if tags.get(SWEEP_TAG) == self.sweep_id and index.isdigit():
+                found.append((int(index), record))
+        return found
+
+    def save_state(self, *, parent_run_id: str | None, tracking_uri: str) -> None:
+        self.state = replace(self.state, parent_run_id=parent_run_id, tracking_uri=tracking_uri)
+        atomic_write_json(self.layout.state, self.state.to_json())
+
+    def save_plan(self, plan: SweepPlan) -> None:
+        runs = [{"index": p.index, "key": p.key, "overrides": redact_mapping(p.overrides),
+                 "spec": redact_mapping(p.spec.to_dict())} for p in plan.runs]
+        atomic_write_json(self.layout.plan, {"sweep_id": self.sweep_id, "source": plan.source, "runs": runs})
+
+    def save_results(self, outcome: SweepOutcome, executor: str) -> None:
+        """results.json (the rows and the sweep's totals) and results.csv (the rows)."""
+        summary = {"sweep_id": outcome.sweep_id, "metric": outcome.metric, "mode": outcome.mode, "executor": executor,
+                   "runs_total": len(outcome.rows), "finished": outcome.finished,
+                   "not_finished": len(outcome.failed), "interrupted": outcome.interrupt,
+                   "resumed_runs": outcome.skipped, "startup_s": round(outcome.startup_s, 3),
+                   "elapsed_s": round(outcome.elapsed_s, 3), "parent_run_id": outcome.parent_run_id,
+                   "written_at": iso(datetime.now(timezone.utc)), "runs": outcome.rows_json()}
+        atomic_write_json(self.layout.results_json, summary)
+        with open(self.layout.results_csv, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(csv_rows(outcome))
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

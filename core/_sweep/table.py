@@ -1,0 +1,168 @@
+"""A sweep's result table: one typed row per planned run (`ResultRow`), built from what each
+run's folder says, ranked by the sweep's metric, and the sweep's `SweepOutcome` around it.
+Also the rows' JSON (for results.json and `core sweep --json`) and CSV forms; the store
+writes them, the command prints them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from core._errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from core._records import RecordStatus, RunRecord, read_run
+from core._redact import redact_mapping
+from core._sweep.plan import PlannedRun
+from core._sweep.worker import JobResult
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One planned run in the table: what its run folder says, or NOT_RUN without one."""
+
+    index: int
+    key: str
+    overrides: dict[str, Any]
+    run_id: str | None
+    status: RecordStatus
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    run_dir: str | None = None
+    #: FINISHED in an earlier attempt of the sweep, not rerun
+    resumed: bool = False
+    rank: int | None = None
+
+    def to_json(self, *, ranked: bool) -> dict[str, Any]:
+        """The row as results.json stores it; `resumed` only when set and `rank` only in a ranked table,
+        as the file has always had it."""
+        data: dict[str, Any] = {"index": self.index, "key": self.key, "overrides": self.overrides,
+                                "run_id": self.run_id, "status": self.status.value, "metrics": self.metrics,
+                                "error": self.error, "run_dir": self.run_dir}
+        if self.resumed:
+            data["resumed"] = True
+        if ranked:
+            data["rank"] = self.rank
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResultRow:
+        """A row of an earlier results.json; a status this core does not know reads as UNKNOWN, so a
+        hand-edited file is rerun rather than trusted."""
+        try:
+            status = RecordStatus(data.get("status"))
+        except ValueError:
+            status = RecordStatus.UNKNOWN
+        index = data.get("index")
+        return cls(index=index if isinstance(index, int) else -1, key=str(data.get("key", "")),
+                   overrides=dict(data.get("overrides") or {}), run_id=data.get("run_id"), status=status,
+                   metrics=dict(data.get("metrics") or {}), error=data.get("error"), run_dir=data.get("run_dir"),
+                   resumed=bool(data.get("resumed")), rank=data.get("rank"))
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep did: its ranked rows and how it went."""
+
+    sweep_id: str
+    folder: Path
+    rows: list[ResultRow]
+    metric: str | None
+    mode: str | None
+    interrupt: str | None = None
+    skipped: int = 0
+    startup_s: float = 0.0
+    elapsed_s: float = 0.0
+    parent_run_id: str | None = None
+
+    @property
+    def failed(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.status is not RecordStatus.FINISHED]
+
+    @property
+    def finished(self) -> int:
+        return len(self.rows) - len(self.failed)
+
+    @property
+    def best(self) -> ResultRow | None:
+        return next((r for r in self.rows if r.rank == 1), None)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupt == "SIGTERM":
+            return EXIT_TERMINATED
+        if self.interrupt:
+            return EXIT_INTERRUPTED
+        return 1 if self.failed else 0
+
+    def rows_json(self) -> list[dict[str, Any]]:
+        return [row.to_json(ranked=bool(self.metric)) for row in self.rows]
+
+
+def build_rows(planned: list[PlannedRun], results: Mapping[int, JobResult], done: Mapping[str, ResultRow],
+               on_disk: Callable[[], Mapping[int, RunRecord]]) -> list[ResultRow]:
+    """One row per planned run, from what its run folder says (the truth after a kill): `results`
+    are this attempt's answers by index, `done` the rows FINISHED earlier by key, `on_disk` the
+    sweep's run folders by index (read only when some run has neither)."""
+    lost = any(p.key not in done and not getattr(results.get(p.index), "run_id", None) for p in planned)
+    found = on_disk() if lost else {}
+    rows = []
+    for run in planned:
+        overrides = redact_mapping(run.overrides)
+        prior = done.get(run.key)
+        if prior is not None:
+            rows.append(replace(prior, index=run.index, key=run.key, overrides=overrides, resumed=True, rank=None))
+            continue
+        result = results.get(run.index)
+        error = result.error if result else None
+        record = read_run(Path(result.run_dir)) if result and result.run_dir else found.get(run.index)
+        if record is None:
+            rows.append(ResultRow(run.index, run.key, overrides, None, RecordStatus.NOT_RUN, error=error))
+            continue
+        rows.append(ResultRow(run.index, run.key, overrides, record.run_id, record.display_status, record.metrics,
+                              record.error or error, str(record.run_dir)))
+    return rows
+
+
+def rank(rows: list[ResultRow], metric: str | None, mode: str | None) -> list[ResultRow]:
+    """Rows with a value of `metric` from a FINISHED run first, best first (`mode` max or min),
+    ranked 1, 2, ...; then the rest, unranked; ties and the rest in plan order."""
+    if not metric:
+        return rows
+
+    def value(row: ResultRow) -> float | None:
+        found = row.metrics.get(metric)
+        return found if row.status is RecordStatus.FINISHED and isinstance(found, (int, float)) else None
+
+    def sort_key(row: ResultRow) -> tuple[int, float, int]:
+        found = value(row)
+        if found is None:
+            return (1, 0.0, row.index)
+        return (0, -found if mode == "max" else found, row.index)
+
+    ranked = sorted(rows, key=sort_key)
+    return [replace(row, rank=place if value(row) is not None else None) for place, row in enumerate(ranked, 1)]
+
+
+def csv_rows(outcome: SweepOutcome) -> list[list[Any]]:
+    """results.csv: a header, then one line per row; overrides as JSON so types survive a spreadsheet."""
+    metric = outcome.metric
+    keys = sorted({k for row in outcome.rows for k in row.overrides})
+    table: list[list[Any]] = [["rank", "index", "run_id", "status", *keys, metric or "metric", "error"]]
+    for row in outcome.rows:
+        value = row.metrics.get(metric) if metric else None
+        table.append([row.rank, row.index, row.run_id, row.status.value,
+                      *[json.dumps(row.overrides.get(k)) if k in row.overrides else "" for k in keys],
+                      "" if value is None else value, row.error.splitlines()[0][:300] if row.error else ""])
+    return table
+
+
+def describe(overrides: Mapping[str, Any]) -> str:
+    """A run's overrides in a few words, for messages: `max_depth=3, lr=0.001`."""
+    parts = []
+    for key, value in overrides.items():
+        name = key.removeprefix("data_spec.").removeprefix("model.")
+        parts.append(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts)
