@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from core._runner import RunOutcome, run
     from core._spec import load_spec
     from core._summary import RunSummary
+    from core._sweep.driver import SweepOptions, run_sweep
+    from core._sweep.plan import load_sweep
 
 # Exported, but imported on first use: they pull in the whole runner (tracking, records,
 # report), and `import core` must stay cheap for `--help` and plugin listing.
@@ -58,6 +60,9 @@ _LAZY = {
     "RunOutcome": "core._runner",
     "load_spec": "core._spec",
     "RunSummary": "core._summary",
+    "load_sweep": "core._sweep.plan",
+    "run_sweep": "core._sweep.driver",
+    "SweepOptions": "core._sweep.driver",
 }
 
 __all__ = [
@@ -87,13 +92,16 @@ __all__ = [
     "RunStatus",
     "RunSummary",
     "SpecError",
+    "SweepOptions",
     "Tracker",
     "TrackingBackend",
     "TrackingError",
     "load_spec",
+    "load_sweep",
     "package_versions",
     "require",
     "run",
+    "run_sweep",
 ]
 
 
