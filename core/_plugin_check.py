@@ -3,6 +3,12 @@
 Each check returns a `Check`: pass or fail, a one-line reason, and where to look. They read
 the plugin's code and files, import it in a fresh interpreter, and smoke-run its example
 spec on the recording fake tracker in a temporary artifact root.
+
+Behaviour checks, like scikit-learn's estimator checks: `validate` rejects an unknown field,
+`run` returns a `RunResult`, every logged name follows the conventions, and the same seed gives
+the same metrics. The smoke run is done once per plugin class and spec in a process and shared
+by the checks that read it (the same-seed check adds one more run). A check that needs the
+plugin's extra is skipped, saying which, where the extra is not installed.
 """
 
 from __future__ import annotations
@@ -12,26 +18,34 @@ import contextlib
 import inspect
 import json
 import logging
+import math
 import re
 import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core._deps import extra_requirements, normalize_name, requirements
-from core._errors import BadInput
+from core._deps import extra_requirements, is_installed, normalize_name, requirements
+from core._errors import BadInput, MissingExtra
 from core._tracking.naming import metric_problem, param_problem, tag_problem
 from core.contracts import Plugin, RunSpec, RunStatus
+
+if TYPE_CHECKING:
+    from core._runner import RunOutcome
+    from core._tracking.fake import FakeRun
 
 HEAVY = ("numpy", "pandas", "scipy", "sklearn", "torch", "transformers", "tokenizers", "matplotlib", "mlflow", "ray",
          "sqlalchemy")
 STANDARD_FOLDERS = ("data", "models", "metrics", "plots", "reports")
 CORE_FOLDERS = ("summary", "errors", "logs", "tracking")
+CORE_ARTIFACTS = ("summary/", "errors/", "reports/report.html")  # what core itself logs for every run
+UNKNOWN_FIELD = "no_such_field_xyz"
+CHECK_SEED = 0  # the seed the smoke run uses when its spec sets none
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 MAX_RUN_LINES = 60
 
@@ -42,6 +56,8 @@ class Check:
     ok: bool
     reason: str
     where: str = ""
+    #: not checked, and not a failure: `reason` says why (the plugin's extra is not installed)
+    skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +70,8 @@ class PluginUnderCheck:
     key: str
     cls: type[Plugin]
     distribution: str | None = None  # the installed distribution providing it, if any
+    #: the spec to smoke-run; default: its examples/smoke.yaml (else another example, else the README's)
+    smoke: RunSpec | None = field(default=None, compare=False)
 
     @property
     def module(self) -> str:
@@ -70,9 +88,19 @@ class PluginUnderCheck:
 
 def run_checks(target: PluginUnderCheck, *, env: dict[str, str] | None = None) -> list[Check]:
     checks = [own_package(target), stable_key(target), run_is_glue(target), light_import(target, env=env),
-              extra_covers_imports(target), readme_example(target)]
+              extra_covers_imports(target), readme_example(target), rejects_unknown_fields(target)]
     checks += smoke_run(target)
+    checks += [returns_run_result(target), logged_names(target), same_seed_same_metrics(target)]
     return checks
+
+
+def _skip_without_extra(t: PluginUnderCheck, name: str) -> Check | None:
+    """A skipped `Check` where the plugin's extra is not installed (the check needs it), else None."""
+    missing = [m for m in t.cls.info.requires if not is_installed(m)]
+    if not missing:
+        return None
+    error = MissingExtra(caller=f"plugin '{t.key}'", module=missing[0], extra=t.cls.info.extra)
+    return Check(name, True, f"skipped: {error}", skipped=True)
 
 
 def own_package(t: PluginUnderCheck) -> Check:
@@ -131,6 +159,8 @@ def light_import(t: PluginUnderCheck, *, env: dict[str, str] | None = None) -> C
 
 def extra_covers_imports(t: PluginUnderCheck) -> Check:
     name = "extra covers imports"
+    if skipped := _skip_without_extra(t, name):
+        return skipped
     info = t.cls.info
     allowed = _allowed_distributions(t)
     if info.requires and not info.extra and not t.distribution:
@@ -157,6 +187,8 @@ def readme_example(t: PluginUnderCheck) -> Check:
     from core._spec import spec_from_mapping
 
     name = "README example"
+    if skipped := _skip_without_extra(t, name):
+        return skipped
     readme = t.package_dir / "README.md"
     if not readme.is_file():
         return Check(name, False, "no README.md beside plugin.py (what it does, what it logs, an example spec)",
@@ -173,27 +205,225 @@ def readme_example(t: PluginUnderCheck) -> Check:
     return Check(name, True, f"{len(blocks)} example spec(s) validate", str(readme))
 
 
-def smoke_run(t: PluginUnderCheck) -> list[Check]:
-    """Run the smoke example on the fake tracker; check layout, artifact paths and names."""
+def rejects_unknown_fields(t: PluginUnderCheck) -> Check:
+    """`validate` rejects an unknown key at the top of `data_spec` and inside each nested section
+    (`model.*`, ...) of the smoke spec, with a `BadInput` (`SpecError`) that names it."""
+    name = "rejects unknown fields"
+    if skipped := _skip_without_extra(t, name):
+        return skipped
+    where = f"{t.module}.{t.cls.__name__}.validate"
+    spec, source = smoke_spec(t)
+    base = spec if spec is not None else RunSpec(plugin=t.key)
+    try:
+        plugin = t.cls()
+    except Exception as exc:  # noqa: BLE001 - a constructor's failure is the plugin's, reported as the check's
+        return Check(name, False, f"{t.cls.__name__}() fails: {type(exc).__name__}: {exc}", where)
+    error = _validate(plugin, base)
+    if error is not None:
+        shown = source or "an empty data_spec"
+        return Check(name, False, f"not checked: {shown} does not validate: {type(error).__name__}: {error}", where)
+    sections = list(dict.fromkeys(f.name.split(".", 1)[0] for f in t.cls.config_fields if "." in f.name))
+    present = [s for s in sections if isinstance(base.data_spec.get(s), Mapping)]
+    tried = present or [s for s in sections if s not in base.data_spec][:1]
+    cases = {f"data_spec.{UNKNOWN_FIELD}": {**base.data_spec, UNKNOWN_FIELD: 1}}
+    for section in tried:
+        cases[f"data_spec.{section}.{UNKNOWN_FIELD}"] = {
+            **base.data_spec, section: {**base.data_spec.get(section, {}), UNKNOWN_FIELD: 1}}
+    for label, data_spec in cases.items():
+        error = _validate(plugin, replace(base, data_spec=data_spec))
+        if error is None:
+            return Check(name, False, f"validate accepts {label}: raise core.SpecError naming an unknown field "
+                         "and the allowed names, so a typo is not silently ignored", where)
+        if not isinstance(error, BadInput):
+            return Check(name, False, f"validate raises {type(error).__name__} ({error}) for {label}: raise "
+                         "core.SpecError naming the field", where)
+        if UNKNOWN_FIELD not in str(error):
+            return Check(name, False, f"validate rejects {label} without naming it: {error}", where)
+    if not t.cls.config_fields:
+        note = " (no nested section checked: the plugin declares no config_fields)"
+    elif not sections:
+        note = " (no nested section checked: its config_fields have no dotted names)"
+    else:
+        note = ""
+    return Check(name, True, f"validate rejects {', '.join(cases)}{note}", where)
+
+
+def _validate(plugin: Plugin, spec: RunSpec) -> Exception | None:
+    """What `plugin.validate(spec)` raises, or None when it accepts the spec."""
+    try:
+        plugin.validate(spec)
+    except Exception as exc:  # noqa: BLE001 - the caller judges it: a BadInput naming the field passes
+        return exc
+    return None
+
+
+@dataclass
+class SmokeRun:
+    """One run of a plugin's smoke spec on the fake tracker, shared by every check that reads it."""
+
+    spec: RunSpec | None  # as run: with a seed
+    source: str
+    #: smoke run, standard folders, artifact paths; only the first when the run did not finish
+    checks: list[Check]
+    status: RunStatus | None = None  # None: it did not run (no spec, a spec that does not validate, no extra)
+    error: str | None = None
+    recorded: FakeRun | None = None
+    same_seed: Check | None = None  # the same-seed check, once done
+
+    def not_checked(self, name: str) -> Check:
+        """`name`'s result when it needed a run that did not happen or did not finish."""
+        first = self.checks[0]
+        if first.skipped:
+            return replace(first, name=name)
+        what = f"ended {self.status.value}" if self.status else "did not run"
+        return Check(name, False, f"not checked: the smoke run {what} (see 'smoke run')", first.where)
+
+
+_SMOKE_RUNS: dict[tuple[type[Plugin], str, str], SmokeRun] = {}
+
+
+def smoke(t: PluginUnderCheck) -> SmokeRun:
+    """The plugin's smoke run, done on the first call for this class and spec in this process and
+    reused after: the checks together run the spec once (twice with the same-seed check).
+    A spec without a seed runs with `CHECK_SEED`."""
+    if skipped := _skip_without_extra(t, "smoke run"):
+        return SmokeRun(None, "", [skipped])
+    spec, source = smoke_spec(t)
+    if spec is None:
+        return SmokeRun(None, "", [Check("smoke run", False, "no example spec to run: add examples/smoke.yaml (or a "
+                                         "README example)", str(t.package_dir))])
+    seed_note = f"seed {spec.seed}" if spec.seed is not None else f"seed {CHECK_SEED}, set by the check"
+    if spec.seed is None:
+        spec = replace(spec, seed=CHECK_SEED)
+    key = (t.cls, t.key, json.dumps(spec.to_dict(), sort_keys=True, default=repr))
+    if key not in _SMOKE_RUNS:
+        _SMOKE_RUNS[key] = _first_smoke_run(t, spec, source, seed_note)
+    return _SMOKE_RUNS[key]
+
+
+def _first_smoke_run(t: PluginUnderCheck, spec: RunSpec, source: str, seed_note: str) -> SmokeRun:
+    try:
+        outcome, recorded, folder_checks = _run_on_fake(t, spec)
+    except BadInput as exc:
+        return SmokeRun(spec, source, [Check("smoke run", False, f"{source} does not validate: {exc}", source)])
+    if outcome.status is not RunStatus.FINISHED:
+        failed = Check("smoke run", False, f"{source} ended {outcome.status.value}: {outcome.error}", source)
+        return SmokeRun(spec, source, [failed], outcome.status, outcome.error, recorded)
+    ran = Check("smoke run", True, f"{source} FINISHED in {outcome.summary.duration_s}s ({seed_note})", source)
+    return SmokeRun(spec, source, [ran, *folder_checks], outcome.status, outcome.error, recorded)
+
+
+def _run_on_fake(t: PluginUnderCheck, spec: RunSpec) -> tuple[RunOutcome, FakeRun | None, list[Check]]:
+    """Run `spec` on a fresh fake tracker in a temporary artifact root; the checks of the run
+    folder (standard folders, artifact paths) are made before the folder goes."""
     from core._registry import Registry
     from core._runner import run
     from core._tracking.fake import FakeTracking
 
-    spec, source = smoke_spec(t)
-    if spec is None:
-        return [Check("smoke run", False, "no example spec to run: add examples/smoke.yaml (or a README example)",
-                      str(t.package_dir))]
     fake = FakeTracking()
     with tempfile.TemporaryDirectory(prefix="mlcore-check-") as tmp, _quiet_console():
         outcome = run(spec, artifact_root=tmp, registry=Registry({t.key: t.cls}), backend=fake, strict=False)
-        if outcome.status is not RunStatus.FINISHED:
-            return [Check("smoke run", False, f"{source} ended {outcome.status.value}: {outcome.error}",
-                          str(outcome.run_dir / "errors" / "exception.txt"))]
-        checks = [Check("smoke run", True, f"{source} FINISHED in {outcome.summary.duration_s}s", source)]
-        checks.append(_layout(outcome.run_dir))
-        checks.append(_artifact_paths(outcome.run_dir, fake.only_run().artifacts))
-    checks.append(_names(fake.only_run()))
-    return checks
+        recorded = next(iter(fake.runs.values()), None)
+        artifacts = recorded.artifacts if recorded else {}
+        folder_checks = [_layout(outcome.run_dir), _artifact_paths(outcome.run_dir, artifacts)]
+    if recorded is not None:  # kept for the session: the checks read artifact names, not contents (models)
+        recorded.artifacts = dict.fromkeys(recorded.artifacts, b"")
+    return outcome, recorded, folder_checks
+
+
+def smoke_run(t: PluginUnderCheck) -> list[Check]:
+    """Run the smoke example on the fake tracker; check it finishes, its layout and artifact paths."""
+    return list(smoke(t).checks)
+
+
+_NOT_A_RUN_RESULT = re.compile(r"returned (\S+), not core\.RunResult")
+
+
+def returns_run_result(t: PluginUnderCheck) -> Check:
+    """`run` returns a `core.RunResult` (core records a FAILED run otherwise), seen on the smoke run."""
+    name = "returns RunResult"
+    s = smoke(t)
+    if s.status is RunStatus.FINISHED:
+        return Check(name, True, "run() returned a core.RunResult")
+    wrong = _NOT_A_RUN_RESULT.search(s.error or "")
+    if wrong:
+        return Check(name, False, f"run() returned {wrong.group(1)}, not core.RunResult, so core recorded the run "
+                     "FAILED: end run() with `return RunResult(outputs={...})`",
+                     f"{t.module}.{t.cls.__name__}.run")
+    return s.not_checked(name)
+
+
+def logged_names(t: PluginUnderCheck) -> Check:
+    """Every param, metric, tag and artifact path the smoke run logged follows the conventions:
+    core._tracking.naming's rules for params, metrics and tags, `artifact_problem` for artifacts."""
+    name = "structured names"
+    s = smoke(t)
+    if s.recorded is None:
+        return s.not_checked(name)
+    r = s.recorded
+    metrics = sorted({m.key for m in r.metrics})
+    problems = [param_problem(k) for k in r.params] + [metric_problem(k) for k in metrics]
+    problems += [tag_problem(k, v) for k, v in r.tags.items()] + [artifact_problem(k) for k in r.artifacts]
+    problems = sorted({p for p in problems if p})
+    if problems:
+        return Check(name, False, problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                     s.source)
+    own = [k for k in r.artifacts if not k.startswith(CORE_ARTIFACTS)]
+    return Check(name, True, f"{len(r.params)} params, {len(metrics)} metrics, {len(r.tags)} tags and "
+                 f"{len(own)} artifact paths follow the conventions")
+
+
+def artifact_problem(path: str) -> str | None:
+    """The artifact-path convention: what a plugin logs sits under one of the standard folders."""
+    if path.startswith(CORE_ARTIFACTS) or ("/" in path and path.split("/", 1)[0] in STANDARD_FOLDERS):
+        return None
+    return (f"artifact '{path}' should be under {', '.join(f + '/' for f in STANDARD_FOLDERS)} "
+            "(log_artifact(path, artifact_path='metrics'), ...)")
+
+
+def same_seed_same_metrics(t: PluginUnderCheck) -> Check:
+    """The smoke spec run a second time with the same seed gives identical final metrics (exact,
+    floats included). The smoke run is the first of the two."""
+    name = "same seed same metrics"
+    s = smoke(t)
+    if s.status is not RunStatus.FINISHED or s.spec is None or s.recorded is None:
+        return s.not_checked(name)
+    if s.same_seed is None:
+        s.same_seed = _compare_second_run(t, s, name)
+    return s.same_seed
+
+
+def _compare_second_run(t: PluginUnderCheck, s: SmokeRun, name: str) -> Check:
+    assert s.spec is not None and s.recorded is not None
+    seed = s.spec.seed
+    try:
+        outcome, recorded, _ = _run_on_fake(t, s.spec)
+    except BadInput as exc:
+        return Check(name, False, f"the second run with seed {seed} was refused: {exc} (the first FINISHED)", s.source)
+    if outcome.status is not RunStatus.FINISHED or recorded is None:
+        return Check(name, False, f"the second run with seed {seed} ended {outcome.status.value}: {outcome.error} "
+                     "(the first FINISHED)", s.source)
+    first, second = s.recorded.final_metrics(), recorded.final_metrics()
+    differ = [k for k in sorted(first.keys() | second.keys()) if not _identical(first.get(k), second.get(k))]
+    if differ:
+        k = differ[0]
+        more = f" (and {len(differ) - 1} more)" if len(differ) > 1 else ""
+        return Check(name, False, f"two runs with seed {seed} differ: {k} was {_shown(first.get(k))}, then "
+                     f"{_shown(second.get(k))}{more}: seed every source of randomness from spec.seed "
+                     "(PluginInfo.seeds, or pass spec.seed on)", s.source)
+    if not first:
+        return Check(name, True, f"two runs with seed {seed}: no metrics logged, nothing to compare")
+    return Check(name, True, f"two runs with seed {seed}: {len(first)} final metrics identical")
+
+
+def _identical(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _shown(value: float | None) -> str:
+    return "not logged" if value is None else repr(value)
 
 
 @contextlib.contextmanager
@@ -213,6 +443,8 @@ def _quiet_console() -> Iterator[None]:
 def smoke_spec(t: PluginUnderCheck) -> tuple[RunSpec | None, str]:
     from core._spec import load_spec, spec_from_mapping
 
+    if t.smoke is not None:
+        return t.smoke, "the spec given to the check"
     examples = t.package_dir / "examples"
     files = sorted(examples.glob("*.yaml")) if examples.is_dir() else []
     files.sort(key=lambda p: (p.stem != "smoke", p.name))
@@ -241,8 +473,8 @@ def _layout(run_dir: Path) -> Check:
 
 def _artifact_paths(run_dir: Path, artifacts: dict[str, bytes]) -> Check:
     name = "artifact paths"
-    logged = [k for k in artifacts if not k.startswith(("summary/", "errors/", "reports/report.html"))]
-    wrong = [k for k in logged if k.split("/", 1)[0] not in STANDARD_FOLDERS or not (run_dir / k).is_file()]
+    logged = [k for k in artifacts if not k.startswith(CORE_ARTIFACTS)]
+    wrong = [k for k in logged if not (run_dir / k).is_file()]
     if wrong:
         return Check(name, False, f"logged {wrong[0]} with an artifact_path that is not its folder in the run "
                      "(log files from data/, models/, ... with artifact_path='data', 'models', ...)", wrong[0])
@@ -250,17 +482,6 @@ def _artifact_paths(run_dir: Path, artifacts: dict[str, bytes]) -> Check:
         return Check(name, False, "logs no artifact (write results under metrics/ and log them with "
                      "artifact_path='metrics')")
     return Check(name, True, f"{len(logged)} artifacts, each under its own folder's name")
-
-
-def _names(recorded) -> Check:  # noqa: ANN001
-    problems = [param_problem(k) for k in recorded.params] + [metric_problem(m.key) for m in recorded.metrics]
-    problems += [tag_problem(k, v) for k, v in recorded.tags.items()]
-    problems = sorted({p for p in problems if p})
-    if problems:
-        return Check("structured names", False, problems[0] + (f" (and {len(problems) - 1} more)"
-                                                                if len(problems) > 1 else ""))
-    return Check("structured names", True, f"{len(recorded.params)} params, "
-                 f"{len({m.key for m in recorded.metrics})} metrics, tags all follow the conventions")
 
 
 def _example_specs(text: str, key: str) -> list[dict]:
@@ -366,7 +587,7 @@ def target_for(key: str) -> PluginUnderCheck:
     return target_for_class(cls, key=key)
 
 
-def target_for_class(cls: type[Plugin], *, key: str | None = None) -> PluginUnderCheck:
+def target_for_class(cls: type[Plugin], *, key: str | None = None, smoke: RunSpec | None = None) -> PluginUnderCheck:
     top = cls.__module__.split(".")[0]
     dists = _module_providers().get(top) or []
-    return PluginUnderCheck(key or cls.info.key, cls, dists[0] if dists else None)
+    return PluginUnderCheck(key or cls.info.key, cls, dists[0] if dists else None, smoke)

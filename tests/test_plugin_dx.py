@@ -14,9 +14,13 @@ from core._plugin_check import (
     PluginUnderCheck,
     extra_covers_imports,
     light_import,
+    logged_names,
     own_package,
     readme_example,
+    rejects_unknown_fields,
+    returns_run_result,
     run_is_glue,
+    same_seed_same_metrics,
     smoke_run,
     stable_key,
 )
@@ -54,7 +58,9 @@ def test_new_plugin_in_its_own_package_installs_checks_lists_and_runs(cli_env, t
     assert check.returncode == 0 and report["ok"], [c for c in report["checks"] if not c["ok"]]
     assert {c["name"] for c in report["checks"]} >= {"own package", "stable key", "run() is glue", "light import",
                                                      "extra covers imports", "README example", "smoke run",
-                                                     "standard folders", "artifact paths", "structured names"}
+                                                     "standard folders", "artifact paths", "structured names",
+                                                     "rejects unknown fields", "returns RunResult",
+                                                     "same seed same metrics"}
     assert "lemon_tree" in run_cli(["plugins", "list"], env).stdout
     ran = run_cli(["run", str(dest / "lemon_tree" / "examples" / "smoke.yaml"), "--json"], env)
     assert ran.returncode == 0, ran.stderr
@@ -93,6 +99,13 @@ from core import Plugin, PluginInfo, RunResult
 
 class P(Plugin):
     info = PluginInfo(key="{key}", description="checked")
+
+    def validate(self, spec):
+        from core import SpecError
+
+        unknown = [k for k in spec.data_spec if k != "purpose"]
+        if unknown:
+            raise SpecError("unknown field", field=f"data_spec.{{unknown[0]}}", allowed=("purpose",))
 
     def run(self, spec, *, context):
         from {pkg} import work
@@ -140,8 +153,9 @@ def _package(tmp_path, name, **changes):
 def test_a_plugin_that_follows_the_checklist_passes_every_check(tmp_path):
     target, env = _package(tmp_path, "good_one")
     checks = [own_package(target), stable_key(target), run_is_glue(target), light_import(target, env=env),
-              extra_covers_imports(target), readme_example(target), *smoke_run(target)]
-    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+              extra_covers_imports(target), readme_example(target), rejects_unknown_fields(target),
+              *smoke_run(target), returns_run_result(target), logged_names(target), same_seed_same_metrics(target)]
+    assert all(c.ok and not c.skipped for c in checks), [c for c in checks if not c.ok]
 
 
 def test_plugin_not_in_plugin_py_fails_own_package(tmp_path):
@@ -205,8 +219,8 @@ def test_smoke_run_catches_stray_files_wrong_artifact_paths_and_names(tmp_path):
     names = GOOD["work.py"].replace('"data.n": 3', '"lr": 3').replace('"test_accuracy": 0.5}})\n    path',
                                                                      '"accuracy": 0.5}})\n    path')
     target, _ = _package(tmp_path, "named_one", **{"work.py": names})
-    checks = {c.name: c for c in smoke_run(target)}
-    assert not checks["structured names"].ok and "accuracy" in checks["structured names"].reason
+    check = logged_names(target)
+    assert not check.ok and "accuracy" in check.reason
 
 
 def test_check_command_exit_codes(cli_env):
