@@ -118,6 +118,6 @@ def check_command(args: argparse.Namespace) -> int:
         for key, checks in report.items():
             print(f"{key}: {'all checks pass' if not failed[key] else f'{len(failed[key])} of {len(checks)} checks fail'}")
             for c in checks:
-                print(f"  {'pass' if c.ok else 'FAIL'}  {c.name:<22} {c.reason}"
+                print(f"  {'skip' if c.skipped else 'pass' if c.ok else 'FAIL'}  {c.name:<22} {c.reason}"
                       + (f"\n        {'':<22} see {c.where}" if c.where and not c.ok else ""))
     return 0 if not any(failed.values()) else 1
