@@ -1,10 +1,14 @@
-"""Writing a run's small files: one JSON writer for every family."""
+"""Writing a run's small files (one JSON writer, one CSV writer for every family), logging the
+standard folders, and reaching an earlier run's files through the context."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from core import RunContext, RunFileNotFound, RunSpec, SpecError
 
 
 def write_json(run_dir: Path, rel: Path, data: Any) -> Path:
@@ -18,7 +22,7 @@ def write_json(run_dir: Path, rel: Path, data: Any) -> Path:
 STANDARD_FOLDERS = ("data", "models", "metrics", "plots", "reports")
 
 
-def write_csv(path: Path, header: list[str], columns: list) -> Path:  # noqa: ANN001 - sequences or arrays
+def write_csv(path: Path, header: Sequence[str], columns: Sequence[Iterable[Any]]) -> Path:
     """Columns (equal lengths) as a CSV with `header`."""
     import csv
 
@@ -30,14 +34,24 @@ def write_csv(path: Path, header: list[str], columns: list) -> Path:  # noqa: AN
     return path
 
 
-def log_standard_folders(context) -> None:  # noqa: ANN001 - a core.RunContext
+def log_standard_folders(context: RunContext) -> None:
     """Log each standard folder the run wrote, under its own name as `artifact_path`."""
     for folder in STANDARD_FOLDERS:
         if (context.artifact_dir / folder).is_dir():
             context.tracking.log_artifacts(context.artifact_dir / folder, artifact_path=folder)
 
 
-def tag_purpose(context, spec, *, synthetic: bool) -> None:  # noqa: ANN001 - core.RunContext, core.RunSpec
+def tag_purpose(context: RunContext, spec: RunSpec, *, synthetic: bool) -> None:
     """`purpose` synthetic or realdata, unless the spec already says."""
     if "purpose" not in spec.tags and "purpose" not in spec.data_spec:
         context.tracking.set_tag("purpose", "synthetic" if synthetic else "realdata")
+
+
+def earlier_run_file(context: RunContext, run_id: str, rel: str | Path, *, field: str) -> Path:
+    """`rel` (like `models/best.pt`) of earlier run `run_id`, through `context.run_file`: its folder
+    where it is on this machine, else fetched from tracking. Not found is a `SpecError` naming the
+    spec field that gave the run id (`data_spec.score.run_id`) and where core looked."""
+    try:
+        return context.run_file(run_id, Path(rel).as_posix())
+    except RunFileNotFound as exc:
+        raise SpecError(str(exc), field=field) from None

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """`matplotlib.pyplot` on the Agg backend (no display on servers and CI), imported on first use."""
     import matplotlib
 
@@ -15,7 +20,7 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

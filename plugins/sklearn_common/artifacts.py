@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from plugins.common.files import write_json  # noqa: F401 - the family writes JSON through artifacts
 
@@ -14,8 +15,11 @@ PREDICTIONS = Path("data") / "predictions.csv"
 REPORT = Path("reports") / "report.md"
 PLOTS = Path("plots")
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
-def save_model(run_dir: Path, pipeline) -> Path:
+
+def save_model(run_dir: Path, pipeline: Pipeline) -> Path:
     import joblib
 
     path = run_dir / MODEL
@@ -24,7 +28,8 @@ def save_model(run_dir: Path, pipeline) -> Path:
     return path
 
 
-def write_report(run_dir: Path, *, title: str, metrics: dict[str, float], plots: list[Path], notes: dict) -> Path:
+def write_report(run_dir: Path, *, title: str, metrics: dict[str, float], plots: list[Path],
+                 notes: dict[str, Any]) -> Path:
     lines = [f"# {title}", ""]
     for key, value in notes.items():
         lines.append(f"- **{key}**: {value}")

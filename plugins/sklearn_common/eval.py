@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
 
 from plugins.common.plotting import pyplot, save_figure
 
+Measure = Callable[[Pipeline, np.ndarray, np.ndarray, str], dict[str, float]]
 
-def measure_for(task: str):
+
+def measure_for(task: str) -> Measure:
     """The metric function of a task: `(pipeline, X, y, prefix) -> {prefix_metric: value}`."""
     return classification_metrics if task == "classification" else regression_metrics
 
 
-def classification_metrics(pipeline, X, y, prefix: str) -> dict[str, float]:
+def classification_metrics(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
     pred = pipeline.predict(X)
     out = {
         f"{prefix}_accuracy": skm.accuracy_score(y, pred),
@@ -37,7 +41,7 @@ def classification_metrics(pipeline, X, y, prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
-def regression_metrics(pipeline, X, y, prefix: str) -> dict[str, float]:
+def regression_metrics(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
     pred = pipeline.predict(X)
     return {
         f"{prefix}_rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
@@ -46,7 +50,8 @@ def regression_metrics(pipeline, X, y, prefix: str) -> dict[str, float]:
     }
 
 
-def plot_classification(pipeline, X, y, feature_names, plots_dir: Path) -> list[Path]:
+def plot_classification(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, feature_names: list[str],
+                        plots_dir: Path) -> list[Path]:
     plt = pyplot()
     written = []
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -70,7 +75,8 @@ def plot_classification(pipeline, X, y, feature_names, plots_dir: Path) -> list[
     return written
 
 
-def plot_regression(pipeline, X, y, feature_names, plots_dir: Path) -> list[Path]:
+def plot_regression(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, feature_names: list[str],
+                    plots_dir: Path) -> list[Path]:
     plt = pyplot()
     pred = pipeline.predict(X)
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -87,7 +93,7 @@ def plot_regression(pipeline, X, y, feature_names, plots_dir: Path) -> list[Path
     return written + _plot_importance(pipeline, feature_names, plots_dir)
 
 
-def _plot_importance(pipeline, feature_names, plots_dir: Path) -> list[Path]:
+def _plot_importance(pipeline: Pipeline, feature_names: list[str], plots_dir: Path) -> list[Path]:
     model = pipeline.named_steps["model"]
     if hasattr(model, "feature_importances_"):
         values, label = np.asarray(model.feature_importances_), "Importance"

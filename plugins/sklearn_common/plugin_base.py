@@ -6,11 +6,16 @@ or scikit-learn; `run()` imports the helpers that do.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from core import Plugin, RunResult, RunSpec
+from core import Plugin, RunContext, RunResult, RunSpec, package_versions
 from plugins.common.files import log_standard_folders, tag_purpose
 from plugins.sklearn_common.config import SklearnConfig, parse_config
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from plugins.common.tabular.data import Dataset
 
 EXTRA = "sklearn"
 REQUIRES = ("numpy", "sklearn", "joblib", "matplotlib")
@@ -26,12 +31,13 @@ class SklearnPlugin(Plugin):
 
             check_params(self.task, cfg.model)
 
-    def run(self, spec: RunSpec, *, context) -> RunResult:
+    def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         cfg = parse_config(spec.data_spec, task=self.task)
         tag_purpose(context, spec, synthetic=cfg.data.source == "synthetic")
         if cfg.pipeline == "score":
             return self._score(cfg, spec, context)
-        from plugins.sklearn_common import artifacts, data, eval, train
+        from plugins.common.tabular import data
+        from plugins.sklearn_common import artifacts, eval, train
 
         dataset = data.load(cfg.data, task=self.task, seed=spec.seed)
         parts = data.split(dataset, cfg.split, task=self.task, seed=spec.seed)
@@ -65,10 +71,11 @@ class SklearnPlugin(Plugin):
         headline = [k for k in metrics if k.startswith("test_")]
         return RunResult(outputs={k: metrics[k] for k in headline[:3]} | {"model": cfg.model.type})
 
-    def _score(self, cfg: SklearnConfig, spec: RunSpec, context) -> RunResult:
+    def _score(self, cfg: SklearnConfig, spec: RunSpec, context: RunContext) -> RunResult:
         import joblib
 
-        from plugins.sklearn_common import artifacts, data, eval, score
+        from plugins.common.tabular import data
+        from plugins.sklearn_common import artifacts, eval, score
 
         model_path, meta = score.locate_model(context, cfg.score_run_id)
         context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})
@@ -90,7 +97,7 @@ class SklearnPlugin(Plugin):
         return RunResult(outputs=outputs)
 
 
-def _params(cfg: SklearnConfig, spec: RunSpec, dataset, hyper: dict) -> dict:
+def _params(cfg: SklearnConfig, spec: RunSpec, dataset: Dataset, hyper: dict[str, Any]) -> dict[str, Any]:
     params = {"data.source": cfg.data.source, "data.n_rows": dataset.X.shape[0],
               "data.n_features": dataset.X.shape[1], "model.type": cfg.model.type,
               "model.scale": cfg.model.scale}
@@ -106,9 +113,7 @@ def _params(cfg: SklearnConfig, spec: RunSpec, dataset, hyper: dict) -> dict:
     return params
 
 
-def _model_meta(cfg: SklearnConfig, dataset, pipeline) -> dict:
-    from core._deps import package_versions
-
+def _model_meta(cfg: SklearnConfig, dataset: Dataset, pipeline: Pipeline) -> dict[str, Any]:
     return {
         "task": cfg.task,
         "model_type": cfg.model.type,

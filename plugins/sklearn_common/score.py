@@ -3,36 +3,27 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
-from core import SpecError
-from plugins.common.files import write_csv
+from core import RunContext, SpecError
+from plugins.common.files import earlier_run_file, write_csv
+from plugins.common.tabular.data import Dataset
 from plugins.sklearn_common import artifacts
-from plugins.sklearn_common.data import Dataset
 
 
-def locate_model(context, run_id: str) -> tuple[Path, dict]:
-    """From the training run's folder, or, if that is gone, from its MLflow artifacts."""
-    runs = context.artifact_dir.parent
-    folder = runs / run_id
-    if (folder / artifacts.MODEL).is_file():
-        return folder / artifacts.MODEL, json.loads((folder / artifacts.MODEL_META).read_text())
-    try:
-        dst = Path(tempfile.mkdtemp(prefix="mlcore-model-", dir=context.artifact_dir))
-        model = context.tracking.download_artifact(run_id, artifacts.MODEL.as_posix(), dst)
-        meta = context.tracking.download_artifact(run_id, artifacts.MODEL_META.as_posix(), dst)
-    except Exception as exc:  # noqa: BLE001 - reported as one clear line
-        raise SpecError(
-            f"no model for run '{run_id}': not in {folder} and not in tracking ({exc})",
-            field="data_spec.score.run_id",
-        ) from None
-    return model, json.loads(Path(meta).read_text())
+def locate_model(context: RunContext, run_id: str) -> tuple[Path, dict[str, Any]]:
+    """The training run's model and its meta: from that run's folder, or, if it is gone, from tracking."""
+    field = "data_spec.score.run_id"
+    model = earlier_run_file(context, run_id, artifacts.MODEL, field=field)
+    meta = earlier_run_file(context, run_id, artifacts.MODEL_META, field=field)
+    return model, json.loads(meta.read_text(encoding="utf-8"))
 
 
-def align_features(dataset: Dataset, meta: dict) -> np.ndarray:
+def align_features(dataset: Dataset, meta: dict[str, Any]) -> np.ndarray:
     """Columns in the order the model was trained on; a missing one is a clear error."""
     wanted = meta["features"]
     missing = [f for f in wanted if f not in dataset.feature_names]
@@ -43,7 +34,7 @@ def align_features(dataset: Dataset, meta: dict) -> np.ndarray:
     return dataset.X[:, index]
 
 
-def write_predictions(run_dir: Path, pipeline, X: np.ndarray, y: np.ndarray | None, task: str) -> Path:
+def write_predictions(run_dir: Path, pipeline: Pipeline, X: np.ndarray, y: np.ndarray | None, task: str) -> Path:
     pred = pipeline.predict(X)
     header = ["row", "prediction"]
     columns = [np.arange(len(pred)), pred]

@@ -6,6 +6,7 @@ import importlib
 import inspect
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -15,7 +16,7 @@ from core import SpecError
 from plugins.sklearn_common.config import MODELS, ModelConfig
 
 
-def estimator_class(task: str, model_type: str):
+def estimator_class(task: str, model_type: str) -> type[BaseEstimator]:
     module, name = MODELS[task][model_type]
     return getattr(importlib.import_module(module), name)
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
-from plugins.sklearn_common.config import parse_split
-from plugins.torch_common.config import (
+from plugins.common.split import parse_split
+from plugins.common.torch_train.config import (
     EarlyStopping,
     TrainConfig,
     parse_early_stopping,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core import SpecError
 from plugins.text_classifier.config import TextData
@@ -82,7 +84,7 @@ def synthetic(n_samples: int, n_classes: int, noise: float, seed: int | None) ->
     return Texts([texts[i] for i in order], [labels[i] for i in order])
 
 
-def split(data: Texts, ratios, *, seed: int | None) -> TextSplit:
+def split(data: Texts, ratios: Mapping[str, float], *, seed: int | None) -> TextSplit:
     """Test first, then val from the rest; stratified when every class has at least two texts."""
     from sklearn.model_selection import train_test_split
 
@@ -96,13 +98,13 @@ def split(data: Texts, ratios, *, seed: int | None) -> TextSplit:
     train, val = train_test_split(rest, test_size=ratios["val"] / (ratios["train"] + ratios["val"]),
                                   random_state=seed, stratify=rest_labels)
 
-    def take(ids):
+    def take(ids: list[int]) -> Texts:
         return Texts([data.texts[i] for i in ids], [data.labels[i] for i in ids])
 
     return TextSplit(take(train), take(val), take(test))
 
 
-def summary(data: Texts, parts: TextSplit) -> dict:
+def summary(data: Texts, parts: TextSplit) -> dict[str, Any]:
     lengths = sorted(len(t.split()) for t in data.texts)
     return {
         "n_rows": len(data.texts),
@@ -112,7 +114,7 @@ def summary(data: Texts, parts: TextSplit) -> dict:
     }
 
 
-def _read_csv(path: Path) -> list[dict]:
+def _read_csv(path: Path) -> list[dict[str, Any]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             return list(csv.DictReader(fh))
@@ -120,7 +122,7 @@ def _read_csv(path: Path) -> list[dict]:
         raise SpecError(f"not a readable UTF-8 CSV: {exc}", source=str(path), field="data_spec.data.path") from None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -5,6 +5,7 @@ advisory warnings in the run's output. Everything here runs before the first imp
 from __future__ import annotations
 
 import os
+from types import ModuleType
 
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -16,7 +17,7 @@ OFFLINE_ENV = {
 }
 
 
-def transformers():
+def transformers() -> ModuleType:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     import transformers as tf

@@ -4,13 +4,17 @@ tokenizer loaded from a local directory. Labels travel in the model's config (`i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core import SpecError
 from plugins.text_classifier.config import TextModel
 from plugins.text_classifier.hf import transformers
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-def from_config(cfg: TextModel, *, vocab_size: int, pad_token_id: int, labels: list[str]):
+
+def from_config(cfg: TextModel, *, vocab_size: int, pad_token_id: int, labels: list[str]) -> PreTrainedModel:
     tf = transformers()
     config = tf.BertConfig(
         vocab_size=vocab_size, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads,
@@ -19,7 +23,8 @@ def from_config(cfg: TextModel, *, vocab_size: int, pad_token_id: int, labels: l
     return tf.BertForSequenceClassification(config)
 
 
-def load_pretrained(path: str, *, labels: list[str] | None, field: str):
+def load_pretrained(path: str, *, labels: list[str] | None,
+                    field: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """Tokenizer and model from `path`; with `labels`, the classification head is sized to them
     (a head trained for other labels is replaced and trained afresh)."""
     tf = transformers()
@@ -36,6 +41,6 @@ def load_pretrained(path: str, *, labels: list[str] | None, field: str):
     return tokenizer, model
 
 
-def _label_maps(labels: list[str]) -> dict:
+def _label_maps(labels: list[str]) -> dict[str, Any]:
     return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
             "label2id": {label: i for i, label in enumerate(labels)}}

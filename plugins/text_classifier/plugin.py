@@ -6,7 +6,7 @@ imported at module level, so listing plugins loads no torch or transformers.
 
 from __future__ import annotations
 
-from core import Plugin, PluginInfo, RunResult, RunSpec
+from core import Plugin, PluginInfo, RunContext, RunResult, RunSpec
 from plugins.common.files import tag_purpose
 from plugins.text_classifier.config import CONFIG_FIELDS, TextConfig, parse_config
 
@@ -24,22 +24,22 @@ class TextClassifier(Plugin):
     def validate(self, spec: RunSpec) -> None:
         cfg = parse_config(spec.data_spec)
         if cfg.train.device not in ("auto", "cpu"):
-            from plugins.torch_common.device import resolve_device
+            from plugins.common.torch_train.device import resolve_device
 
             resolve_device(cfg.train.device)
 
-    def run(self, spec: RunSpec, *, context) -> RunResult:  # noqa: ANN001
+    def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         cfg = parse_config(spec.data_spec)
         tag_purpose(context, spec, synthetic=cfg.data.source == "synthetic")
         if cfg.pipeline == "score":
             return self._score(cfg, spec, context)
         import torch
 
-        from core._progress import ProgressBar
+        from core import ProgressBar
+        from plugins.common.torch_train.device import describe_device, resolve_device
         from plugins.text_classifier import data, model, report
         from plugins.text_classifier.tokenizer import build_tokenizer
         from plugins.text_classifier.train import TextTraining, encode
-        from plugins.torch_common.device import describe_device, resolve_device
 
         texts = data.load(cfg.data, seed=spec.seed)
         parts = data.split(texts, cfg.split, seed=spec.seed)
@@ -77,11 +77,11 @@ class TextClassifier(Plugin):
                                   "best_epoch": training.tracker.best_epoch, "labels": labels,
                                   "device": describe_device(device)})
 
-    def _score(self, cfg: TextConfig, spec: RunSpec, context) -> RunResult:  # noqa: ANN001
+    def _score(self, cfg: TextConfig, spec: RunSpec, context: RunContext) -> RunResult:
+        from plugins.common.torch_train.device import resolve_device
+        from plugins.common.torch_train.metrics import classification_metrics
         from plugins.text_classifier import artifacts, data, model, score
         from plugins.text_classifier.train import encode, predict_logits
-        from plugins.torch_common.device import resolve_device
-        from plugins.torch_common.metrics import classification_metrics
 
         folder, meta = score.locate_model(context, cfg.score_run_id)
         context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})

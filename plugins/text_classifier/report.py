@@ -3,14 +3,22 @@ the JSON files and plots, all logged. `salvage` does the same for a run cut shor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from core import RunContext
 from plugins.common.files import log_standard_folders
+from plugins.common.torch_train.metrics import classification_metrics
+from plugins.common.torch_train.plots import plot_confusion, plot_history
 from plugins.text_classifier import artifacts, data
-from plugins.text_classifier.train import TextTraining, predict_logits
-from plugins.torch_common.metrics import classification_metrics
-from plugins.torch_common.plots import plot_confusion, plot_history
+from plugins.text_classifier.data import Texts, TextSplit
+from plugins.text_classifier.train import Encoded, TextTraining, predict_logits
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
-def finish(context, training: TextTraining, tokenizer, test, texts, parts) -> dict[str, float]:  # noqa: ANN001
+def finish(context: RunContext, training: TextTraining, tokenizer: PreTrainedTokenizerBase, test: Encoded,
+           texts: Texts, parts: TextSplit) -> dict[str, float]:
     training.restore_best()
     logits = predict_logits(training.model, test, device=training.device)
     metrics = classification_metrics(logits, test.labels, len(training.labels), "test")
@@ -28,18 +36,20 @@ def finish(context, training: TextTraining, tokenizer, test, texts, parts) -> di
     return metrics
 
 
-def salvage(context, training: TextTraining | None, tokenizer, texts, parts) -> None:  # noqa: ANN001
+def salvage(context: RunContext, training: TextTraining | None, tokenizer: PreTrainedTokenizerBase, texts: Texts,
+            parts: TextSplit) -> None:
     """Best-effort: a second failure here must not hide the first, which the caller re-raises."""
     if training is None:
         return
     try:
         training.restore_best()
         _keep(context, training, tokenizer, texts, parts)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - even an interrupt: the first failure is re-raised
         context.logger.warning("could not keep the partial training record: %s: %s", type(exc).__name__, exc)
 
 
-def _keep(context, training: TextTraining, tokenizer, texts, parts) -> None:  # noqa: ANN001
+def _keep(context: RunContext, training: TextTraining, tokenizer: PreTrainedTokenizerBase, texts: Texts,
+          parts: TextSplit) -> None:
     run_dir = context.artifact_dir
     if training.best_state is not None:  # a model only once an epoch has finished
         training.model.save_pretrained(run_dir / artifacts.MODEL_DIR)

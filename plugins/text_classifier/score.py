@@ -6,21 +6,24 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from core import SpecError
+from core import RunContext, SpecError
+from plugins.common.files import earlier_run_file
 from plugins.text_classifier import artifacts
-from plugins.torch_common.checkpoint import locate_run_file
 
 
-def locate_model(context, run_id: str) -> tuple[Path, dict]:  # noqa: ANN001
+def locate_model(context: RunContext, run_id: str) -> tuple[Path, dict[str, Any]]:
+    """The saved model folder and its meta of a finished training run: from that run's folder, or,
+    if it is gone, from tracking."""
     field = "data_spec.score.run_id"
-    meta_path = locate_run_file(context, run_id, artifacts.MODEL_META.as_posix(), field=field)
+    meta_path = earlier_run_file(context, run_id, artifacts.MODEL_META, field=field)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("format") != artifacts.META_FORMAT:
         raise SpecError(f"run '{run_id}' is not a text_classifier training run", field=field)
-    folder = locate_run_file(context, run_id, artifacts.MODEL_DIR.as_posix(), field=field)
+    folder = earlier_run_file(context, run_id, artifacts.MODEL_DIR, field=field)
     return folder, meta
 
 

@@ -10,13 +10,17 @@ wholly unknown, and then the most frequent whole words up to `vocab_size`.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def build_tokenizer(texts: list[str], *, vocab_size: int, max_length: int):
+def build_tokenizer(texts: list[str], *, vocab_size: int, max_length: int) -> PreTrainedTokenizerFast:
     """A `PreTrainedTokenizerFast` (saved and loaded with the transformers API)."""
     from plugins.text_classifier.hf import transformers
 

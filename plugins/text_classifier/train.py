@@ -4,17 +4,28 @@ saved with `save_pretrained` at the end (or when the run is cut short)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from core._progress import ProgressBar
+from core import ProgressBar
+from plugins.common.torch_train.metrics import classification_metrics
+from plugins.common.torch_train.optim import (
+    Scheduler,
+    build_optimizer,
+    build_scheduler,
+    current_lr,
+    step_scheduler,
+)
+from plugins.common.torch_train.stopping import BestTracker
 from plugins.text_classifier.config import TextConfig
 from plugins.text_classifier.data import Texts
-from plugins.torch_common.metrics import classification_metrics
-from plugins.torch_common.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
-from plugins.torch_common.stopping import BestTracker
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass
@@ -35,7 +46,7 @@ class Encoded:
         return out
 
 
-def encode(tokenizer, data: Texts, labels: list[str], max_length: int) -> Encoded:  # noqa: ANN001
+def encode(tokenizer: PreTrainedTokenizerBase, data: Texts, labels: list[str], max_length: int) -> Encoded:
     """Labels not among `labels` (scoring data) become -1: counted wrong, never a crash."""
     tokens = tokenizer(data.texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     y = None
@@ -46,7 +57,8 @@ def encode(tokenizer, data: Texts, labels: list[str], max_length: int) -> Encode
 
 
 @torch.no_grad()
-def predict_logits(model, data: Encoded, *, device: torch.device, batch_size: int = 64) -> torch.Tensor:  # noqa: ANN001
+def predict_logits(model: PreTrainedModel, data: Encoded, *, device: torch.device,
+                   batch_size: int = 64) -> torch.Tensor:
     model.eval()
     outs = []
     for start in range(0, len(data), batch_size):
@@ -59,12 +71,12 @@ def predict_logits(model, data: Encoded, *, device: torch.device, batch_size: in
 @dataclass
 class TextTraining:
     cfg: TextConfig
-    model: torch.nn.Module
+    model: PreTrainedModel
     labels: list[str]
     device: torch.device
     generator: torch.Generator
     optimizer: torch.optim.Optimizer = field(init=False)
-    scheduler: object = field(init=False)
+    scheduler: Scheduler | None = field(init=False)
     tracker: BestTracker = field(init=False)
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_done: list[int] = field(default_factory=list)
@@ -81,8 +93,8 @@ class TextTraining:
                                          patience=t.schedule.patience, mode=stop.mode)
         self.tracker = BestTracker(stop.metric, stop.mode, stop.patience, stop.min_delta)
 
-    def fit(self, train: Encoded, val: Encoded, *, log_metrics: Callable[[dict, int], None], logger,  # noqa: ANN001
-            progress: ProgressBar) -> None:
+    def fit(self, train: Encoded, val: Encoded, *, log_metrics: Callable[[dict[str, float], int], None],
+            logger: logging.Logger, progress: ProgressBar) -> None:
         for epoch in range(1, self.cfg.train.epochs + 1):
             metrics = {"train_loss": self._train_epoch(train)}
             logits = predict_logits(self.model, val, device=self.device)

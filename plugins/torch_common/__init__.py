@@ -1,4 +1,4 @@
-"""Training-loop helpers shared by the torch and nlp families: device choice, optimizers and
-schedules, best-epoch tracking, atomic checkpoints, and the loss-curve and confusion plots.
-`config` is pure Python; the other modules import torch, so import them from `run()`,
-never from a plugin module's top level."""
+"""What the torch family keeps to itself: atomic checkpoints and the RNG states a resumed run
+restores (`checkpoint`, which imports torch: import it from `run()`, never from a plugin
+module's top level). The training-loop pieces it shares with the nlp family live in
+`plugins.common.torch_train`."""

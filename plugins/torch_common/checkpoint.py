@@ -1,6 +1,6 @@
 """Checkpoints: written atomically (a kill mid-save never leaves a torn file) and read back
-with `weights_only=True`, so loading one cannot run code. Found in the run folder of the
-run that wrote them, or, when that folder is gone, in its tracked artifacts."""
+with `weights_only=True`, so loading one cannot run code. An earlier run's checkpoint is
+found through `context.run_file` (`plugins.common.files.earlier_run_file`)."""
 
 from __future__ import annotations
 
@@ -27,26 +27,12 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, *, map_location="cpu") -> dict[str, Any]:
+def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a torn or foreign file is bad input, said in one line
         raise SpecError(f"not a readable checkpoint: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
                         source=str(path)) from None
-
-
-def locate_run_file(context, run_id: str, rel: str, *, field: str) -> Path:
-    """`rel` (like `models/best.pt`) of an earlier run: its folder first, then tracking."""
-    folder = context.artifact_dir.parent / run_id
-    if (folder / rel).is_file():
-        return folder / rel
-    try:
-        dst = Path(tempfile.mkdtemp(prefix="mlcore-fetch-", dir=context.artifact_dir))
-        return Path(context.tracking.download_artifact(run_id, rel, dst))
-    except Exception as exc:  # noqa: BLE001 - reported as one clear line
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise SpecError(f"no {rel} for run '{run_id}': not in {folder} and not in tracking ({reason})",
-                        field=field) from None
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:

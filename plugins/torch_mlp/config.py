@@ -21,8 +21,9 @@ from typing import Any
 
 from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
-from plugins.sklearn_common.config import DataConfig, parse_data, parse_split
-from plugins.torch_common.config import (
+from plugins.common.split import parse_split
+from plugins.common.tabular.config import DataConfig, parse_data
+from plugins.common.torch_train.config import (
     EarlyStopping,
     TrainConfig,
     parse_early_stopping,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from core import SpecError
-from plugins.sklearn_common.data import Dataset, Split
+from plugins.common.tabular.data import Dataset, Split
 
 
 @dataclass

@@ -7,7 +7,7 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
-from plugins.torch_common.metrics import classification_metrics
+from plugins.common.torch_train.metrics import classification_metrics
 from plugins.torch_mlp.data import Encoder
 
 

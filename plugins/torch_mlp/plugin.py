@@ -6,7 +6,7 @@ imported at module level, so listing plugins loads no torch.
 
 from __future__ import annotations
 
-from core import Plugin, PluginInfo, RunResult, RunSpec
+from core import Plugin, PluginInfo, RunContext, RunResult, RunSpec
 from plugins.common.files import tag_purpose
 from plugins.torch_mlp.config import CONFIG_FIELDS, MlpConfig, parse_config
 
@@ -24,19 +24,20 @@ class TorchMlp(Plugin):
     def validate(self, spec: RunSpec) -> None:
         cfg = parse_config(spec.data_spec)
         if cfg.pipeline == "train" and cfg.train.device not in ("auto", "cpu"):
-            from plugins.torch_common.device import resolve_device
+            from plugins.common.torch_train.device import resolve_device
 
             resolve_device(cfg.train.device)
 
-    def run(self, spec: RunSpec, *, context) -> RunResult:
+    def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         cfg = parse_config(spec.data_spec)
         tag_purpose(context, spec, synthetic=cfg.data.source == "synthetic")
         if cfg.pipeline == "score":
             return self._score(cfg, spec, context)
-        from core._progress import ProgressBar
-        from plugins.sklearn_common import data as tabular
-        from plugins.torch_common.checkpoint import load_checkpoint, locate_run_file
-        from plugins.torch_common.device import describe_device, resolve_device
+        from core import ProgressBar
+        from plugins.common.files import earlier_run_file
+        from plugins.common.tabular import data as tabular
+        from plugins.common.torch_train.device import describe_device, resolve_device
+        from plugins.torch_common.checkpoint import load_checkpoint
         from plugins.torch_mlp import artifacts, data, report
         from plugins.torch_mlp.train import Training, carry_best
 
@@ -46,7 +47,7 @@ class TorchMlp(Plugin):
         run_dir = context.artifact_dir
         resumed = None
         if cfg.resume_run_id:
-            source = locate_run_file(context, cfg.resume_run_id, artifacts.LAST.as_posix(), field="data_spec.resume.run_id")
+            source = earlier_run_file(context, cfg.resume_run_id, artifacts.LAST, field="data_spec.resume.run_id")
             resumed = load_checkpoint(source)
             enc = data.Encoder.from_dict(resumed["encoder"])  # encode exactly as the run being continued did
         else:
@@ -55,7 +56,7 @@ class TorchMlp(Plugin):
         training = Training.new(cfg, enc, device, spec.seed)
         if resumed is not None:
             training.resume_from(resumed, source=str(source))
-            carry_best(source, run_dir)
+            carry_best(context, cfg.resume_run_id)
             context.tracking.set_tag("resumed_from_run_id", cfg.resume_run_id)
         context.tracking.log_params(report.params(cfg, spec, dataset, enc, device=describe_device(device),
                                                   start_epoch=training.last_epoch + 1))
@@ -74,14 +75,15 @@ class TorchMlp(Plugin):
                          | {"best_epoch": training.tracker.best_epoch, "epochs": training.last_epoch,
                             "stopped_early": training.stopped_early, "device": describe_device(device)})
 
-    def _score(self, cfg: MlpConfig, spec: RunSpec, context) -> RunResult:
-        from plugins.sklearn_common import data as tabular
-        from plugins.torch_common.checkpoint import load_checkpoint, locate_run_file
-        from plugins.torch_common.device import resolve_device
+    def _score(self, cfg: MlpConfig, spec: RunSpec, context: RunContext) -> RunResult:
+        from plugins.common.files import earlier_run_file
+        from plugins.common.tabular import data as tabular
+        from plugins.common.torch_train.device import resolve_device
+        from plugins.torch_common.checkpoint import load_checkpoint
         from plugins.torch_mlp import artifacts, eval, score
         from plugins.torch_mlp.train import model_from_checkpoint
 
-        path = locate_run_file(context, cfg.score_run_id, artifacts.BEST.as_posix(), field="data_spec.score.run_id")
+        path = earlier_run_file(context, cfg.score_run_id, artifacts.BEST, field="data_spec.score.run_id")
         ckpt = load_checkpoint(path)
         score.check_task(ckpt, cfg.task, str(path))
         context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import RunContext, RunSpec
 from plugins.common.files import log_standard_folders
-from plugins.sklearn_common import data as tabular
+from plugins.common.tabular import data as tabular
+from plugins.common.tabular.data import Dataset, Split
+from plugins.common.torch_train.plots import plot_confusion, plot_history
 from plugins.torch_common.checkpoint import load_checkpoint
-from plugins.torch_common.plots import plot_confusion, plot_history
 from plugins.torch_mlp import artifacts
 from plugins.torch_mlp.config import MlpConfig
+from plugins.torch_mlp.data import Encoder, TensorSplit
 from plugins.torch_mlp.eval import measure, predict
+from plugins.torch_mlp.train import Training
 
 
 def headline(task: str) -> tuple[str, ...]:
     return ("test_accuracy", "test_f1_macro") if task == "classification" else ("test_rmse", "test_r2")
 
 
-def params(cfg: MlpConfig, spec, dataset, enc, *, device: str, start_epoch: int) -> dict[str, Any]:
+def params(cfg: MlpConfig, spec: RunSpec, dataset: Dataset, enc: Encoder, *, device: str,
+           start_epoch: int) -> dict[str, Any]:
     out = {"data.source": cfg.data.source, "data.n_rows": dataset.X.shape[0],
            "data.n_features": dataset.X.shape[1], "model.n_inputs": enc.n_inputs, "model.n_outputs": enc.n_outputs}
     if cfg.data.name:
@@ -34,7 +39,8 @@ def params(cfg: MlpConfig, spec, dataset, enc, *, device: str, start_epoch: int)
     return out
 
 
-def finish(context, training, tensors, dataset, parts) -> dict[str, float]:
+def finish(context: RunContext, training: Training, tensors: TensorSplit, dataset: Dataset,
+           parts: Split) -> dict[str, float]:
     """Test metrics of the best epoch's weights, then files, plots and their tracking."""
     run_dir = context.artifact_dir
     if (run_dir / artifacts.BEST).is_file():
@@ -54,15 +60,15 @@ def finish(context, training, tensors, dataset, parts) -> dict[str, float]:
     return metrics
 
 
-def salvage(context, training, dataset, parts) -> None:
+def salvage(context: RunContext, training: Training, dataset: Dataset, parts: Split) -> None:
     """Best-effort: a second failure here must not hide the first, which the caller re-raises."""
     try:
         _keep(context, training, dataset, parts)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - even an interrupt: the first failure is re-raised
         context.logger.warning("could not keep the partial training record: %s: %s", type(exc).__name__, exc)
 
 
-def _keep(context, training, dataset, parts) -> None:
+def _keep(context: RunContext, training: Training, dataset: Dataset, parts: Split) -> None:
     run_dir = context.artifact_dir
     artifacts.write_json(run_dir, artifacts.HISTORY, {"epochs": training.epochs_done, **training.history})
     artifacts.write_json(run_dir, artifacts.DATA_SUMMARY, tabular.summary(dataset, parts, task=training.cfg.task))

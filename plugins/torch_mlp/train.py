@@ -7,6 +7,7 @@ weights, optimizer and schedule state, the best-epoch tracker, the history and t
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,16 +17,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from core import SpecError
-from core._progress import ProgressBar
-from plugins.torch_common.checkpoint import restore_rng, rng_state, save_checkpoint
-from plugins.torch_common.optim import (
+from core import ProgressBar, RunContext, RunFileNotFound, SpecError
+from plugins.common.torch_train.optim import (
+    Scheduler,
     build_optimizer,
     build_scheduler,
     current_lr,
     step_scheduler,
 )
-from plugins.torch_common.stopping import BestTracker
+from plugins.common.torch_train.stopping import BestTracker
+from plugins.torch_common.checkpoint import restore_rng, rng_state, save_checkpoint
 from plugins.torch_mlp import artifacts
 from plugins.torch_mlp.config import MlpConfig
 from plugins.torch_mlp.data import Encoder, TensorSplit
@@ -39,7 +40,7 @@ class Training:
     enc: Encoder
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
+    scheduler: Scheduler | None
     tracker: BestTracker
     generator: torch.Generator
     device: torch.device
@@ -97,8 +98,9 @@ class Training:
         self.epochs_done = list(ckpt["epochs_done"])
         restore_rng(ckpt["rng"], self.generator)
 
-    def fit(self, data: TensorSplit, *, run_id: str, run_dir: Path, log_metrics: Callable[[dict, int], None],
-            logger, progress: ProgressBar) -> None:
+    def fit(self, data: TensorSplit, *, run_id: str, run_dir: Path,
+            log_metrics: Callable[[dict[str, float], int], None], logger: logging.Logger,
+            progress: ProgressBar) -> None:
         """Train from the epoch after the last one done to `train.epochs`, or until early stopping."""
         criterion = loss_fn(self.cfg.task)
         for epoch in range(self.last_epoch + 1, self.cfg.train.epochs + 1):
@@ -145,12 +147,16 @@ class Training:
         return total / max(seen, 1)
 
 
-def carry_best(source_last: Path, run_dir: Path) -> None:
-    """A resumed run starts with the earlier run's `best.pt`, which stays best until this run improves on it."""
-    best = source_last.with_name(artifacts.BEST.name)
-    if best.is_file():
-        (run_dir / artifacts.BEST).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(best, run_dir / artifacts.BEST)
+def carry_best(context: RunContext, run_id: str) -> None:
+    """A resumed run starts with the earlier run's `best.pt` (from its folder, or fetched from
+    tracking), which stays best until this run improves on it."""
+    try:
+        best = context.run_file(run_id, artifacts.BEST.as_posix())
+    except RunFileNotFound:
+        return  # no epoch of that run was ever best (every value NaN): this run's first epoch will be
+    target = context.artifact_dir / artifacts.BEST
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, target)
 
 
 def check_format(ckpt: dict[str, Any], *, source: str, field: str) -> None:

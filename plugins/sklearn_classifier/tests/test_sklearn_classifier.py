@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core import RunSpec, SpecError
-from core._registry import Registry
-from core._runner import run
-from core._tracking.fake import FakeTracking
+from core import RunSpec, SpecError, run
+from core.testing import FakeTracking, Registry
 from plugins.sklearn_classifier import SklearnClassifier
 from plugins.sklearn_common.config import parse_config
 
@@ -124,7 +122,7 @@ def test_parity_with_plain_sklearn_on_bundled_data(tmp_path):
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_example_spec_runs(tmp_path, example):
     """Each shipped example spec validates and finishes."""
-    from core._spec import load_spec
+    from core import load_spec
 
     spec = load_spec(example)
     outcome = run(spec, artifact_root=tmp_path, registry=REGISTRY, backend=FakeTracking())

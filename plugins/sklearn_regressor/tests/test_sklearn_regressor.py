@@ -6,12 +6,9 @@ import pytest
 
 pytest.importorskip("sklearn", reason="needs the sklearn extra: pip install 'mlcore[sklearn]'")
 
-from core import RunSpec  # noqa: E402
-from core._registry import Registry  # noqa: E402
-from core._runner import run  # noqa: E402
-from core._spec import load_spec  # noqa: E402
-from core._tracking.fake import FakeTracking  # noqa: E402
-from plugins.sklearn_regressor import SklearnRegressor  # noqa: E402
+from core import RunSpec, load_spec, run
+from core.testing import FakeTracking, Registry
+from plugins.sklearn_regressor import SklearnRegressor
 
 REGISTRY = Registry({"sklearn_regressor": SklearnRegressor})
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.yaml"))

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core import RunSpec, SpecError
-from core._registry import Registry
-from core._runner import run
-from core._tracking.fake import FakeTracking
+from core import RunSpec, SpecError, run
+from core.testing import FakeTracking, Registry
 from plugins.text_classifier import TextClassifier
 from plugins.text_classifier.config import parse_config
 

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core import RunSpec, SpecError
-from core._registry import Registry
-from core._runner import run
-from core._tracking.fake import FakeTracking
+from core import RunSpec, SpecError, run
+from core.testing import FakeTracking, Registry
 from plugins.torch_mlp import TorchMlp
 from plugins.torch_mlp.config import parse_config
 
@@ -135,6 +133,28 @@ def test_resume_continues_from_the_next_epoch_exactly(tmp_path):
     assert history["epochs"] == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_fetches_last_and_best_pt_from_tracking_when_the_folder_is_gone(tmp_path):
+    """Through `context.run_file`: the deleted run's checkpoints come back from tracking, its best.pt
+    carried into the new run; a run that exists nowhere names the spec field."""
+    import shutil
+
+    fake = FakeTracking()
+    spec = {**SMALL, "train": {**SMALL["train"], "epochs": 2, "optimizer": "sgd", "lr": 0.5}}  # epoch 1 is best
+    first = run(RunSpec(plugin="torch_mlp", seed=0, data_spec=spec), artifact_root=tmp_path, registry=REGISTRY,
+                backend=fake)
+    shutil.rmtree(first.run_dir)
+    resumed = run(RunSpec(plugin="torch_mlp", seed=0, data_spec={**spec, "train": {**spec["train"], "epochs": 3},
+                                                                   "resume": {"run_id": first.run_id}}),
+                  artifact_root=tmp_path, registry=REGISTRY, backend=fake)
+    assert resumed.status.value == "FINISHED", resumed.error
+    assert resumed.outputs["epochs"] == 3 and resumed.outputs["best_epoch"] < 3  # epoch 3 did not improve
+    best = torch.load(resumed.run_dir / "models" / "best.pt", weights_only=True)
+    assert best["epoch"] == resumed.outputs["best_epoch"]  # the earlier run's best.pt, carried over
+    missing = run(RunSpec(plugin="torch_mlp", seed=0, data_spec={**spec, "resume": {"run_id": "no-such-run"}}),
+                  artifact_root=tmp_path, registry=REGISTRY, backend=fake)
+    assert missing.status.value == "FAILED" and "data_spec.resume.run_id" in missing.error
+
+
 def test_resume_with_another_network_is_bad_input(tmp_path):
     first, _ = _run(tmp_path, {**SMALL, "train": {**SMALL["train"], "epochs": 2}})
     fake = FakeTracking()
@@ -165,11 +185,12 @@ def test_explicit_cuda_without_a_gpu_is_rejected_before_the_run(tmp_path):
 
 
 def test_every_example_spec_validates():
-    from core._runner import prepare
-    from core._spec import load_spec
+    from core import load_spec
 
     for example in sorted(EXAMPLES.glob("*.yaml")):
-        prepare(load_spec(example), registry=REGISTRY)
+        spec = load_spec(example)
+        assert spec.plugin == "torch_mlp", example
+        TorchMlp().validate(spec)
 
 
 def _env(tmp_path):

@@ -1,17 +1,20 @@
-"""Build the data set (synthetic, scikit-learn's bundled sets, or a CSV) and split it."""
+"""Build a tabular data set (synthetic, scikit-learn's bundled sets, or a CSV) and split it:
+shared by the sklearn and torch families."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
 from core import SpecError
-from plugins.sklearn_common.config import DataConfig
+from plugins.common.tabular.config import DataConfig
 
 _LOADERS = {
     "iris": datasets.load_iris,
@@ -58,7 +61,8 @@ def load(cfg: DataConfig, *, task: str, seed: int | None, require_target: bool =
     return read_csv(Path(cfg.path), target=cfg.target, features=cfg.features, task=task, require_target=require_target)
 
 
-def read_csv(path: Path, *, target: str | None, features, task: str, require_target: bool) -> Dataset:
+def read_csv(path: Path, *, target: str | None, features: Sequence[str] | None, task: str,
+             require_target: bool) -> Dataset:
     """Read a CSV with the standard library; numeric columns become floats, the rest categorical."""
     if not path.is_file():
         raise SpecError("file not found" if not path.exists() else "not a file",
@@ -108,7 +112,7 @@ def _as_float(values: list[str]) -> np.ndarray | None:
         return None
 
 
-def split(data: Dataset, ratios, *, task: str, seed: int | None) -> Split:
+def split(data: Dataset, ratios: Mapping[str, float], *, task: str, seed: int | None) -> Split:
     """Test first, then val from the rest; stratified for classification, deterministic under `seed`."""
     stratify = data.y if task == "classification" else None
     X_rest, X_test, y_rest, y_test = train_test_split(
@@ -122,7 +126,7 @@ def split(data: Dataset, ratios, *, task: str, seed: int | None) -> Split:
     return Split(X_train, X_val, X_test, y_train, y_val, y_test)
 
 
-def summary(data: Dataset, parts: Split, *, task: str) -> dict:
+def summary(data: Dataset, parts: Split, *, task: str) -> dict[str, Any]:
     info = {
         "n_rows": int(data.X.shape[0]),
         "n_features": int(data.X.shape[1]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass
@@ -36,9 +37,9 @@ class BestTracker:
     def should_stop(self) -> bool:
         return self.patience is not None and self.bad_epochs >= self.patience
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_state(cls, state: dict) -> BestTracker:
+    def from_state(cls, state: dict[str, Any]) -> BestTracker:
         return cls(**state)

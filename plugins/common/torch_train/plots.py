@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from plugins.common.plotting import pyplot, save_figure
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def plot_history(history: Mapping[str, Sequence[float]], epochs: Sequence[int], plots_dir: Path, *,
@@ -33,7 +37,8 @@ def plot_history(history: Mapping[str, Sequence[float]], epochs: Sequence[int], 
     return written
 
 
-def plot_confusion(y_true, y_pred, labels: Sequence[str], plots_dir: Path, *, title: str) -> Path:
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], plots_dir: Path, *,
+                   title: str) -> Path:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     plt = pyplot()
