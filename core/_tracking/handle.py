@@ -75,16 +75,6 @@ class TrackingHandle(Tracker):
         """Send what is buffered now (core also flushes on time and at the end)."""
         self._recorder.flush()
 
-    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
-        """Fetch an artifact of an earlier run (by its core run id) from tracking, e.g. a model
-        whose run folder is gone. Returns the local path."""
-        backend = self._recorder.backend
-        if backend is None:
-            from core._errors import TrackingError
-
-            raise TrackingError("tracking is offline: earlier runs' artifacts cannot be fetched")
-        return backend.download_artifact(core_run_id, artifact_path, Path(dst_dir))
-
     @property
     def run_id(self) -> str | None:
         """The tracking backend's id for this run (MLflow run id), once created."""
