@@ -12,6 +12,7 @@ import enum
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,11 +22,15 @@ from typing import Any
 
 from core._errors import BadInput, RunFileNotFound
 from core._layout import RunLayout, runs_dir
+from core._runlock import held_elsewhere
 from core._summary import CorruptSummary, RunSummary, parse_iso
 from core._tracking.journal import read_records
 from core.contracts import RunStatus
 
 _LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mae|mse|perplexity)(_|$)")
+#: a run folder with no summary at all this long after its last change, whose lock no process
+#: holds, was left by a process killed in its first milliseconds: DEAD, and repairable
+ABANDONED_AFTER_S = 5.0
 
 
 class RecordStatus(enum.Enum):
@@ -133,6 +138,8 @@ class RunRecord:
     def display_status(self) -> RecordStatus:
         if self.status is RecordStatus.RUNNING and self.alive is False:
             return RecordStatus.DEAD
+        if self.summary is None and abandoned(self.run_dir):
+            return RecordStatus.DEAD
         return self.status
 
     def headline(self, n: int = 3) -> dict[str, float]:
@@ -183,6 +190,17 @@ class RunRecord:
     def exception_text(self) -> str | None:
         path = self.layout.exception
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+
+def abandoned(run_dir: Path) -> bool:
+    """A run folder without a summary file whose process is gone: it was killed before writing one
+    (only `logs/`, say)."""
+    try:
+        if RunLayout(run_dir).summary.exists() or time.time() - run_dir.stat().st_mtime < ABANDONED_AFTER_S:
+            return False
+    except OSError:
+        return False
+    return not held_elsewhere(run_dir)
 
 
 def read_run(run_dir: Path) -> RunRecord:

@@ -1,19 +1,18 @@
 """`core runs repair`: a run whose process died (SIGKILL, out of memory, a lost machine) is
-left RUNNING on disk and in MLflow. Repair ends it truthfully: KILLED in its summary and in
-MLflow, with every metric, param and tag its journal holds sent and kept."""
+left RUNNING on disk and in MLflow. Repair ends it truthfully, with every metric, param and tag
+its journal holds sent and kept: with the status the run had decided if it got that far (its
+journaled outcome, or a final summary whose end call was never sent), else KILLED. A folder its
+process left without even a summary is ended too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from core._records import RecordStatus, read_run
-from core._runlock import locked
-from core._summary import ErrorInfo
-from core._sync import sync_locked
-from core._tracking.journal import Journal, trim_torn_tail
-from core.contracts import RunStatus
+from core._records import RecordStatus, RunRecord, abandoned, read_run
+from core._runlock import held_elsewhere, locked
+from core._sync import settle, sync_locked
+from core._tracking.journal import Journal, has_end, trim_torn_tail
 
 DIED = "the run's process died without ending it (found and ended by `core runs repair`)"
 
@@ -25,37 +24,47 @@ class RepairReport:
     reason: str = ""
     pending: int = 0
     error: str | None = None
+    #: whether the run reached tracking at all (a start in its journal); if not, only its folder is ended
+    tracked: bool = True
 
 
-def repair_run(run_dir: Path, *, tracking_uri: str | None = None) -> RepairReport:
-    """End a DEAD run KILLED on disk and in tracking, holding the run's lock (`core._runlock`)."""
+def needs_repair(record: RunRecord) -> bool:
+    """What a bare `core runs repair` ends: DEAD runs, and runs whose process is gone after they
+    decided how they ended but before their end call was journaled (MLflow still says RUNNING)."""
+    if record.display_status is RecordStatus.DEAD:
+        return True
+    summary = record.summary
+    if summary is None or not summary.status.is_terminal:
+        return False
+    return has_end(record.layout.journal) is False and not held_elsewhere(record.run_dir)
+
+
+def repair_run(run_dir: Path, *, tracking_uri: str | None = None, died: str = DIED) -> RepairReport:
+    """End a run whose process is gone, on disk and in tracking, holding the run's lock
+    (`core._runlock`). `died`: the cause recorded for a run that decided nothing."""
     record = read_run(run_dir)
     if record.status is RecordStatus.RUNNING and record.alive is not False:
         return RepairReport(record.run_id, False, "not repaired: its process is still alive")
+    if record.summary is None and not abandoned(run_dir):  # (taking the lock makes the folder look new)
+        return RepairReport(record.run_id, False, f"not repaired: {record.problem}")
     with locked(run_dir) as busy:
         if busy:
             return RepairReport(run_dir.name, False, f"not repaired now: {busy}")
-        return _repair_locked(run_dir, tracking_uri)
+        return _repair_locked(run_dir, tracking_uri, died)
 
 
-def _repair_locked(run_dir: Path, tracking_uri: str | None) -> RepairReport:
-    record = read_run(run_dir)
-    if record.display_status is not RecordStatus.DEAD or record.summary is None:
-        why = "its process is still alive" if record.status is RecordStatus.RUNNING else f"it ended {record.status}"
-        return RepairReport(record.run_id, False, f"not repaired: {why}")
+def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str) -> RepairReport:
+    record = read_run(run_dir)  # again, under the lock
+    if record.summary is None and record.layout.summary.exists():  # unreadable, not missing
+        return RepairReport(record.run_id, False, f"not repaired: {record.problem}")
+    if record.status is RecordStatus.RUNNING and record.alive is not False:
+        return RepairReport(record.run_id, False, "not repaired: its process is still alive")
     trim_torn_tail(record.layout.journal)
-    ended = datetime.now(timezone.utc)
     journal = Journal(run_dir)
-    if not any(r["op"] == "end" for r in journal.records()):
-        journal.append("end", status=RunStatus.KILLED.value, time=int(ended.timestamp() * 1000))
+    if record.summary is not None and record.summary.status.is_terminal and (journal.end or not journal.started):
+        return RepairReport(record.run_id, False, f"not repaired: it ended {record.status}")
+    summary = settle(run_dir, journal, record.summary, died=died)
     journal.close()
-    started = record.started
-    record.summary.replace(
-        status=RunStatus.KILLED, ended_at=ended,
-        duration_s=round((ended - started).total_seconds(), 3) if started else None,
-        metrics=record.journal_final_metrics, params=record.params, tags=record.tags,
-        error=ErrorInfo("ProcessDied", DIED, None),
-    ).write(run_dir)
     report = sync_locked(run_dir, tracking_uri=tracking_uri)
     try:
         from core._report import write_report
@@ -63,5 +72,6 @@ def _repair_locked(run_dir: Path, tracking_uri: str | None) -> RepairReport:
         write_report(run_dir)
     except Exception:  # noqa: BLE001 - the summary is what counts; the page is a convenience
         pass
-    return RepairReport(record.run_id, True, RunStatus.KILLED.value, report.pending, report.error)
+    status = summary.status.value if summary is not None else "KILLED"
+    return RepairReport(record.run_id, True, status, report.pending, report.error, tracked=journal.started)
 

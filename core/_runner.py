@@ -55,6 +55,7 @@ from core._tracking.recorder import RunRecorder
 from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus
 
 _HOST = socket.gethostname()  # with `pid`, lets `core runs list` tell a live run from a dead one
+_LOG = logging.getLogger("mlcore.run")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,29 +146,33 @@ def run(
 def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTarget, run_id: str, run_dir: Path,
                    backend: TrackingBackend | None, extra_tags: dict[str, str] | None,
                    strict: bool | None) -> RunOutcome:
-    recorder: RunRecorder | None = None
     # From here on a signal is only noted until the run's record exists and is
     # complete; inside `interrupts_as_exceptions` it interrupts the plugin.
     with deferred_interrupts():
         started = datetime.now(timezone.utc)
+        state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
+        # The record first (a RUNNING summary with this pid): a process killed from here on leaves a
+        # run that `core runs list` shows DEAD and `core runs repair` ends.
+        _write(state, RunStatus.RUNNING, recorder=None, logger=_LOG)
         logger, log_handler = open_run_logger(run_id, run_dir)
         journal = Journal(run_dir)
         experiment = spec.experiment or DEFAULT_EXPERIMENT
-        state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
-        _write(state, RunStatus.RUNNING, recorder=None, logger=logger)
         # Where `core sync` must send what this run could not (or, offline, did not) send.
         journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
+        recorder = RunRecorder(None, journal, logger=logger)  # journals only until a backend is attached
         try:
             with interrupts_as_exceptions():
-                if backend is None and not target.offline:
-                    backend = _open_backend_or_none(target, experiment, logger)
-                recorder = RunRecorder(backend, journal, logger=logger)
+                # The start is journaled before the backend is opened (seconds, for a new store or a
+                # slow server): a run killed meanwhile has a start that `sync` and `repair` can send.
                 recorder.start(
                     experiment=experiment,
                     run_name=spec.name or run_id,
                     tags=_run_tags(spec, plugin, run_id, extra_tags),
                     start_time_ms=int(started.timestamp() * 1000),
                 )
+                if backend is None and not target.offline:
+                    backend = _open_backend_or_none(target, experiment, logger)
+                recorder.attach(backend)
                 logger.info("run %s started: plugin %s, folder %s", run_id, plugin.info.key, run_dir)
                 if spec.seed is not None:
                     seeded = seed_everything(spec.seed, plugin.info.seeds)
@@ -249,6 +254,8 @@ def _run_tags(spec: RunSpec, plugin: Plugin, run_id: str, extra: dict[str, str] 
         tags["seed"] = str(spec.seed)
     tags.update(extra or {})
     tags.update(spec.tags)
+    # Core's own tags win: not even a spec built in Python can say another plugin or core run made this one.
+    tags.update({"plugin": plugin.info.key, RUN_ID_TAG: run_id})
     return tags
 
 
@@ -265,6 +272,12 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
         _best_effort(logger, "write errors/exception.txt", lambda: _log_file(
             recorder, write_exception(state.run_dir, state.exc), "errors"))
         logger.error("run %s %s: %s", state.run_id, state.status.value, error)
+    if recorder is not None:
+        # How the run ended is journaled before the summary says it: a process killed from here on
+        # is ended with this status by `core sync` or `core runs repair`.
+        failure = (type(state.exc).__name__, error or "") if state.exc is not None else None
+        _best_effort(logger, "journal the outcome", lambda: recorder.decide(
+            state.status, int(ended.timestamp() * 1000), failure))
     summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
     _best_effort(logger, "log the summary", lambda: _log_file(recorder, RunLayout(state.run_dir).summary, "summary"))
     _best_effort(logger, "write reports/report.html", lambda: _log_file(

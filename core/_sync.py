@@ -5,23 +5,39 @@ order through the same code a live run uses, so each call is sent once: no
 duplicate metrics, no second MLflow run. The run summary is updated to match.
 One process at a time works on a run (`core._runlock`): concurrent syncs and
 repairs of one run queue instead of each sending everything.
+
+A run whose process is gone is also settled here (`settle`): when the run decided
+how it ended (its journal's `outcome`, or a final summary) but was killed before its
+end call was journaled, the end is journaled with that status and sent, so the
+summary and MLflow agree; `core runs repair` does the same and also ends runs that
+decided nothing (KILLED).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from core._errors import BadInput
 from core._layout import RunLayout, runs_dir
 from core._records import read_run
 from core._redact import scrub
 from core._runlock import locked
-from core._summary import CorruptSummary, RunSummary, TrackingInfo
-from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, prepare_experiment, resolve_target
+from core._summary import CorruptSummary, ErrorInfo, PluginRef, RunSummary, TrackingInfo
+from core._tracking import (
+    DEFAULT_EXPERIMENT,
+    TrackingTarget,
+    open_backend,
+    prepare_experiment,
+    public_uri,
+    resolve_target,
+)
 from core._tracking.journal import Journal
 from core._tracking.recorder import SendError, send_records
+from core.contracts import RunStatus
 
 
 @dataclass
@@ -39,16 +55,27 @@ class SyncReport:
 
 
 def pending_runs(root: Path) -> list[Path]:
-    """Run folders whose journal holds calls the backend has not acknowledged."""
+    """Run folders `core sync` has work in: calls the backend has not acknowledged, or an ended run
+    whose end call was never journaled."""
     found = []
     base = runs_dir(root)
     if not base.exists():
         return found
     for run_dir in sorted(p for p in base.iterdir() if RunLayout(p).journal_dir.is_dir()):
         journal = Journal(run_dir)
-        if journal.last_seq > journal.sent_seq:
+        if journal.last_seq > journal.sent_seq or _lags(run_dir, journal):
             found.append(run_dir)
     return found
+
+
+def _lags(run_dir: Path, journal: Journal) -> bool:
+    summary = _summary_or_none(run_dir)
+    if summary is None:
+        return False
+    if _decided(journal, summary) is not None and (
+            (journal.started and journal.end is None) or summary.status is RunStatus.RUNNING):
+        return True
+    return False
 
 
 def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
@@ -69,6 +96,7 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     """`sync_run` for a caller that holds the run's lock (`core runs repair`)."""
     report = report or SyncReport(run_id=run_dir.name)
     journal = Journal(run_dir)  # read under the lock: what another sync sent is acknowledged now
+    settle(run_dir, journal, _summary_or_none(run_dir))
     records = journal.pending()
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
@@ -113,17 +141,95 @@ def _still_running(run_dir: Path) -> bool:
     return bool(read_run(run_dir).alive)
 
 
-def _update_summary(run_dir: Path, report: SyncReport, target: TrackingTarget) -> None:
+def _summary_or_none(run_dir: Path) -> RunSummary | None:
     try:
-        summary = RunSummary.read(run_dir)
+        return RunSummary.read(run_dir)
     except (OSError, CorruptSummary):
+        return None
+
+
+def _update_summary(run_dir: Path, report: SyncReport, target: TrackingTarget | None) -> None:
+    """The summary's tracking block as the journal's state says it is now (written only if it changed)."""
+    summary = _summary_or_none(run_dir)
+    if summary is None:
         return
     tracking = summary.tracking
-    summary.replace(tracking=TrackingInfo(
-        backend="memory" if target.is_memory else "mlflow",
-        uri=target.uri,
+    backend, uri = tracking.backend, tracking.uri
+    if target is not None:
+        backend, uri = ("memory" if target.is_memory else "mlflow"), public_uri(target.uri)
+    elif report.backend_run_id and backend in (None, "offline"):
+        backend = "mlflow"
+    updated = TrackingInfo(
+        backend=backend,
+        uri=uri,
         experiment=tracking.experiment,
         run_id=report.backend_run_id,
         pending=report.pending,
         last_error=report.error,
-    )).write(run_dir)
+    )
+    if updated != tracking:
+        summary.replace(tracking=updated).write(run_dir)
+
+
+def _decided(journal: Journal, summary: RunSummary | None) -> tuple[RunStatus, int | None, ErrorInfo | None] | None:
+    """How the run ended, by what it wrote last: the end call, else the journaled outcome, else a
+    final summary. None when it decided nothing (it died RUNNING)."""
+    record = journal.end or journal.outcome
+    if record is not None:
+        status = RunStatus(record["status"])
+        kind = record.get("error_type")
+        error = ErrorInfo(kind, record.get("error"), None) if kind else None
+        if summary is not None and summary.error is not None and summary.status is status:
+            error = summary.error  # the summary's also names the error file
+        return status, record.get("time"), error
+    if summary is not None and summary.status.is_terminal:
+        ended = summary.ended_at
+        return summary.status, int(ended.timestamp() * 1000) if ended else None, summary.error
+    return None
+
+
+def settle(run_dir: Path, journal: Journal, summary: RunSummary | None, *,
+           died: str | None = None) -> RunSummary | None:
+    """Make the journal and the summary of a run whose process is gone agree on how it ended.
+
+    The status is what the run decided (`_decided`); with `died` (`core runs repair`), a run that
+    decided nothing ends KILLED with that cause. The end call is journaled if it is missing (only
+    after a start: a run that never reached tracking has nothing to end), and the summary is
+    rewritten when it says otherwise. Returns the summary as it now is. The caller holds the lock.
+    """
+    decided = _decided(journal, summary)
+    if decided is None:
+        if died is None:
+            return summary
+        decided = (RunStatus.KILLED, None, ErrorInfo("ProcessDied", died, None))
+    status, time_ms, error = decided
+    ended = datetime.fromtimestamp(time_ms / 1000, timezone.utc) if time_ms else datetime.now(timezone.utc)
+    if journal.started and journal.end is None:
+        journal.append("end", status=status.value, time=time_ms or int(ended.timestamp() * 1000))
+        journal.close()
+    if summary is not None and summary.status is status and summary.ended_at is not None:
+        return summary
+    record = read_run(run_dir)
+    base = summary or _bare_summary(run_dir, record.journal_records())
+    started = base.started_at
+    settled = base.replace(
+        status=status, ended_at=ended,
+        duration_s=round((ended - started).total_seconds(), 3) if started else None,
+        metrics=dict(base.metrics) or record.journal_final_metrics, params=dict(base.params) or record.params,
+        tags=dict(base.tags) or record.tags, error=error,
+    )
+    settled.write(run_dir)
+    return settled
+
+
+def _bare_summary(run_dir: Path, records: Any) -> RunSummary:
+    """A summary for a folder that has none (its process was killed in its first milliseconds):
+    what the journal's start says, else the folder's name and age."""
+    start = next((r for r in records if r.get("op") == "start"), None)
+    tags = start.get("tags", {}) if start else {}
+    if start and isinstance(start.get("time"), int):
+        started = datetime.fromtimestamp(start["time"] / 1000, timezone.utc)
+    else:
+        started = datetime.fromtimestamp(run_dir.stat().st_mtime, timezone.utc)
+    return RunSummary(run_id=run_dir.name, status=RunStatus.RUNNING, plugin=PluginRef(tags.get("plugin", "unknown")),
+                      started_at=started, tracking=TrackingInfo(experiment=start.get("experiment") if start else None))

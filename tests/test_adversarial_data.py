@@ -3,7 +3,10 @@ real `core` processes (kills at chosen moments, concurrent commands, a full disk
 record back from disk and from MLflow. Every test here has its row in RELIABILITY.md."""
 
 import json
+import os
 import resource
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,7 +34,7 @@ def _wait_for(env, name, timeout=60):
     while time.monotonic() < deadline:
         found = list((_root(env) / "runs").glob(f"*/{name}"))
         if found:
-            return found[0].parent
+            return found[0].parents[len(Path(name).parts) - 1]
         time.sleep(0.02)
     pytest.fail(f"no run wrote {name}")
 
@@ -155,3 +158,159 @@ def test_a_create_that_reached_the_server_twice_leaves_no_orphan(mlflow_env, tmp
     assert tracked.info.status == "FINISHED"
     assert [step for step, _ in _metric_points(mlflow_env, tracked)] == list(range(50))
     assert read_summary(run_dir)["tracking"]["run_id"] == tracked.info.run_id
+
+
+# -- 5. a kill before the MLflow run exists, or in the first milliseconds -----------------------
+
+
+def _silent_server():
+    """A TCP listener that never answers: opening a tracking store on it takes seconds."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    return server
+
+
+def test_a_run_killed_before_its_mlflow_run_existed_is_repaired_and_sync_exits_0(mlflow_env, tmp_path):
+    """SIGKILL while the store opens: repair sends the journaled start and ends it KILLED; bare sync exits 0."""
+    with _silent_server() as server:
+        uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+        spec = write_spec(tmp_path / "s.yaml", "plugin: echo\n")
+        proc = _start(mlflow_env, spec, "--tracking-uri", uri)
+        run_dir = _wait_for(mlflow_env, "tracking/state.json")
+        time.sleep(1)  # well inside the seconds MLflow waits for the silent server
+        _kill(proc)
+    store = f"sqlite:///{_root(mlflow_env) / 'mlflow' / 'mlflow.db'}"
+    repaired = run_cli(["runs", "repair", "--tracking-uri", store], mlflow_env)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "KILLED on disk and in tracking" in repaired.stdout
+    assert read_summary(run_dir)["status"] == "KILLED"
+    assert _only_tracked(mlflow_env, run_dir).info.status == "KILLED"
+    assert run_cli(["sync"], mlflow_env).returncode == 0
+
+
+def _runs(env):
+    return sorted((_root(env) / "runs").iterdir())
+
+
+def test_an_end_without_a_start_left_by_an_older_repair_does_not_fail_every_sync(mlflow_env, tmp_path):
+    """A journal holding only an end (no start) is acknowledged as nothing to send: bare sync exits 0, others sync."""
+    from core._summary import ErrorInfo, PluginRef, RunSummary
+    from core.contracts import RunStatus
+
+    old = _root(mlflow_env) / "runs" / "20250101-000000-000-aaaaaa"
+    RunSummary(run_id=old.name, status=RunStatus.KILLED, plugin=PluginRef("echo"),
+               error=ErrorInfo("ProcessDied", "died", None)).write(old)
+    (old / "tracking").mkdir()
+    (old / "tracking" / "journal.jsonl").write_text('{"seq":1,"op":"end","status":"KILLED","time":1}\n')
+    store = f"sqlite:///{_root(mlflow_env) / 'mlflow' / 'mlflow.db'}"
+    (old / "tracking" / "state.json").write_text(json.dumps({"sent_seq": 0, "backend_run_id": None,
+                                                              "target_uri": store}))
+    spec = write_spec(tmp_path / "s.yaml", "plugin: echo\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0
+    synced = run_cli(["sync"], mlflow_env)
+    assert synced.returncode == 0, synced.stderr
+    offline = next(d for d in _runs(mlflow_env) if d != old)
+    assert _only_tracked(mlflow_env, offline).info.status == "FINISHED"
+    assert _tracked(mlflow_env, old) == []
+    assert run_cli(["sync"], mlflow_env).stdout.startswith("nothing to sync")
+
+
+def test_a_run_killed_in_its_first_milliseconds_is_shown_dead_and_repairable(mlflow_env, tmp_path):
+    """SIGKILL as soon as the run folder exists: `runs list` shows DEAD (not UNKNOWN), repair ends it KILLED."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: echo\n")
+    proc = _start(mlflow_env, spec)
+    deadline = time.monotonic() + 60
+    while not (_root(mlflow_env) / "runs").is_dir() or not any((_root(mlflow_env) / "runs").iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.001)
+    _kill(proc)
+    run_dir = _runs(mlflow_env)[0]
+    os.utime(run_dir, (time.time() - 60, time.time() - 60))  # a folder without a summary counts once it is old
+    listed = json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]
+    assert listed["display_status"] == "DEAD"
+    repaired = run_cli(["runs", "repair"], mlflow_env)
+    assert repaired.returncode == 0 and "KILLED on disk" in repaired.stdout, repaired.stdout + repaired.stderr
+    assert read_summary(run_dir)["status"] == "KILLED"
+    tracked = _tracked(mlflow_env, run_dir)
+    assert [r.info.status for r in tracked] in ([], ["KILLED"])  # KILLED there too, if it got that far
+
+
+def test_a_folder_with_only_logs_is_shown_dead_and_repairable(mlflow_env):
+    """A run folder holding only logs/ (killed before its summary) is DEAD in `runs list`, and repair ends it."""
+    run_dir = _root(mlflow_env) / "runs" / "20250101-000000-000-bbbbbb"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "logs" / "run.log").write_text("")
+    os.utime(run_dir, (time.time() - 60, time.time() - 60))
+    listed = json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]
+    assert listed["display_status"] == "DEAD"
+    repaired = run_cli(["runs", "repair"], mlflow_env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "KILLED on disk; it never reached tracking" in repaired.stdout
+    summary = read_summary(run_dir)
+    assert summary["status"] == "KILLED" and summary["error"]["type"] == "ProcessDied"
+    assert json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]["display_status"] == "KILLED"
+
+
+# -- 4. a kill while the final summary and report are written ------------------------------------
+
+
+def test_a_run_killed_while_its_final_summary_is_written_is_closed_by_sync(mlflow_env, tmp_path):
+    """SIGKILL right after the summary says FINISHED: bare `core sync` ends the MLflow run FINISHED too."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_die_finishing\ndata_spec: {steps: 5}\n")
+    proc = _start(mlflow_env, spec)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    run_dir = _runs(mlflow_env)[0]
+    assert read_summary(run_dir)["status"] == "FINISHED"
+    synced = run_cli(["sync"], mlflow_env)
+    assert synced.returncode == 0, synced.stderr
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "FINISHED"  # not RUNNING forever
+    assert len(_metric_points(mlflow_env, tracked)) == 5
+    assert read_summary(run_dir)["tracking"]["pending"] == 0
+    assert "not repaired: it ended FINISHED" in run_cli(["runs", "repair", run_dir.name], mlflow_env).stdout
+
+
+def _cut_journal_after(run_dir, op):
+    """The journal as a kill right after its last `op` record leaves it."""
+    path = run_dir / "tracking" / "journal.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if json.loads(line)["op"] == op)
+    path.write_text("".join(lines[: last + 1]))
+    state = json.loads((run_dir / "tracking" / "state.json").read_text())
+    state.update(sent_seq=0, backend_run_id=None)  # an offline run: nothing was sent
+    (run_dir / "tracking" / "state.json").write_text(json.dumps(state))
+
+
+def test_a_run_killed_after_journaling_its_outcome_is_repaired_with_that_status(mlflow_env, tmp_path):
+    """Killed between the journaled outcome and the summary: repair ends it FINISHED everywhere, not KILLED."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 20}\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0
+    run_dir = _runs(mlflow_env)[0]
+    _cut_journal_after(run_dir, "outcome")
+    summary = read_summary(run_dir)
+    summary.update(status="RUNNING", ended_at=None, pid=2**22 + 7)  # as written at the start; a dead pid
+    (run_dir / "summary" / "run_summary.json").write_text(json.dumps(summary))
+    assert json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]["display_status"] == "DEAD"
+    repaired = run_cli(["runs", "repair"], mlflow_env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "FINISHED on disk and in tracking" in repaired.stdout
+    assert read_summary(run_dir)["status"] == "FINISHED" and read_summary(run_dir)["error"] is None
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "FINISHED" and len(_metric_points(mlflow_env, tracked)) == 20
+
+
+def test_a_finished_summary_whose_end_was_never_journaled_is_closed_by_repair(mlflow_env, tmp_path):
+    """Summary FINISHED, journal without its end call: bare `core runs repair` picks it and ends MLflow FINISHED."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 20}\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0
+    run_dir = _runs(mlflow_env)[0]
+    _cut_journal_after(run_dir, "artifact")
+    repaired = run_cli(["runs", "repair"], mlflow_env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "FINISHED on disk and in tracking" in repaired.stdout
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "FINISHED" and len(_metric_points(mlflow_env, tracked)) == 20
+    assert read_summary(run_dir)["status"] == "FINISHED"
+

@@ -113,13 +113,13 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def repair_command(args: argparse.Namespace) -> int:
-    from core._repair import repair_run
+    from core._repair import needs_repair, repair_run
 
     root = artifact_root(args.artifact_root)
     if args.run_ids:
         dirs = [find_run(root, rid) for rid in args.run_ids]
     else:
-        dirs = [r.run_dir for r in list_runs(root) if r.display_status is RecordStatus.DEAD]
+        dirs = [r.run_dir for r in list_runs(root) if needs_repair(r)]
     reports = [repair_run(d, tracking_uri=args.tracking_uri) for d in dirs]
     if args.json:
         print_json([r.__dict__ for r in reports])
@@ -129,10 +129,12 @@ def repair_command(args: argparse.Namespace) -> int:
         if not r.repaired:
             print(f"{r.run_id}: {r.reason}")
         elif r.pending:
-            print(f"{r.run_id}: KILLED on disk; {r.pending} tracking calls still pending ({r.error}): "
+            print(f"{r.run_id}: {r.reason} on disk; {r.pending} tracking calls still pending ({r.error}): "
                   f"core sync {r.run_id}", file=sys.stderr)
+        elif not r.tracked:
+            print(f"{r.run_id}: {r.reason} on disk; it never reached tracking (its journal has no start)")
         else:
-            print(f"{r.run_id}: KILLED on disk and in tracking; every journaled call sent")
+            print(f"{r.run_id}: {r.reason} on disk and in tracking; every journaled call sent")
     return 0 if all(r.pending == 0 for r in reports) else 1
 
 

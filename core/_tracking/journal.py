@@ -30,12 +30,17 @@ class Journal:
         self.state_path = layout.tracking_state
         self._fh = None
         self._seq = 0
+        #: what the records say of the run's life: whether it has a `start`, the `outcome` the run
+        #: decided (journaled before its final summary), and the `end` call that sends it
+        self.started = False
+        self.outcome: dict[str, Any] | None = None
+        self.end: dict[str, Any] | None = None
         self.state: dict[str, Any] = {"sent_seq": 0, "backend_run_id": None}
         if self.state_path.exists():
             self.state.update(json.loads(self.state_path.read_text(encoding="utf-8")))
         if self.path.exists():
             for record in self.records():
-                self._seq = max(self._seq, record["seq"])
+                self._note(record)
 
     @property
     def last_seq(self) -> int:
@@ -51,10 +56,20 @@ class Journal:
             self.dir.mkdir(parents=True, exist_ok=True)
             # Line-buffered text: each record reaches the OS as soon as it is written.
             self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
-        self._seq += 1
-        record = {"seq": self._seq, "op": op, **fields}
+        record = {"seq": self._seq + 1, "op": op, **fields}
         self._fh.write(json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n")
+        self._note(record)
         return record
+
+    def _note(self, record: dict[str, Any]) -> None:
+        self._seq = max(self._seq, record["seq"])
+        op = record.get("op")
+        if op == "start":
+            self.started = True
+        elif op == "outcome":
+            self.outcome = record
+        elif op == "end":
+            self.end = record
 
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Records with `seq > after`, in order. A torn last line (a kill mid-write) is skipped."""
@@ -103,6 +118,31 @@ def trim_torn_tail(path: Path) -> None:
             end = start
     if end != size:
         os.truncate(path, end)
+
+
+def has_end(path: Path, *, tail_bytes: int = 65536) -> bool | None:
+    """Whether the journal holds the run's end call; None when it has no start (nothing to end).
+
+    Reads the file's first line and its last `tail_bytes` only: the end call is journaled last.
+    """
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - tail_bytes))
+            tail = fh.read()
+    except OSError:
+        return None
+    if b'"op":"start"' not in first:
+        return None
+    for line in tail.split(b"\n")[-64:]:
+        if b'"op":"end"' in line:
+            try:
+                if json.loads(line).get("op") == "end":
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False) -> Iterator[dict[str, Any]]:

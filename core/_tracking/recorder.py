@@ -65,6 +65,7 @@ class RunRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tags: dict[str, str] = {}
+        self._started = False
 
     # -- lifecycle (runner only) --------------------------------------------------
     @property
@@ -72,11 +73,13 @@ class RunRecorder:
         return self.journal.state.get("backend_run_id")
 
     def start(self, *, experiment: str, run_name: str, tags: Mapping[str, str], start_time_ms: int) -> None:
+        """Journal the run's start, then send it (once a backend is attached, see `attach`)."""
         tags = redact_mapping(tags)
         clean = {values.check_key("tag", k): values.tag_value(k, v) for k, v in tags.items()}
         record = self.journal.append(
             "start", experiment=experiment, run_name=run_name, tags=clean, time=start_time_ms
         )
+        self._started = True
         self._tags.update(clean)
         self.journal.update_state(backend=self.backend.name if self.backend else "offline")
         with self._lock:
@@ -86,16 +89,38 @@ class RunRecorder:
             self._thread = threading.Thread(target=self._flush_loop, name="mlcore-tracking-flush", daemon=True)
             self._thread.start()
 
+    def attach(self, backend: TrackingBackend | None) -> None:
+        """Send to `backend` from now on (None: offline). The runner journals the start first and
+        opens the backend after, so a run killed while a slow store opens still has its start."""
+        with self._lock:
+            self.backend = backend
+            self.journal.update_state(backend=backend.name if backend else "offline")
+            self._send_buffer()
+
+    def decide(self, status: RunStatus, end_time_ms: int, error: tuple[str, str] | None = None) -> None:
+        """Journal how the run ended (`outcome`, with the error's type and message) before the
+        runner writes its final summary: if the process dies after this, `core sync` and
+        `core runs repair` end it with this status, not as a process that died."""
+        if not self._started:
+            return
+        fields: dict[str, Any] = {"status": status.value, "time": end_time_ms}
+        if error is not None:
+            fields["error_type"], fields["error"] = error
+        with self._lock:
+            self._buffer.append(self.journal.append("outcome", **fields))
+
     def end(self, status: RunStatus, end_time_ms: int) -> None:
-        """Flush everything, then mark the run ended. Never raises for backend trouble."""
+        """Flush everything, then mark the run ended. Never raises for backend trouble.
+        A run whose start was never journaled has nothing to end."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        record = self.journal.append("end", status=status.value, time=end_time_ms)
-        with self._lock:
-            self._buffer.append(record)
-            self._retry_at = None  # one last try, whatever the pause
-            self._send_buffer()
+        if self._started:
+            record = self.journal.append("end", status=status.value, time=end_time_ms)
+            with self._lock:
+                self._buffer.append(record)
+                self._retry_at = None  # one last try, whatever the pause
+                self._send_buffer()
         self.journal.close()
 
     # -- logging (through TrackingHandle) ----------------------------------------
@@ -268,6 +293,11 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
                     )
                 journal.mark_sent(record["seq"], backend_run_id=run_id)
                 i += 1
+            elif run_id is None and op == "end" and not journal.started:
+                # An end with no start before it (journaled by an older `core runs repair`): the run
+                # never reached tracking, so there is nothing to end.
+                journal.mark_sent(record["seq"])
+                i += 1
             elif run_id is None:
                 raise RuntimeError("the run was never created in the tracking backend")
             elif op in ("metric", "params", "tags"):
@@ -287,7 +317,8 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
                 backend.end_run(run_id, RunStatus(record["status"]), record["time"])
                 journal.mark_sent(record["seq"])
                 i += 1
-            else:  # a newer journal format: skip what this version cannot send
+            else:  # `outcome` (not a call: the end sends it), or a newer op this version cannot send
+                journal.mark_sent(record["seq"])
                 i += 1
             sent = i
     except Exception as exc:
