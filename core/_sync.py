@@ -55,8 +55,8 @@ class SyncReport:
 
 
 def pending_runs(root: Path) -> list[Path]:
-    """Run folders `core sync` has work in: calls the backend has not acknowledged, or an ended run
-    whose end call was never journaled."""
+    """Run folders `core sync` has work in: calls the backend has not acknowledged, an ended run
+    whose end call was never journaled, or a summary that lags behind the journal."""
     found = []
     base = runs_dir(root)
     if not base.exists():
@@ -75,7 +75,7 @@ def _lags(run_dir: Path, journal: Journal) -> bool:
     if _decided(journal, summary) is not None and (
             (journal.started and journal.end is None) or summary.status is RunStatus.RUNNING):
         return True
-    return False
+    return summary.tracking.pending != 0 or summary.tracking.run_id != journal.state.get("backend_run_id")
 
 
 def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
@@ -100,6 +100,7 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     records = journal.pending()
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
+        _update_summary(run_dir, report, None)  # a sync killed before it could say so
         return report
     target = _target(journal, run_dir, tracking_uri)
     backend = None

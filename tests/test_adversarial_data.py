@@ -314,3 +314,22 @@ def test_a_finished_summary_whose_end_was_never_journaled_is_closed_by_repair(ml
     assert tracked.info.status == "FINISHED" and len(_metric_points(mlflow_env, tracked)) == 20
     assert read_summary(run_dir)["status"] == "FINISHED"
 
+
+# -- 10. a killed `core sync` leaves the summary stale -------------------------------------------
+
+
+def test_sync_brings_a_stale_summary_up_to_date_when_nothing_is_pending(mlflow_env, tmp_path):
+    """Every call acknowledged but the summary says pending/no run (a sync killed before it said so): sync fixes it."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 10}\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0
+    run_dir = _runs(mlflow_env)[0]
+    stale = read_summary(run_dir)  # what the summary said before the sync that was killed
+    assert run_cli(["sync"], mlflow_env).returncode == 0
+    (run_dir / "summary" / "run_summary.json").write_text(json.dumps(stale))
+    assert stale["tracking"]["pending"] > 0 and stale["tracking"]["run_id"] is None
+    synced = run_cli(["sync"], mlflow_env)
+    assert synced.returncode == 0 and run_dir.name in synced.stdout, synced.stdout
+    summary = read_summary(run_dir)
+    assert summary["tracking"]["pending"] == 0
+    assert summary["tracking"]["run_id"] == _only_tracked(mlflow_env, run_dir).info.run_id
+    assert run_cli(["sync"], mlflow_env).stdout.startswith("nothing to sync")
