@@ -21,6 +21,9 @@ SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 # A spec is a few kilobytes; anything this large is a mistake, not a config.
 MAX_SPEC_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
+# ... and so is one that expands to this many values: a YAML alias bomb is a few lines that expand
+# to billions. Counted as the spec expands (each alias as often as it is used), so refusing is quick.
+MAX_SPEC_VALUES = 100_000
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _SEED_RANGE = (0, 2**32 - 1)  # what numpy and torch accept
 
@@ -53,6 +56,7 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise SpecError("file is empty", source=source)
     if not isinstance(data, dict):
         raise SpecError(f"top level must be a mapping, not {_type_name(data)}", source=source)
+    _check_shape(data, source)
     return data
 
 
@@ -94,10 +98,10 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> Run
     """Validate a mapping's shape and types and build the `RunSpec`."""
     if not isinstance(data, Mapping):
         raise SpecError(f"spec must be a mapping, not {_type_name(data)}", source=source)
+    _check_shape(data, source)
     unknown = [str(k) for k in data if k not in SPEC_FIELDS]
     if unknown:
         raise SpecError("unknown field", source=source, field=unknown[0], allowed=SPEC_FIELDS)
-    _check_depth(data, source)
 
     plugin = data.get("plugin")
     if plugin is None:
@@ -219,15 +223,23 @@ def _check_keys(mapping: Mapping[str, Any], source: str, prefix: str) -> None:
             _check_keys(value, source, f"{prefix}.{key}")
 
 
-def _check_depth(value: Any, source: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise SpecError(f"nesting is deeper than {MAX_DEPTH} levels", source=source)
-    if isinstance(value, Mapping):
-        for v in value.values():
-            _check_depth(v, source, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _check_depth(v, source, depth + 1)
+def _check_shape(value: Any, source: str) -> None:
+    """At most `MAX_DEPTH` levels deep and `MAX_SPEC_VALUES` values as expanded: one walk that stops at the
+    limit, so an alias bomb is refused after a bounded amount of work, before anything copies it."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count + len(stack) + (len(node) if isinstance(node, (Mapping, list)) else 0) > MAX_SPEC_VALUES:
+            raise SpecError(f"the spec expands to more than {MAX_SPEC_VALUES:,} values (YAML aliases?); "
+                            "a spec holds settings, data goes in files", source=source)
+        if depth > MAX_DEPTH:
+            raise SpecError(f"nesting is deeper than {MAX_DEPTH} levels", source=source)
+        if isinstance(node, Mapping):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def _type_name(value: Any) -> str:

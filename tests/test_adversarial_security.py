@@ -6,6 +6,7 @@ here has its row in RELIABILITY.md ("Security, bad records and messages")."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,27 @@ def test_mlflow_view_run_line_never_prints_credentials(cli_env, tmp_path):
     assert printed["status"] == "FINISHED" and printed["tracking"]["pending"] == 0, printed
     assert any("runs/update" in p for p in server.paths)
     assert "pw-21" not in proc.stdout + proc.stderr
+
+
+# -- 13, 11, 23: specs that expand without end, reserved tags, values MLflow refuses -------------------
+
+
+def test_yaml_alias_bomb_is_refused_quickly_before_any_run_folder(cli_env):
+    """A 10-line YAML alias bomb (387 million values expanded) is bad input within seconds: exit 2, no run folder."""
+    bomb = Path(__file__).parent / "bad_inputs" / "yaml_alias_bomb.yaml"
+    started = time.monotonic()
+    proc = run_cli(["run", str(bomb)], cli_env, timeout=60)
+    assert "expands to more than" in _one_line_error(proc)
+    assert time.monotonic() - started < 20
+    assert not (_root(cli_env) / "runs").exists()
+
+
+def test_the_summary_records_a_bounded_amount_of_outputs(cli_env, tmp_path):
+    """Outputs of 12 MB (a 5 MB string, a million numbers) leave a summary of at most a few MB, FINISHED."""
+    proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: ext_hostile\ndata_spec: {do: big}\n"))],
+                   cli_env)
+    assert proc.returncode == 0, proc.stderr
+    path = _only_run_dir(cli_env) / "summary" / "run_summary.json"
+    assert path.stat().st_size < 3 * 1024 * 1024
+    summary = strict_json(path.read_text())
+    assert summary["status"] == "FINISHED" and summary["outputs"]["blob"].endswith("(truncated)")

@@ -146,6 +146,8 @@ class Hostile(Plugin):
             tracking.log_metrics({"val_nan": float("nan"), "val_inf": float("inf"), "val_ninf": float("-inf")})
             return RunResult(outputs={"loop": loop, "unprintable": _StrRaises(), "nan": float("nan"),
                                       "inf": float("inf"), "nested": {"ninf": [float("-inf")]}, "ok": 1})
+        if do == "big":
+            return RunResult(outputs={"blob": "x" * 5_000_000, "many": list(range(1_000_000))})
         if do == "plots":
             plots = folder / "plots"
             plots.mkdir(parents=True, exist_ok=True)
