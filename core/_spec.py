@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core._errors import SpecError
+from core._tracking.values import MAX_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 from core.contracts import RunSpec
 
 SPEC_FIELDS = ("plugin", "data_spec", "seed", "name", "experiment", "tags")
@@ -24,6 +25,10 @@ MAX_DEPTH = 64
 # ... and so is one that expands to this many values: a YAML alias bomb is a few lines that expand
 # to billions. Counted as the spec expands (each alias as often as it is used), so refusing is quick.
 MAX_SPEC_VALUES = 100_000
+# Tag names core and MLflow set themselves: a spec cannot spoof them (`mlcore.run_id`, `plugin`) or
+# make MLflow refuse the run (`mlflow.runName` differing from the run name).
+RESERVED_TAG_PREFIXES = ("mlflow.", "mlcore.")
+RESERVED_TAGS = ("plugin", "pipeline")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _SEED_RANGE = (0, 2**32 - 1)  # what numpy and torch accept
 
@@ -57,6 +62,7 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError(f"top level must be a mapping, not {_type_name(data)}", source=source)
     _check_shape(data, source)
+    check_user_tags(data.get("tags"), source)
     return data
 
 
@@ -143,9 +149,16 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> Run
     for key, value in tags.items():
         if not isinstance(key, str) or not _KEY_RE.match(key):
             raise SpecError(f"bad tag name {key!r}", source=source, field="tags", allowed="letters, digits, '_', '-', '.'")
+        if len(key) > MAX_KEY_LENGTH:
+            raise SpecError(f"tag name '{key[:40]}...' is {len(key)} characters, MLflow keeps at most {MAX_KEY_LENGTH}",
+                            source=source, field="tags")
         if isinstance(value, (Mapping, list)):
             raise SpecError(f"must be a scalar, not {_type_name(value)}", source=source, field=f"tags.{key}")
-        clean_tags[key] = "" if value is None else str(value)
+        text = "" if value is None else str(value)
+        if len(text) > MAX_TAG_VALUE_LENGTH:
+            raise SpecError(f"is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}", source=source,
+                            field=f"tags.{key}")
+        clean_tags[key] = text
 
     return RunSpec(
         plugin=plugin,
@@ -174,7 +187,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], *, source
 
 
 def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> None:
-    """Set `data_spec.model.max_depth`-style `key` in a spec mapping, in place; `--set` and sweeps use it."""
+    """Set `data_spec.model.max_depth`-style `key` in a spec mapping, in place; `--set` and sweeps use it.
+    Below `tags` the rest is one tag name (`tags.data.source` sets the tag `data.source`)."""
     parts = key.split(".")
     if not key or any(not p for p in parts):
         raise SpecError(f"bad key {key!r}", source=origin, allowed="dotted names like data_spec.model.max_depth")
@@ -182,6 +196,9 @@ def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> 
         raise SpecError("unknown field", source=origin, field=parts[0], allowed=SPEC_FIELDS)
     if parts[0] not in ("data_spec", "tags") and len(parts) > 1:
         raise SpecError("has no sub-keys", source=origin, field=parts[0])
+    if parts[0] == "tags":
+        parts = parts[:1] + [".".join(parts[1:])] if len(parts) > 1 else parts
+        check_user_tags({parts[1]: value} if len(parts) > 1 else value, origin)
     node: dict[str, Any] = result
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part)
@@ -221,6 +238,18 @@ def _check_keys(mapping: Mapping[str, Any], source: str, prefix: str) -> None:
             raise SpecError(f"keys must be strings, got {key!r}", source=source, field=prefix)
         if isinstance(value, Mapping):
             _check_keys(value, source, f"{prefix}.{key}")
+
+
+def check_user_tags(tags: Any, source: str) -> None:
+    """Tags a user wrote (a spec or sweep file, `--set`, a sweep's grid) may not use the names core and
+    MLflow set: `mlflow.*`, `mlcore.*`, `plugin`, `pipeline` (`RESERVED_TAG_PREFIXES`, `RESERVED_TAGS`)."""
+    if not isinstance(tags, Mapping):
+        return
+    for key in tags:
+        if isinstance(key, str) and (key in RESERVED_TAGS or key.startswith(RESERVED_TAG_PREFIXES)):
+            raise SpecError("is reserved: core and MLflow set it", source=source, field=f"tags.{key}",
+                            allowed=f"any other tag name (not {', '.join(RESERVED_TAGS)}, "
+                            f"{', '.join(p + '*' for p in RESERVED_TAG_PREFIXES)})")
 
 
 def _check_shape(value: Any, source: str) -> None:

@@ -251,3 +251,39 @@ def test_the_summary_records_a_bounded_amount_of_outputs(cli_env, tmp_path):
     assert path.stat().st_size < 3 * 1024 * 1024
     summary = strict_json(path.read_text())
     assert summary["status"] == "FINISHED" and summary["outputs"]["blob"].endswith("(truncated)")
+
+
+@pytest.mark.parametrize("override", [
+    "tags.mlflow.runName=x", "tags.mlcore.run_id=x", "tags.plugin=other", "tags.pipeline=score",
+    "tags={mlflow.note.content: x}", "tags.big=" + "x" * 9000, "tags." + "k" * 251 + "=1",
+    "name=" + "n" * 251, "experiment=" + "e" * 300, "experiment=a\tb",
+], ids=["mlflow", "mlcore", "plugin", "pipeline", "mapping", "value-9000", "name-251", "run-name-251",
+        "experiment-300", "experiment-control"])
+def test_tags_and_names_mlflow_would_refuse_are_bad_input(cli_env, tmp_path, override):
+    """Reserved tag names and tags, names and experiments MLflow would refuse: exit 2, one line, no run folder."""
+    proc = run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: echo\n")), "--set", override], cli_env)
+    _one_line_error(proc)
+    assert not (_root(cli_env) / "runs").exists()
+
+
+def test_core_tags_cannot_be_overwritten(cli_env, tmp_path):
+    """A plugin setting `mlcore.run_id` or `plugin` is refused (FAILED, the tags kept); a spec built in Python cannot override them either."""
+    for tag in ("mlcore.run_id", "plugin"):
+        spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_hostile\ndata_spec: {{do: core_tags, tag: {tag}}}\n")
+        proc = run_cli(["run", str(spec), "--json"], cli_env)
+        out = json.loads(proc.stdout)
+        assert proc.returncode == 1 and "reserved" in out["error"], out
+        journal = (Path(out["run_dir"]) / "tracking" / "journal.jsonl").read_text()
+        assert "spoofed" not in journal
+    from ext_pkg import Echo
+
+    from core import RunSpec
+    from core._runner import run
+    from core._tracking.fake import FakeTracking
+    from core.testing import Registry
+
+    fake = FakeTracking()
+    outcome = run(RunSpec(plugin="echo", tags={"mlcore.run_id": "spoofed", "plugin": "spoofed", "team": "a"}),
+                  artifact_root=tmp_path / "api", registry=Registry({"echo": Echo}), backend=fake)
+    tags = fake.only_run().tags
+    assert tags["mlcore.run_id"] == outcome.run_id and tags["plugin"] == "echo" and tags["team"] == "a"

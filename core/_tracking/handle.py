@@ -10,10 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core._errors import LifecycleError
+from core._errors import InvalidTrackingValue, LifecycleError
 from core._tracking.naming import NamingPolicy
 from core._tracking.recorder import RunRecorder
 from core.contracts import Tracker
+
+#: tags core sets at the start of every run that say which run it is; plugins may not change them
+CORE_TAGS = ("plugin", "mlflow.runName", "mlflow.parentRunId")
 
 
 class TrackingHandle(Tracker):
@@ -48,6 +51,11 @@ class TrackingHandle(Tracker):
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tag the run; the tags that say which run this is (`CORE_TAGS`) are core's and refused."""
+        for key in tags:
+            if isinstance(key, str) and (key in CORE_TAGS or key.startswith("mlcore.")):
+                raise InvalidTrackingValue(f"tag '{key}' is reserved: core sets it to say which run this is "
+                                           f"({', '.join(CORE_TAGS)}, mlcore.*)")
         self._naming.tags(tags)
         self._recorder.set_tags(tags)
 
@@ -65,8 +73,6 @@ class TrackingHandle(Tracker):
         run_dir = self._recorder.journal.dir.parent.resolve()
         resolved = Path(path).resolve()
         if resolved != run_dir and run_dir not in resolved.parents:
-            from core._errors import InvalidTrackingValue
-
             raise InvalidTrackingValue(f"cannot log '{path}': artifacts must be inside the run folder {run_dir} "
                                        "(write them under context.artifact_dir first)")
         return Path(path)
