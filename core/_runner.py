@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -128,27 +129,31 @@ def run(
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
     run_id = new_run_id()
     run_dir = runs_dir(root) / run_id
-    try:
-        run_dir.mkdir(parents=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create run folder in artifact root '{root}': {exc.strerror}") from None
     if offline:
         target = replace(target, offline=True)
-    # This process works on the run until it ends: `core sync` and `core runs repair` wait for it.
-    run_lock = hold(run_dir)
-    try:
-        return _run_in_folder(spec, plugin, root, target, run_id, run_dir, backend, extra_tags, strict)
-    finally:
-        if run_lock is not None:
-            run_lock.release()
+    # From before the folder exists, a signal is noted, never lost: one that arrives before the
+    # plugin can be interrupted interrupts it as it starts, and one that arrives once it returned,
+    # before its outcome is journaled, ends the run KILLED (`_finish`).
+    with deferred_interrupts() as received:
+        try:
+            run_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise BadInput(f"cannot create run folder in artifact root '{root}': {exc.strerror}") from None
+        # This process works on the run until it ends: `core sync` and `core runs repair` wait for it.
+        run_lock = hold(run_dir)
+        try:
+            return _run_in_folder(spec, plugin, root, target, run_id, run_dir, backend, extra_tags, strict, received)
+        finally:
+            if run_lock is not None:
+                run_lock.release()
 
 
 def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTarget, run_id: str, run_dir: Path,
                    backend: TrackingBackend | None, extra_tags: dict[str, str] | None,
-                   strict: bool | None) -> RunOutcome:
-    # From here on a signal is only noted until the run's record exists and is
-    # complete; inside `interrupts_as_exceptions` it interrupts the plugin.
-    with deferred_interrupts():
+                   strict: bool | None, received: list[int]) -> RunOutcome:
+    # A signal is only noted until the run's record exists and is complete; inside
+    # `interrupts_as_exceptions` it interrupts the plugin.
+    with deferred_interrupts(received):
         started = datetime.now(timezone.utc)
         state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
         # The record first (a RUNNING summary with this pid): a process killed from here on leaves a
@@ -161,15 +166,15 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
         journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
         recorder = RunRecorder(None, journal, logger=logger)  # journals only until a backend is attached
         try:
-            with interrupts_as_exceptions():
-                # The start is journaled before the backend is opened (seconds, for a new store or a
-                # slow server): a run killed meanwhile has a start that `sync` and `repair` can send.
-                recorder.start(
-                    experiment=experiment,
-                    run_name=spec.name or run_id,
-                    tags=_run_tags(spec, plugin, run_id, extra_tags),
-                    start_time_ms=int(started.timestamp() * 1000),
-                )
+            # The start is journaled before the backend is opened (seconds, for a new store or a
+            # slow server): a run killed or interrupted meanwhile has a start to send and to end.
+            recorder.start(
+                experiment=experiment,
+                run_name=spec.name or run_id,
+                tags=_run_tags(spec, plugin, run_id, extra_tags),
+                start_time_ms=int(started.timestamp() * 1000),
+            )
+            with interrupts_as_exceptions(received):  # a signal noted so far interrupts here
                 if backend is None and not target.offline:
                     backend = _open_backend_or_none(target, experiment, logger)
                 recorder.attach(backend)
@@ -199,7 +204,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
             state.fail(exc, RunStatus.KILLED, interrupt="SIGTERM")
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin is a failure too
             state.fail(exc, RunStatus.FAILED)
-        outcome = _finish(state, recorder, backend, logger, log_handler)
+        outcome = _finish(state, recorder, backend, logger, log_handler, received)
     if state.exc is not None and state.interrupt is not None:
         state.exc.outcome = outcome  # type: ignore[attr-defined]
         raise state.exc
@@ -260,11 +265,17 @@ def _run_tags(spec: RunSpec, plugin: Plugin, run_id: str, extra: dict[str, str] 
 
 
 def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBackend | None, logger: logging.Logger,
-            log_handler: logging.Handler) -> RunOutcome:
+            log_handler: logging.Handler, received: list[int]) -> RunOutcome:
     """Step 5. Each part is best-effort and independent: one failing never skips the others."""
     ended = datetime.now(timezone.utc)
     error = None
     state.environment = describe_environment(state.plugin.info)
+    if received and state.status is RunStatus.FINISHED:
+        # A signal after the plugin returned, before the outcome is journaled: the run was
+        # interrupted, and says so (not FINISHED with exit code 130).
+        name = signal.Signals(received[0]).name
+        state.fail(KeyboardInterrupt() if name == "SIGINT" else RunInterrupted(name), RunStatus.KILLED, interrupt=name)
+    received.clear()
     if state.exc is not None:
         error = scrub(f"{type(state.exc).__name__}: {state.exc}".strip().rstrip(":"))
         if state.interrupt:
@@ -292,6 +303,10 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
                 recorder.pending, recorder.journal.path, state.run_id,
             )
     logger.info("run %s %s in %.2fs", state.run_id, state.status.value, (ended - state.started).total_seconds())
+    if received:  # too late to change the record: it stands, and the exit code says the same
+        logger.warning("%s arrived after run %s had ended %s: its record stands", signal.Signals(received[0]).name,
+                       state.run_id, state.status.value)
+        received.clear()
     if backend is not None:
         _best_effort(logger, "close tracking", backend.close)
     close_run_logger(logger, log_handler)

@@ -3,7 +3,10 @@
 SIGINT already raises KeyboardInterrupt; SIGTERM is turned into
 `RunInterrupted`. While core writes the run's record, both are deferred, so a
 second Ctrl-C cannot cut the summary in half; the deferred signal is raised
-again once the record is safe.
+again once the record is safe. A signal noted before the plugin could be
+interrupted (the run's first milliseconds) interrupts it as soon as it starts,
+and only the first signal interrupts: those that follow are noted, so they
+cannot cut short the writing of the record either.
 """
 
 from __future__ import annotations
@@ -26,14 +29,39 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _raise(signum: int) -> NoReturn:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise RunInterrupted("SIGTERM")
+
+
 @contextlib.contextmanager
-def interrupts_as_exceptions() -> Iterator[None]:
-    """Inside: SIGTERM raises RunInterrupted, SIGINT raises KeyboardInterrupt."""
+def interrupts_as_exceptions(received: list[int] | None = None) -> Iterator[None]:
+    """Inside: SIGTERM raises RunInterrupted, SIGINT raises KeyboardInterrupt.
+
+    With `received` (from `deferred_interrupts`): a signal noted there before raises on entry, and
+    after the first signal inside, the next ones are only added to it.
+    """
     if not _in_main_thread():  # signal handlers can only be set from the main thread
         yield
         return
-    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
-    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received is None:
+        old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    else:
+        if received:
+            _raise(received.pop(0))
+
+        def note(signum: int, frame: FrameType | None) -> None:
+            received.append(signum)
+
+        def interrupt_once(signum: int, frame: FrameType | None) -> NoReturn:
+            signal.signal(signal.SIGTERM, note)
+            signal.signal(signal.SIGINT, note)
+            _raise(signum)
+
+        old_term = signal.signal(signal.SIGTERM, interrupt_once)
+        old_int = signal.signal(signal.SIGINT, interrupt_once)
     try:
         yield
     finally:
@@ -42,9 +70,10 @@ def interrupts_as_exceptions() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def deferred_interrupts() -> Iterator[list[int]]:
-    """Inside: SIGINT/SIGTERM are only noted. On exit, the first one noted is raised."""
-    received: list[int] = []
+def deferred_interrupts(received: list[int] | None = None) -> Iterator[list[int]]:
+    """Inside: SIGINT/SIGTERM are only noted (in `received`, a new list by default). On exit, the
+    first one noted and not taken out of the list meanwhile is raised."""
+    received = [] if received is None else received
     if not _in_main_thread():
         yield received
         return

@@ -333,3 +333,36 @@ def test_sync_brings_a_stale_summary_up_to_date_when_nothing_is_pending(mlflow_e
     assert summary["tracking"]["pending"] == 0
     assert summary["tracking"]["run_id"] == _only_tracked(mlflow_env, run_dir).info.run_id
     assert run_cli(["sync"], mlflow_env).stdout.startswith("nothing to sync")
+
+
+# -- 6. a signal in the first milliseconds, or while finishing -----------------------------------
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("when", ["setup", "finishing"])
+def test_a_signal_before_the_plugin_runs_or_while_it_finishes_ends_the_run_killed(mlflow_env, tmp_path, when, sig,
+                                                                                 code):
+    """A SIGINT/SIGTERM right after the folder exists, or after the plugin returned: KILLED everywhere, exit 130/143."""
+    spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_signal_self\ndata_spec: {{when: {when}, signal: {sig}, "
+                                           "seconds: 1}\n")
+    proc = run_cli(["run", str(spec), "--json"], mlflow_env)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    run_dir = _runs(mlflow_env)[0]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "KILLED" and summary["error"]["message"] == f"interrupted by {sig}"
+    assert f"run {run_dir.name} KILLED (interrupted by {sig})" in proc.stderr
+    assert run_cli(["sync"], mlflow_env).returncode == 0  # what the interrupted run had no time to send
+    assert _only_tracked(mlflow_env, run_dir).info.status == "KILLED"
+    assert read_summary(run_dir)["status"] == "KILLED"
+
+
+def test_a_signal_once_the_outcome_is_journaled_leaves_a_finished_run_and_exit_0(mlflow_env, tmp_path):
+    """A SIGTERM while the final summary is written (outcome journaled): FINISHED everywhere, exit 0, and it says so."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_signal_self\ndata_spec: {when: recorded, signal: SIGTERM, "
+                                           "seconds: 0}\n")
+    proc = run_cli(["run", str(spec)], mlflow_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = _runs(mlflow_env)[0]
+    assert read_summary(run_dir)["status"] == "FINISHED"
+    assert f"SIGTERM arrived after run {run_dir.name} had ended FINISHED: its record stands" in proc.stderr
+    assert _only_tracked(mlflow_env, run_dir).info.status == "FINISHED"

@@ -67,13 +67,14 @@ class _SignalOnInfo:
 class SignalSelf(Plugin):
     """Sends its own process `data_spec.signal` (SIGINT/SIGTERM) at a moment core cannot defer to
     the plugin: `when: setup` the first time core reads its `info` after the run folder exists
-    (before the plugin runs), `when: finishing` the first time after `run` returned. Then sleeps
-    `seconds` in `run` (a signal that is swallowed lets it run to the end)."""
+    (before the plugin runs), `when: finishing` the first time after `run` returned, `when:
+    recorded` the second time (as core writes the final summary). Then sleeps `seconds` in `run`
+    (a signal that is swallowed lets it run to the end)."""
 
     info = _SignalOnInfo(PluginInfo(key="ext_signal_self", version="1.0", description="Signals itself"))
 
     def __init__(self):
-        self._phase = "new"
+        self._phase, self._when = "new", None
 
     def validate(self, spec):
         self._when = spec.data_spec.get("when", "setup")
@@ -81,7 +82,9 @@ class SignalSelf(Plugin):
         self._phase = "validated"  # the next read of `info` is the runner's, after the folder exists
 
     def _info_read(self):
-        if (self._phase, self._when) in (("validated", "setup"), ("returned", "finishing")):
+        if self._phase == "returned" and self._when == "recorded":
+            self._phase = "read once"
+        elif (self._phase, self._when) in (("validated", "setup"), ("returned", "finishing"), ("read once", "recorded")):
             self._phase = "signalled"
             os.kill(os.getpid(), self._signal)
 
