@@ -23,11 +23,13 @@ from typing import Any
 from core._errors import BadInput, RunFileNotFound
 from core._layout import RunLayout, runs_dir
 from core._runlock import held_elsewhere
+from core._safefiles import read_regular, regular_files
 from core._summary import CorruptSummary, RunSummary, parse_iso
 from core._tracking.journal import read_records
 from core.contracts import RunStatus
 
 _LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mae|mse|perplexity)(_|$)")
+MAX_ERROR_FILE_BYTES = 16 * 1024 * 1024
 #: a run folder with no summary at all this long after its last change, whose lock no process
 #: holds, was left by a process killed in its first milliseconds: DEAD, and repairable
 ABANDONED_AFTER_S = 5.0
@@ -179,17 +181,18 @@ class RunRecord:
         return {"histories": histories, "params": params, "tags": tags}
 
     def artifacts(self) -> list[tuple[str, int]]:
-        """(path relative to the run folder, size in bytes) of every file but the journal's."""
+        """(path relative to the run folder, size in bytes) of every file but the journal's: regular files,
+        and links to regular files inside the run folder (`core._safefiles`); nothing a link leads to outside."""
         files = []
-        for path in sorted(p for p in self.run_dir.rglob("*") if p.is_file()):
+        for path, size in regular_files(self.run_dir, self.run_dir):
             rel = path.relative_to(self.run_dir).as_posix()
             if not rel.startswith("tracking/"):
-                files.append((rel, path.stat().st_size))
+                files.append((rel, size))
         return files
 
     def exception_text(self) -> str | None:
-        path = self.layout.exception
-        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+        data = read_regular(self.layout.exception, self.run_dir, MAX_ERROR_FILE_BYTES)
+        return data.decode("utf-8", errors="replace") if data is not None else None
 
 
 def abandoned(run_dir: Path) -> bool:

@@ -17,6 +17,7 @@ from core._files import atomic_write_text, dumps
 from core._layout import RunLayout
 from core._records import RunRecord, read_run
 from core._redact import scrub
+from core._safefiles import read_regular, regular_files
 from core._summary import iso
 from core._svgchart import line_chart
 
@@ -110,15 +111,17 @@ def _charts(histories: dict[str, list[tuple[int, float]]]) -> list[str]:
 
 
 def _plots(run_dir: Path) -> list[str]:
+    """The images in plots/: regular files inside the run folder only (a FIFO would hang the report, a
+    link to /dev/zero or to a file outside would be embedded), sizes checked before anything is read."""
     out, budget = [], MAX_EMBEDDED_BYTES
-    for path in sorted((run_dir / "plots").glob("*")) if (run_dir / "plots").is_dir() else []:
+    for path, size in regular_files(run_dir / "plots", run_dir):
         kind = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}.get(
             path.suffix.lower())
-        if kind is None:
+        if kind is None or path.parent != run_dir / "plots":
             continue
-        data = path.read_bytes()
         caption = f"<p class='muted'>plots/{escape(path.name)}</p>"
-        if len(data) > budget:
+        data = read_regular(path, run_dir, budget) if size <= budget else None
+        if data is None:
             out.append(f"<div>{caption}<a href='../plots/{escape(path.name)}'>open (too large to embed)</a></div>")
             continue
         budget -= len(data)

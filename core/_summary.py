@@ -9,6 +9,8 @@ places that know the JSON's field names; `SUMMARY_VERSION` says which shape a fi
 from __future__ import annotations
 
 import json
+import os
+import stat
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -25,6 +27,7 @@ SUMMARY_VERSION = 1
 #: what a summary records of one field (the spec, the outputs, the environment) at most: a plugin's
 #: outputs are meant to be small, and the record must stay readable whatever they hold
 MAX_FIELD_BYTES = 1024 * 1024
+MAX_SUMMARY_BYTES = 64 * 1024 * 1024
 _NON_FINITE_TEXT = frozenset(NON_FINITE.values())
 
 
@@ -155,8 +158,19 @@ class RunSummary:
 
     @classmethod
     def read(cls, run_dir: Path) -> RunSummary:
-        """Read a run folder's summary. `OSError` if there is none; `CorruptSummary` if it is not one."""
-        text = RunLayout(run_dir).summary.read_text(encoding="utf-8")
+        """Read a run folder's summary. `OSError` if there is none; `CorruptSummary` if it is not one (also
+        when it is not a regular file: a FIFO put there is never read, so no reader blocks on it)."""
+        fd = os.open(RunLayout(run_dir).summary, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise CorruptSummary("not a regular file")
+            if info.st_size > MAX_SUMMARY_BYTES:
+                raise CorruptSummary(f"{info.st_size} bytes, more than a summary ever holds")
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                text = fh.read(MAX_SUMMARY_BYTES + 1).decode("utf-8", errors="replace")
+        finally:
+            os.close(fd)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

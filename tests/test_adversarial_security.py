@@ -6,6 +6,7 @@ here has its row in RELIABILITY.md ("Security, bad records and messages")."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -287,3 +288,86 @@ def test_core_tags_cannot_be_overwritten(cli_env, tmp_path):
                   artifact_root=tmp_path / "api", registry=Registry({"echo": Echo}), backend=fake)
     tags = fake.only_run().tags
     assert tags["mlcore.run_id"] == outcome.run_id and tags["plugin"] == "echo" and tags["team"] == "a"
+
+
+# -- 12, 17: FIFOs, devices and links out of the run folder ---------------------------------------------
+
+SECRET_TEXT = "TOP-SECRET-CONTENT-0123456789"
+
+
+def _outside(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "shadow"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text(SECRET_TEXT * 10)
+    return secret
+
+
+def test_fifo_and_links_in_plots_neither_hang_nor_leak_into_the_report(cli_env, tmp_path):
+    """A FIFO, a link to /dev/zero and a link to a file outside in plots/: the run finishes at once; only the real plot is embedded."""
+    spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_hostile\ndata_spec: {{do: plots, outside: '{_outside(tmp_path)}'}}\n")
+    started = time.monotonic()
+    proc = run_cli(["run", str(spec)], cli_env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 30
+    run_dir = _only_run_dir(cli_env)
+    report = (run_dir / "reports" / "report.html").read_text()
+    assert len(report) < 1_000_000 and report.count("<img class='plot'") == 1 and "plots/real.png" in report
+    import base64
+
+    assert SECRET_TEXT not in report and base64.b64encode(SECRET_TEXT.encode()).decode()[:20] not in report
+    shown = run_cli(["runs", "show", run_dir.name, "--json"], cli_env, timeout=60)
+    files = [f["path"] for f in json.loads(shown.stdout)["artifacts"]]
+    assert "plots/real.png" in files and not {"plots/fifo.png", "plots/zero.png", "plots/outside.png"} & set(files)
+
+
+def test_log_artifacts_refuses_a_folder_holding_a_link_out(mlflow_env, tmp_path):
+    """log_artifacts on a folder holding a link to a file outside the run folder is refused: FAILED, nothing copied."""
+    spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_hostile\ndata_spec: {{do: log_dir, outside: '{_outside(tmp_path)}'}}\n")
+    proc = run_cli(["run", str(spec)], mlflow_env)
+    assert proc.returncode == 1, proc.stderr
+    summary = read_summary(_only_run_dir(mlflow_env))
+    assert summary["status"] == "FAILED" and "leaves the run folder" in summary["error"]["message"]
+    client, tracked = _tracked(summary)
+    assert tracked.info.status == "FAILED" and client.list_artifacts(tracked.info.run_id, "data") == []
+
+
+def test_log_artifact_refuses_a_fifo(cli_env, tmp_path):
+    """Logging a FIFO is refused at once (it would block the copy forever): FAILED, exit 1."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_hostile\ndata_spec: {do: log_fifo}\n")
+    proc = run_cli(["run", str(spec)], cli_env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    summary = read_summary(_only_run_dir(cli_env))
+    assert summary["status"] == "FAILED" and "not a regular file" in summary["error"]["message"]
+
+
+def test_sync_copies_nothing_that_leaves_the_run_folder(mlflow_env, tmp_path):
+    """Files swapped for links out after they were logged (offline) are not copied by `core sync`; the rest is."""
+    secret = _outside(tmp_path)
+    folder_run = json.loads(run_cli(["run", str(write_spec(tmp_path / "a.yaml", "plugin: ext_hostile\ndata_spec: {do: log_dir_ok}\n")),
+                                     "--offline", "--json"], mlflow_env).stdout)
+    file_run = json.loads(run_cli(["run", str(write_spec(tmp_path / "b.yaml", "plugin: echo\n")), "--offline", "--json"],
+                                  mlflow_env).stdout)
+    os.symlink(secret, Path(folder_run["run_dir"]) / "data" / "shadow.txt")
+    logged = Path(file_run["run_dir"]) / "metrics" / "m.json"
+    logged.unlink()
+    os.symlink(secret, logged)
+    synced = run_cli(["sync"], mlflow_env, timeout=180)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    for out, folder, expected in ((folder_run, "data", ["data/real.txt"]), (file_run, "metrics", [])):
+        client, tracked = _tracked(read_summary(Path(out["run_dir"])))
+        assert [a.path for a in client.list_artifacts(tracked.info.run_id, folder)] == expected
+        assert tracked.info.status == "FINISHED"
+
+
+def test_a_fifo_where_a_summary_belongs_does_not_hang_runs_list(cli_env, tmp_path):
+    """A FIFO in place of a run's summary: `runs list` and `runs show` answer at once (UNKNOWN), the other runs listed."""
+    ok = json.loads(run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: echo\n")), "--json"], cli_env).stdout)
+    odd = _root(cli_env) / "runs" / "20200101-000000-000-fifo00" / "summary"
+    odd.mkdir(parents=True)
+    os.mkfifo(odd / "run_summary.json")
+    listed = run_cli(["runs", "list", "--json"], cli_env, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert {r["run_id"]: r["status"] for r in json.loads(listed.stdout)} == {ok["run_id"]: "FINISHED",
+                                                                            odd.parent.name: "UNKNOWN"}
+    shown = run_cli(["runs", "show", odd.parent.name], cli_env, timeout=60)
+    assert shown.returncode == 0 and "UNKNOWN" in shown.stdout, shown.stderr

@@ -14,11 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core._errors import TrackingError
+from core._safefiles import regular_files
 from core.contracts import RunStatus
 
 #: the tag every tracked run carries: the core run id it records. A backend that can search
 #: adopts the run already tagged with it instead of creating a second one (`start_run`).
 RUN_ID_TAG = "mlcore.run_id"
+
+
+def folder_files(local_dir: Path, within: Path, artifact_path: str | None) -> list[tuple[Path, str | None]]:
+    """(file, artifact path for it) of every regular file under `local_dir` that stays inside `within`."""
+    out = []
+    for path, _ in regular_files(local_dir, within):
+        rel_parent = path.parent.relative_to(local_dir).as_posix()
+        parts = [p for p in (artifact_path, rel_parent if rel_parent != "." else None) if p]
+        out.append((path, "/".join(parts) or None))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +93,10 @@ class TrackingBackend(ABC):
         """Mark the run terminated with `status`."""
 
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        """Copy a folder's files, keeping their relative layout. Default: one file at a time."""
-        local_dir = Path(local_dir)
-        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-            rel_parent = path.parent.relative_to(local_dir).as_posix()
-            parts = [p for p in (artifact_path, rel_parent if rel_parent != "." else None) if p]
-            self.log_artifact(run_id, path, "/".join(parts) or None)
+        """Copy a folder's regular files, keeping their relative layout, one at a time; a link is
+        followed only when it stays inside the folder, and FIFOs, devices and sockets are left out."""
+        for path, rel_path in folder_files(Path(local_dir), Path(local_dir), artifact_path):
+            self.log_artifact(run_id, path, rel_path)
 
     def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
         """Copy an artifact of the run tagged `mlcore.run_id=core_run_id` into `dst_dir`.

@@ -6,11 +6,13 @@ It can log; it cannot start or end runs, because core owns the run lifecycle
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from core._errors import InvalidTrackingValue, LifecycleError
+from core._safefiles import inside, refused, regular_file
 from core._tracking.naming import NamingPolicy
 from core._tracking.recorder import RunRecorder
 from core.contracts import Tracker
@@ -65,16 +67,24 @@ class TrackingHandle(Tracker):
 
     def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
         """Log every file in a folder, keeping its layout, under `artifact_path`."""
-        self._recorder.log_artifact(self._inside_run(local_dir), artifact_path, is_dir=True)
+        self._recorder.log_artifact(self._inside_run(local_dir, folder=True), artifact_path, is_dir=True)
 
-    def _inside_run(self, path: str | Path) -> Path:
-        """Only what is in the run's own folder is logged: a path (or a link) leading out of it is
-        refused, so nothing a plugin is handed can make core copy files from elsewhere."""
+    def _inside_run(self, path: str | Path, *, folder: bool = False) -> Path:
+        """Only regular files in the run's own folder are logged: a path, a link, or (for a folder) any
+        file in it that leads out of the run folder is refused, so nothing a plugin is handed can make
+        core copy files from elsewhere; so is a FIFO, a device or a socket (copying one blocks or never ends)."""
         run_dir = self._recorder.journal.dir.parent.resolve()
-        resolved = Path(path).resolve()
-        if resolved != run_dir and run_dir not in resolved.parents:
+        if not inside(Path(path), run_dir):
             raise InvalidTrackingValue(f"cannot log '{path}': artifacts must be inside the run folder {run_dir} "
                                        "(write them under context.artifact_dir first)")
+        if folder:
+            bad = refused(Path(path), run_dir) if Path(path).is_dir() else []
+            if bad:
+                raise InvalidTrackingValue(f"cannot log '{path}': '{bad[0]}' leaves the run folder {run_dir} or is "
+                                           "not a regular file (a FIFO, device or socket); only regular files "
+                                           "inside the run folder are logged")
+        elif os.path.lexists(path) and not Path(path).is_dir() and regular_file(Path(path), run_dir) is None:
+            raise InvalidTrackingValue(f"cannot log '{path}': not a regular file (a FIFO, device or socket)")
         return Path(path)
 
     def flush(self) -> None:

@@ -135,9 +135,6 @@ class MlflowTracking(TrackingBackend):
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
         self._client.log_artifact(run_id, str(local_path), artifact_path)
 
-    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        self._client.log_artifacts(run_id, str(local_dir), artifact_path)
-
     def end_run(self, run_id: str, status: RunStatus, end_time_ms: int) -> None:
         self._client.set_terminated(run_id, status=status.mlflow_name, end_time=end_time_ms)
         try:  # a create retried behind a slow proxy may have landed after the start: no orphan stays

@@ -20,8 +20,9 @@ from typing import Any
 
 from core._errors import InvalidTrackingValue
 from core._redact import redact_mapping, scrub
+from core._safefiles import inside, regular_file
 from core._tracking import values
-from core._tracking.backend import Metric, TrackingBackend
+from core._tracking.backend import Metric, TrackingBackend, folder_files
 from core._tracking.journal import Journal
 from core.contracts import RunStatus
 
@@ -306,10 +307,14 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
                 journal.mark_sent(records[j - 1]["seq"])
                 i = j
             elif op == "artifact":
-                path = Path(record["path"])
+                # Checked again now, file by file, against the run folder: what a link leads to outside
+                # it, or what is no longer a regular file, is never copied (`core._safefiles`).
+                run_dir = journal.dir.parent
+                path = _in_this_run_folder(Path(record["path"]), run_dir)
                 if record.get("dir"):
-                    backend.log_artifacts(run_id, path, record.get("artifact_path"))
-                else:
+                    for file, rel_path in folder_files(path, run_dir, record.get("artifact_path")):
+                        backend.log_artifact(run_id, file, rel_path)
+                elif regular_file(path, run_dir) is not None:
                     backend.log_artifact(run_id, path, record.get("artifact_path"))
                 journal.mark_sent(record["seq"])
                 i += 1
@@ -324,6 +329,18 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
     except Exception as exc:
         raise SendError(sent) from exc
     return sent
+
+
+def _in_this_run_folder(path: Path, run_dir: Path) -> Path:
+    """A journaled artifact path, in the folder the run lives in now: a run folder copied or moved
+    elsewhere (another artifact root) sends its own files, not the original location's."""
+    if inside(path, run_dir):
+        return path
+    parts = path.parts
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] == run_dir.name and parts[i - 1] == run_dir.parent.name:
+            return run_dir.joinpath(*parts[i + 1 :])
+    return path
 
 
 def _collect_batch(records: list[dict[str, Any]], start: int) -> tuple[int, list[Metric], dict[str, str], dict[str, str]]:

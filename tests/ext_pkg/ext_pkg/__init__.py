@@ -163,6 +163,12 @@ class Hostile(Plugin):
             os.symlink(cfg["outside"], data / "shadow.txt")
             tracking.log_artifacts(data, artifact_path="data")
             return RunResult()
+        if do == "log_dir_ok":
+            data = folder / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            (data / "real.txt").write_text("mine")
+            tracking.log_artifacts(data, artifact_path="data")
+            return RunResult()
         if do == "log_fifo":
             os.mkfifo(folder / "pipe.bin")
             tracking.log_artifact(folder / "pipe.bin", artifact_path="data")
