@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from core._tracking import sqlite_store
 from core._tracking.backend import TrackingBackend
 from core._tracking.target import (
     DEFAULT_EXPERIMENT,
@@ -47,16 +48,16 @@ def open_backend(target: TrackingTarget) -> TrackingBackend:
         return FakeTracking()
     from core._tracking.mlflow_backend import MlflowTracking
 
-    ready = _ready_marker(target)
-    if ready is not None and ready.exists():
-        # The schema was made and checked before: opening it now only reads, so parallel
+    db, ready = target.sqlite_path, _ready_marker(target)
+    if db is not None and ready is not None and sqlite_store.is_ready(db, ready):
+        # This very database was made and checked before: opening it now only reads, so parallel
         # workers need not queue behind one another for the lock.
         return MlflowTracking(target.uri, artifact_location=target.artifact_location)
     with _first_use_lock(target):
         # MlflowClient opens the store (and migrates a new SQLite schema) as it is built.
         backend = MlflowTracking(target.uri, artifact_location=target.artifact_location)
-        if ready is not None:
-            ready.touch()
+        if db is not None and ready is not None:
+            sqlite_store.mark_ready(db, ready)
         return backend
 
 
@@ -75,7 +76,8 @@ def prepare_experiment(backend: TrackingBackend, target: TrackingTarget, experim
 
 
 def _ready_marker(target: TrackingTarget) -> Path | None:
-    """Written next to a local SQLite store once its schema exists; None for servers."""
+    """Written next to a local SQLite store by the process that made it, recording its schema
+    revision, and trusted only for that database (`core._tracking.sqlite_store`); None for servers."""
     return target.lock_path.with_suffix(".ready") if target.lock_path is not None else None
 
 

@@ -32,11 +32,17 @@ class TrackingTarget:
         return self.uri == MEMORY
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a local SQLite store, else None."""
+        if self.uri.startswith("sqlite:///"):
+            return Path(self.uri[len("sqlite:///") :])
+        return None
+
+    @property
     def lock_path(self) -> Path | None:
         """A lock file that serialises first use of a local SQLite store, else None."""
-        if self.uri.startswith("sqlite:///"):
-            return Path(self.uri[len("sqlite:///") :] + ".lock")
-        return None
+        db = self.sqlite_path
+        return db.with_name(db.name + ".lock") if db is not None else None
 
 
 def public_uri(uri: str) -> str:
