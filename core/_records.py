@@ -319,10 +319,20 @@ def process_alive(pid: Any, host: Any, started: datetime | None) -> bool | None:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
+    if _zombie(pid):
+        return False  # ended, not yet reaped (a `core run` whose supervising parent was killed)
     born = _process_start(pid)
     if born is not None and started is not None and born > started + timedelta(seconds=5):
         return False  # the pid was reused by a process younger than the run
     return True
+
+
+def _zombie(pid: int) -> bool:
+    """Whether process `pid` has ended and waits to be reaped (Linux /proc); False where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def _process_start(pid: int) -> datetime | None:

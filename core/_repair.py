@@ -39,25 +39,27 @@ def needs_repair(record: RunRecord) -> bool:
     return has_end(record.layout.journal) is False and not held_elsewhere(record.run_dir)
 
 
-def repair_run(run_dir: Path, *, tracking_uri: str | None = None, died: str = DIED) -> RepairReport:
+def repair_run(run_dir: Path, *, tracking_uri: str | None = None, died: str = DIED,
+               known_dead: bool = False) -> RepairReport:
     """End a run whose process is gone, on disk and in tracking, holding the run's lock
-    (`core._runlock`). `died`: the cause recorded for a run that decided nothing."""
+    (`core._runlock`). `died`: the cause recorded for a run that decided nothing; `known_dead`:
+    the caller saw the run's process end (`core run`'s supervisor), so no liveness check."""
     record = read_run(run_dir)
-    if record.status is RecordStatus.RUNNING and record.alive is not False:
+    if not known_dead and record.status is RecordStatus.RUNNING and record.alive is not False:
         return RepairReport(record.run_id, False, "not repaired: its process is still alive")
-    if record.summary is None and not abandoned(run_dir):  # (taking the lock makes the folder look new)
+    if not known_dead and record.summary is None and not abandoned(run_dir):  # (the lock makes the folder new)
         return RepairReport(record.run_id, False, f"not repaired: {record.problem}")
     with locked(run_dir) as busy:
         if busy:
             return RepairReport(run_dir.name, False, f"not repaired now: {busy}")
-        return _repair_locked(run_dir, tracking_uri, died)
+        return _repair_locked(run_dir, tracking_uri, died, known_dead)
 
 
-def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str) -> RepairReport:
+def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str, known_dead: bool) -> RepairReport:
     record = read_run(run_dir)  # again, under the lock
     if record.summary is None and record.layout.summary.exists():  # unreadable, not missing
         return RepairReport(record.run_id, False, f"not repaired: {record.problem}")
-    if record.status is RecordStatus.RUNNING and record.alive is not False:
+    if not known_dead and record.status is RecordStatus.RUNNING and record.alive is not False:
         return RepairReport(record.run_id, False, "not repaired: its process is still alive")
     trim_torn_tail(record.layout.journal)
     journal = Journal(run_dir)

@@ -83,6 +83,14 @@ class RunOutcome:
         return 1
 
 
+def outcome_of(summary: RunSummary, run_dir: Path) -> RunOutcome:
+    """The outcome a run's record gives, for a run whose own process could not return one."""
+    message = summary.error.message if summary.error else None
+    interrupt = message.removeprefix("interrupted by ") if message and message.startswith("interrupted by ") else None
+    return RunOutcome(run_id=summary.run_id, status=summary.status, run_dir=run_dir, outputs=dict(summary.outputs),
+                      summary=summary, error=message, interrupt=interrupt if interrupt in ("SIGINT", "SIGTERM") else None)
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable by start time (to the millisecond), safe in any file system: 20261126-153012-123-9f3a1c."""
     now = now or datetime.now(timezone.utc)
@@ -120,14 +128,16 @@ def run(
     extra_tags: dict[str, str] | None = None,
     source: str | None = None,
     strict: bool | None = None,
+    run_id: str | None = None,
 ) -> RunOutcome:
     """Carry out one run. KeyboardInterrupt / RunInterrupted are re-raised after the
     record is written (with `.outcome` attached), so callers such as sweeps stop too.
-    `strict`: naming-convention slips raise instead of warning (default: $CORE_STRICT_NAMES)."""
+    `strict`: naming-convention slips raise instead of warning (default: $CORE_STRICT_NAMES).
+    `run_id`: one made beforehand with `new_run_id` (`core run`'s supervisor watches its folder)."""
     plugin = prepare(spec, registry=registry, source=source)
     root = resolve_root(artifact_root)
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     run_dir = runs_dir(root) / run_id
     if offline:
         target = replace(target, offline=True)

@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     _configure_logging(args.verbose - args.quiet)
+    args.entry_point = argv is None  # the `core` program itself, not a call from Python (see `core run`)
     try:
         return int(args.handler(args) or 0)
     except CoreError as exc:

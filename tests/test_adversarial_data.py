@@ -255,16 +255,21 @@ def test_a_folder_with_only_logs_is_shown_dead_and_repairable(mlflow_env):
 # -- 4. a kill while the final summary and report are written ------------------------------------
 
 
-def test_a_run_killed_while_its_final_summary_is_written_is_closed_by_sync(mlflow_env, tmp_path):
-    """SIGKILL right after the summary says FINISHED: bare `core sync` ends the MLflow run FINISHED too."""
+@pytest.mark.parametrize("closed_by", ["sync", "run"])
+def test_a_run_killed_while_its_final_summary_is_written_is_closed_by_sync(mlflow_env, tmp_path, closed_by):
+    """SIGKILL right after the summary says FINISHED: `core run` itself, else a bare `core sync`, ends MLflow FINISHED."""
     spec = write_spec(tmp_path / "s.yaml", "plugin: ext_die_finishing\ndata_spec: {steps: 5}\n")
-    proc = _start(mlflow_env, spec)
-    proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    env = dict(mlflow_env, CORE_RUN_IN_PROCESS="1") if closed_by == "sync" else mlflow_env
+    proc = _start(env, spec)
+    out, err = proc.communicate(timeout=120)
     run_dir = _runs(mlflow_env)[0]
-    assert read_summary(run_dir)["status"] == "FINISHED"
-    synced = run_cli(["sync"], mlflow_env)
-    assert synced.returncode == 0, synced.stderr
+    if closed_by == "sync":  # the command was the run's process: killed with it
+        assert proc.returncode == -signal.SIGKILL
+        assert read_summary(run_dir)["status"] == "FINISHED"
+        synced = run_cli(["sync"], mlflow_env)
+        assert synced.returncode == 0, synced.stderr
+    else:  # the command supervises the run's process, and ends the run as it decided
+        assert proc.returncode == 0 and f"run {run_dir.name} FINISHED" in out, out + err
     tracked = _only_tracked(mlflow_env, run_dir)
     assert tracked.info.status == "FINISHED"  # not RUNNING forever
     assert len(_metric_points(mlflow_env, tracked)) == 5
@@ -366,3 +371,26 @@ def test_a_signal_once_the_outcome_is_journaled_leaves_a_finished_run_and_exit_0
     assert read_summary(run_dir)["status"] == "FINISHED"
     assert f"SIGTERM arrived after run {run_dir.name} had ended FINISHED: its record stands" in proc.stderr
     assert _only_tracked(mlflow_env, run_dir).info.status == "FINISHED"
+
+
+# -- 8. a plugin that ends its own process --------------------------------------------------------
+
+
+@pytest.mark.parametrize("data_spec, cause", [("{code: 0}", "exited with code 0"), ("{code: 3}", "exited with code 3"),
+                                              ("{how: sigkill}", "killed by SIGKILL")],
+                         ids=["os._exit(0)", "os._exit(3)", "sigkill"])
+def test_a_plugin_ending_its_own_process_makes_core_run_exit_1_with_the_run_killed(mlflow_env, tmp_path, data_spec,
+                                                                                   cause):
+    """`os._exit(0)` (or a SIGKILL) inside a plugin: `core run` exits 1 and says KILLED; summary and MLflow agree."""
+    spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_exit\ndata_spec: {data_spec}\n")
+    proc = run_cli(["run", str(spec), "--json"], mlflow_env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    printed = json.loads(proc.stdout)  # one JSON object, as for any run
+    assert printed["status"] == "KILLED" and cause in printed["error"] and printed["exit_code"] == 1
+    run_dir = _runs(mlflow_env)[0]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "KILLED" and summary["error"]["type"] == "ProcessDied"
+    assert cause in summary["error"]["message"]
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "KILLED" and len(_metric_points(mlflow_env, tracked)) == 3
+    assert json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]["display_status"] == "KILLED"

@@ -6,21 +6,40 @@ import argparse
 import sys
 
 from core._commands._output import print_json
+from core._layout import runs_dir
 from core._redact import redact
-from core._runner import prepare, run
+from core._runner import RunOutcome, new_run_id, outcome_of, prepare, run
+from core._settings import artifact_root as resolve_root
 from core._spec import load_spec
+from core._supervise import supervise
 
 
 def run_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, overrides=args.overrides, seed=args.seed)
-    outcome = run(
-        spec,
-        artifact_root=args.artifact_root,
-        tracking_uri=args.tracking_uri,
-        offline=args.offline,
-        source=args.spec,
-        strict=args.strict_names,
-    )
+    run_id = new_run_id()
+
+    def run_and_print() -> int:
+        return print_outcome(args, run(
+            spec,
+            artifact_root=args.artifact_root,
+            tracking_uri=args.tracking_uri,
+            offline=args.offline,
+            source=args.spec,
+            strict=args.strict_names,
+            run_id=run_id,
+        ))
+
+    if not getattr(args, "entry_point", False):  # `core.cli.main` called from Python: no second process
+        return run_and_print()
+    # The run in a child process, so that a run whose process ends without ending it (`os._exit`,
+    # a crash in native code, the OOM killer) is still ended and reported truthfully (`_supervise`).
+    run_dir = runs_dir(resolve_root(args.artifact_root)) / run_id
+    return supervise(run_and_print, run_dir=run_dir, tracking_uri=args.tracking_uri,
+                     report=lambda summary: print_outcome(args, outcome_of(summary, run_dir)))
+
+
+def print_outcome(args: argparse.Namespace, outcome: RunOutcome) -> int:
+    """What `core run` prints of an outcome (`--json`: one object); returns its exit code."""
     recorded = outcome.summary.to_json()  # what the record says: JSON-safe, credentials redacted
     tracking = recorded["tracking"]
     if args.json:
