@@ -2,6 +2,7 @@
 processes (a store left half-made or unreadable, a server that never answers, a sweep driver killed
 outright) and bounds the time it may take. Every test here has its row in RELIABILITY.md."""
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_summary, run_cli, write_spec
+from conftest import only_run_dir, read_summary, run_cli, write_spec
 from filelock import FileLock
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -130,3 +131,66 @@ def test_eight_runs_at_once_on_a_store_deleted_under_its_marker_all_track(mlflow
     assert not [t for t in _tables(store / "mlflow.db") if t.startswith("_alembic_tmp")]
     again = run_cli(["run", str(spec)], mlflow_env, cwd=tmp_path)
     assert again.returncode == 0 and "pending" not in again.stdout, again.stdout + again.stderr
+
+
+# -- 14. a store that cannot be opened ---------------------------------------------------------------
+
+
+def _spoil(store, how):
+    db = store / "mlflow.db"
+    if how == "folder":
+        db.mkdir(parents=True)
+    elif how == "not_a_database":
+        store.mkdir(parents=True)
+        db.write_bytes(b"this is not a SQLite database\n" * 200)
+    elif how == "unreadable":
+        store.mkdir(parents=True)
+        db.write_bytes(b"")
+        db.chmod(0)
+    elif how == "store_folder_is_a_file":
+        store.parent.mkdir(parents=True)
+        store.write_text("a file where the store's folder should be")
+
+
+def _heal(store, how):
+    if how == "folder":
+        (store / "mlflow.db").rmdir()
+    elif how in ("not_a_database", "unreadable"):
+        (store / "mlflow.db").unlink()
+    elif how == "store_folder_is_a_file":
+        store.unlink()
+
+
+@pytest.mark.parametrize("how", [
+    "folder", "not_a_database", "store_folder_is_a_file",
+    pytest.param("unreadable", marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 file")),
+])
+def test_an_unopenable_store_is_found_at_once_and_the_run_goes_on_pending(fresh_store_env, tmp_path, how):
+    """A store that cannot be opened costs a run and `core sync` seconds, not minutes: calls stay pending, the message names the file, and a sync after the store is mended sends them."""
+    store = _store(fresh_store_env)
+    _spoil(store, how)
+    spec = write_spec(tmp_path / "s.yaml", "plugin: echo\n")
+    started = time.monotonic()
+    proc = run_cli(["run", str(spec)], fresh_store_env, cwd=tmp_path, timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert took < 30, f"the run took {took:.0f}s (before: 213s)"
+    run_dir = only_run_dir(_root(fresh_store_env))
+    summary = read_summary(run_dir)
+    assert summary["status"] == "FINISHED" and summary["tracking"]["pending"] > 0
+    db = str(store / "mlflow.db")
+    assert db in summary["tracking"]["last_error"] and db in proc.stderr
+    assert f"core sync {run_dir.name}" in proc.stdout
+    assert "Traceback" not in proc.stderr and "retried" not in proc.stderr  # no MLflow engine retries
+
+    started = time.monotonic()
+    sync = run_cli(["sync"], fresh_store_env, cwd=tmp_path, timeout=120)
+    took = time.monotonic() - started
+    assert sync.returncode == 1 and took < 20, f"sync took {took:.0f}s (before: 108s): {sync.stderr}"
+    assert len(sync.stderr.strip().splitlines()) == 1 and db in sync.stderr, sync.stderr
+    assert read_summary(run_dir)["tracking"]["pending"] == summary["tracking"]["pending"]
+
+    _heal(store, how)
+    sync = run_cli(["sync"], fresh_store_env, cwd=tmp_path, timeout=120)
+    assert sync.returncode == 0, sync.stderr
+    assert read_summary(run_dir)["tracking"]["pending"] == 0  # nothing was lost

@@ -49,6 +49,9 @@ def open_backend(target: TrackingTarget) -> TrackingBackend:
     from core._tracking.mlflow_backend import MlflowTracking
 
     db, ready = target.sqlite_path, _ready_marker(target)
+    reason = sqlite_store.problem(db) if db is not None else None
+    if reason is not None:
+        return sqlite_store.UnopenableStore(target.uri, reason)
     if db is not None and ready is not None and sqlite_store.is_ready(db, ready):
         # This very database was made and checked before: opening it now only reads, so parallel
         # workers need not queue behind one another for the lock.
@@ -71,6 +74,8 @@ def prepare_experiment(backend: TrackingBackend, target: TrackingTarget, experim
     experiment_id = getattr(backend, "experiment_id", None)
     if experiment_id is None:
         return
+    if isinstance(backend, sqlite_store.UnopenableStore):
+        experiment_id(experiment)  # says why at once, taking no lock in a folder that may not be one
     with _first_use_lock(target):
         experiment_id(experiment)
 
