@@ -11,6 +11,7 @@ use `context.artifact_dir` and `context.run_file`).
         tracking/journal.jsonl  every tracking call, written before it is sent
         tracking/state.json     how far tracking acknowledged, and where it tracks to
         tracking/run.lock       held by the one process working on the run (`core._runlock`)
+        tracking/reserve        disk space set aside while the run runs, for its ending (`journal`)
         logs/run.log
         reports/report.html
         inputs/<run id>/...     earlier runs' files fetched from tracking (`context.run_file`)
@@ -32,6 +33,7 @@ JOURNAL_DIR = Path("tracking")
 JOURNAL_FILE = "journal.jsonl"
 STATE_FILE = "state.json"
 LOCK_FILE = "run.lock"
+RESERVE_FILE = "reserve"
 LOG_PATH = Path("logs") / "run.log"
 REPORT_PATH = Path("reports") / "report.html"
 INPUTS_DIR = Path("inputs")
@@ -90,6 +92,10 @@ class RunLayout:
     @property
     def lock(self) -> Path:
         return self.journal_dir / LOCK_FILE
+
+    @property
+    def reserve(self) -> Path:
+        return self.journal_dir / RESERVE_FILE
 
     @property
     def log(self) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from core._records import RecordStatus, RunRecord, abandoned, read_run
 from core._runlock import held_elsewhere, locked
 from core._sync import settle, sync_locked
-from core._tracking.journal import Journal, has_end, trim_torn_tail
+from core._tracking.journal import Journal, has_end, release_space, trim_torn_tail
 
 DIED = "the run's process died without ending it (found and ended by `core runs repair`)"
 
@@ -61,6 +61,7 @@ def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str, known_dea
         return RepairReport(record.run_id, False, f"not repaired: {record.problem}")
     if not known_dead and record.status is RecordStatus.RUNNING and record.alive is not False:
         return RepairReport(record.run_id, False, "not repaired: its process is still alive")
+    release_space(run_dir)  # the reserve its process left: room to record how it ended
     trim_torn_tail(record.layout.journal)
     journal = Journal(run_dir)
     if record.summary is not None and record.summary.status.is_terminal and (journal.end or not journal.started):

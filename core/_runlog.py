@@ -15,7 +15,7 @@ def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging
     """A child of the `mlcore` logger (so the CLI's console handler sees it) plus its file handler."""
     path = RunLayout(run_dir).log
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _RunLogHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))
     handler.setLevel(logging.DEBUG)
     handler.addFilter(ScrubFilter())  # URIs in errors must not carry their credentials into the log
@@ -23,6 +23,14 @@ def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
     return logger, handler
+
+
+class _RunLogHandler(logging.FileHandler):
+    """`logs/run.log`. A line it cannot write (a full disk) is dropped: logging's default prints a
+    traceback on stderr for every such line; the console handler still shows what matters."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def close_run_logger(logger: logging.Logger, handler: logging.Handler) -> None:

@@ -50,7 +50,7 @@ from core._tracking import (
 )
 from core._tracking.backend import RUN_ID_TAG, TrackingBackend
 from core._tracking.handle import TrackingHandle
-from core._tracking.journal import Journal
+from core._tracking.journal import Journal, release_space, reserve_space
 from core._tracking.naming import NamingPolicy
 from core._tracking.recorder import RunRecorder
 from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus
@@ -174,6 +174,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
         experiment = spec.experiment or DEFAULT_EXPERIMENT
         # Where `core sync` must send what this run could not (or, offline, did not) send.
         journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
+        reserve_space(run_dir)  # room for how the run ended, should the disk fill meanwhile
         recorder = RunRecorder(None, journal, logger=logger)  # journals only until a backend is attached
         try:
             # The start is journaled before the backend is opened (seconds, for a new store or a
@@ -277,6 +278,7 @@ def _run_tags(spec: RunSpec, plugin: Plugin, run_id: str, extra: dict[str, str] 
 def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBackend | None, logger: logging.Logger,
             log_handler: logging.Handler, received: list[int]) -> RunOutcome:
     """Step 5. Each part is best-effort and independent: one failing never skips the others."""
+    release_space(state.run_dir)  # a full disk has room again for what follows
     ended = datetime.now(timezone.utc)
     error = None
     state.environment = describe_environment(state.plugin.info)

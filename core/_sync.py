@@ -35,7 +35,7 @@ from core._tracking import (
     public_uri,
     resolve_target,
 )
-from core._tracking.journal import Journal
+from core._tracking.journal import Journal, release_space
 from core._tracking.recorder import SendError, send_records
 from core.contracts import RunStatus
 
@@ -95,6 +95,7 @@ def sync_run(run_dir: Path, *, tracking_uri: str | None = None) -> SyncReport:
 def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncReport | None = None) -> SyncReport:
     """`sync_run` for a caller that holds the run's lock (`core runs repair`)."""
     report = report or SyncReport(run_id=run_dir.name)
+    release_space(run_dir)  # the reserve of a run that died with it: room for what is written now
     journal = Journal(run_dir)  # read under the lock: what another sync sent is acknowledged now
     settle(run_dir, journal, _summary_or_none(run_dir))
     records = journal.pending()

@@ -394,3 +394,38 @@ def test_a_plugin_ending_its_own_process_makes_core_run_exit_1_with_the_run_kill
     tracked = _only_tracked(mlflow_env, run_dir)
     assert tracked.info.status == "KILLED" and len(_metric_points(mlflow_env, tracked)) == 3
     assert json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]["display_status"] == "KILLED"
+
+
+# -- 9. the disk fills while the run journals ----------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB file system (tmpfs; needs root), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small file system needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_disk_that_fills_while_journaling_fails_the_run_with_its_cause_everywhere(mlflow_env, tmp_path, small_disk):
+    """ENOSPC while journaling: exit 1, FAILED with `No space left on device` in the summary and in MLflow."""
+    env = dict(mlflow_env, CORE_ARTIFACT_ROOT=str(small_disk / "artifacts"))
+    store = f"sqlite:///{_root(mlflow_env) / 'mlflow' / 'mlflow.db'}"  # MLflow on a disk with room
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_fill_journal\n")
+    proc = run_cli(["run", str(spec), "--tracking-uri", store], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "No space left on device" in proc.stdout
+    run_dir = _runs(env)[0]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "FAILED" and "No space left on device" in summary["error"]["message"]
+    assert (run_dir / "tracking" / "journal.jsonl").read_bytes().endswith(b"\n")  # no half record left
+    journaled = [r for r in _journal(run_dir) if r["op"] == "metric"]  # every line whole JSON
+    assert len(journaled) > 1000
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "FAILED"  # not RUNNING
+    assert _metric_points(mlflow_env, tracked) == sorted((r["step"], r["value"]) for r in journaled)
+    assert "not repaired: it ended FAILED" in run_cli(["runs", "repair", run_dir.name], env).stdout

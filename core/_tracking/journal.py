@@ -28,7 +28,8 @@ class Journal:
         self.dir = layout.journal_dir
         self.path = layout.journal
         self.state_path = layout.tracking_state
-        self._fh = None
+        self._fd: int | None = None
+        self._size = 0  # bytes of whole records: a failed append is cut back to this
         self._seq = 0
         #: what the records say of the run's life: whether it has a `start`, the `outcome` the run
         #: decided (journaled before its final summary), and the `end` call that sends it
@@ -51,13 +52,28 @@ class Journal:
         return int(self.state.get("sent_seq", 0))
 
     def append(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Write one record and push it to the OS (it survives the process being killed)."""
-        if self._fh is None:
+        """Write one record and push it to the OS (it survives the process being killed).
+
+        All or nothing: when the write fails (a full disk), what it wrote is cut off again and the
+        error raised, so no later record is ever glued to half of this one.
+        """
+        if self._fd is None:
             self.dir.mkdir(parents=True, exist_ok=True)
-            # Line-buffered text: each record reaches the OS as soon as it is written.
-            self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            self._size = os.fstat(self._fd).st_size
         record = {"seq": self._seq + 1, "op": op, **fields}
-        self._fh.write(json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n")
+        data = (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:  # the torn line is then skipped by every reader and trimmed by repair
+                pass
+            raise
+        self._size += len(data)
         self._note(record)
         return record
 
@@ -88,11 +104,37 @@ class Journal:
         atomic_write_json(self.state_path, self.state)
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+#: disk space a run sets aside for recording how it ended (`reserve_space`)
+RESERVE_BYTES = 256 * 1024
+
+
+def reserve_space(run_dir: Path) -> None:
+    """Set `RESERVE_BYTES` aside in the run folder (`tracking/reserve`) until the run ends: a disk
+    that fills during the run still has room for its outcome, end call, error file and summary
+    once `release_space` frees it. Without the room, the run goes on without a reserve."""
+    path = RunLayout(run_dir).reserve
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(os.urandom(RESERVE_BYTES))  # random bytes: no file system compresses them away
+    except OSError:
+        release_space(run_dir)
+
+
+def release_space(run_dir: Path) -> None:
+    """Free the run's reserve (`reserve_space`): when the run ends, or a sync or repair finds it left."""
+    try:
+        RunLayout(run_dir).reserve.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def trim_torn_tail(path: Path) -> None:

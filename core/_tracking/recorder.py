@@ -117,12 +117,28 @@ class RunRecorder:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._started:
-            record = self.journal.append("end", status=status.value, time=end_time_ms)
+            try:
+                record: dict[str, Any] | None = self.journal.append("end", status=status.value, time=end_time_ms)
+            except OSError as exc:  # a full disk: the end is not journaled, but tracking must hear it
+                self.logger.warning("could not journal the end of the run (%s): ending it in tracking directly", exc)
+                record = None
             with self._lock:
-                self._buffer.append(record)
+                if record is not None:
+                    self._buffer.append(record)
                 self._retry_at = None  # one last try, whatever the pause
                 self._send_buffer()
+                if record is None:
+                    self._end_directly(status, end_time_ms)
         self.journal.close()
+
+    def _end_directly(self, status: RunStatus, end_time_ms: int) -> None:
+        run_id = self.backend_run_id
+        if self.backend is None or run_id is None or self._buffer:
+            return  # not reached, or calls still unsent: `core runs repair` ends it from the journal
+        try:
+            self.backend.end_run(run_id, status, end_time_ms)
+        except Exception as exc:  # noqa: BLE001 - any backend failure: reported like the others
+            self._note_failure(exc)
 
     # -- logging (through TrackingHandle) ----------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
