@@ -9,6 +9,9 @@ from core._layout import RunLayout
 from core._redact import ScrubFilter
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: libraries whose own log records (warnings and errors, tracebacks and all) belong in the run's log,
+#: not on the console of the `core` command (`core.cli`)
+LIBRARY_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
 
 
 def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -22,6 +25,8 @@ def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging
     logger = logging.getLogger(f"mlcore.run.{run_id}")
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
+    for name in LIBRARY_LOGGERS:  # what MLflow says about this run's tracking is kept with it
+        logging.getLogger(name).addHandler(handler)
     return logger, handler
 
 
@@ -35,6 +40,8 @@ class _RunLogHandler(logging.FileHandler):
 
 def close_run_logger(logger: logging.Logger, handler: logging.Handler) -> None:
     logger.removeHandler(handler)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
     handler.close()
     # Loggers live for the whole process in logging's registry; drop this one so
     # a long sweep does not accumulate one logger per run.

@@ -232,11 +232,19 @@ def _configure_logging(level: int) -> None:
     root.setLevel(logging.DEBUG)
     handler.setLevel(logging.WARNING if level < 0 else logging.DEBUG if level > 0 else logging.INFO)
     root.propagate = False
-    # MLflow and alembic narrate schema migrations at INFO; users need only their warnings.
-    # MLflow installs its own handler when imported, so it is told through its variable.
+    # MLflow and alembic narrate schema migrations at INFO, and MLflow, SQLAlchemy and alembic print whole
+    # tracebacks for a store they cannot write (185 lines for one read-only folder): core reports such
+    # trouble in one line of its own. So their records reach the console only with -v; during a run they
+    # go to the run's log (core._runlog). MLflow installs its own handler when imported unless told not to.
+    from core._runlog import LIBRARY_LOGGERS
+
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers = [handler] if level > 0 else [logging.NullHandler()]
+        library.propagate = False
+        library.setLevel(logging.WARNING)
 
 
 def _report_interrupted(exc: BaseException) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -51,6 +52,8 @@ def ui_command(args: argparse.Namespace) -> int:
         cmd += ["--default-artifact-root", target.artifact_location]
     print(f"MLflow UI for {target.uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
     try:
-        return subprocess.call(cmd)
+        # MLflow's server logs as MLflow does (the CLI keeps MLflow's records off its own console).
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_CONFIGURE_LOGGING"}
+        return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 0
