@@ -6,7 +6,7 @@ import pytest
 from conftest import only_run_dir, read_summary, run_cli, write_spec
 
 pytest.importorskip("flask", reason="a real MLflow server needs full mlflow: pip install 'mlcore[ui]'")
-from mlflow_server import MlflowServer  # noqa: E402
+from mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.slow
 
