@@ -23,7 +23,7 @@ from typing import Any
 from core._errors import BadInput, RunFileNotFound
 from core._layout import RunLayout, runs_dir
 from core._runlock import held_elsewhere
-from core._safefiles import read_regular, regular_files
+from core._safefiles import inside, read_regular, regular_file, regular_files
 from core._summary import CorruptSummary, RunSummary, parse_iso
 from core._tracking.journal import read_records
 from core.contracts import RunStatus
@@ -69,6 +69,8 @@ class RunRecord:
     run_dir: Path
     summary: RunSummary | None
     problem: str | None = None
+    #: the folder holds a summary that cannot be read or is not one (not merely none yet)
+    damaged: bool = False
 
     @property
     def layout(self) -> RunLayout:
@@ -155,7 +157,10 @@ class RunRecord:
 
     # -- the journal: every tracking call, in order ---------------------------------
     def journal_records(self) -> Iterator[dict[str, Any]]:
-        return read_records(self.layout.journal, skip_corrupt=True)
+        path = self.layout.journal
+        if os.path.lexists(path) and regular_file(path, self.run_dir) is None:
+            return iter(())  # a FIFO (or a link out) where the journal belongs is never opened
+        return read_records(path, skip_corrupt=True)
 
     def histories(self) -> dict[str, list[tuple[int, float]]]:
         """Every metric's (step, value) points, as logged."""
@@ -170,14 +175,21 @@ class RunRecord:
         histories: dict[str, list[tuple[int, float]]] = {}
         params: dict[str, str] = {}
         tags: dict[str, str] = {}
-        for record in self.journal_records():
-            op = record.get("op")
-            if op == "metric":
-                histories.setdefault(record["key"], []).append((int(record["step"]), float(record["value"])))
-            elif op == "params":
-                params.update(record.get("params", {}))
-            elif op in ("start", "tags"):
-                tags.update(record.get("tags", {}))
+        try:
+            for record in self.journal_records():
+                try:
+                    op = record.get("op")
+                    if op == "metric":
+                        point = (int(record["step"]), float(record["value"]))
+                        histories.setdefault(str(record["key"]), []).append(point)
+                    elif op == "params":
+                        params.update({str(k): str(v) for k, v in dict(record.get("params", {})).items()})
+                    elif op in ("start", "tags"):
+                        tags.update({str(k): str(v) for k, v in dict(record.get("tags", {})).items()})
+                except (AttributeError, KeyError, TypeError, ValueError):
+                    continue  # a record of the wrong shape: shown without it
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a journal that cannot be read (any more): what was read so far
         return {"histories": histories, "params": params, "tags": tags}
 
     def artifacts(self) -> list[tuple[str, int]]:
@@ -207,13 +219,16 @@ def abandoned(run_dir: Path) -> bool:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    """The record of one run folder; a missing or corrupt summary gives status UNKNOWN, never an error."""
+    """The record of one run folder; a missing, unreadable or corrupt summary gives status UNKNOWN, never an
+    error (`damaged` says when that is more than a summary not written yet)."""
     try:
         return RunRecord(run_dir, RunSummary.read(run_dir))
+    except FileNotFoundError:
+        return RunRecord(run_dir, None, "no summary")
     except OSError as exc:
-        return RunRecord(run_dir, None, f"no summary ({exc.strerror or exc})")
+        return RunRecord(run_dir, None, f"unreadable summary ({exc.strerror or exc})", damaged=True)
     except CorruptSummary as exc:
-        return RunRecord(run_dir, None, f"unreadable summary: {exc}")
+        return RunRecord(run_dir, None, f"unreadable summary: {exc}", damaged=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,12 +263,11 @@ def _plain_name(run_id: str) -> bool:
 
 
 def find_run(root: Path, run_id: str) -> Path:
-    """A run folder by id or unambiguous id prefix."""
+    """A run folder by id or unambiguous id prefix (a plain prefix: `*` or `[` are no patterns here)."""
     base = runs_dir(root)
-    exact = base / run_id
-    if exact.is_dir() and _plain_name(run_id):
-        return exact
-    matches = sorted(p for p in base.glob(f"{run_id}*") if p.is_dir()) if base.exists() and "/" not in run_id else []
+    folders = run_folders(root) if _plain_name(run_id) else []
+    exact = [p for p in folders if p.name == run_id]
+    matches = exact or [p for p in folders if p.name.startswith(run_id)]
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -261,12 +275,28 @@ def find_run(root: Path, run_id: str) -> Path:
     raise BadInput(f"run id prefix '{run_id}' is ambiguous: {', '.join(p.name for p in matches[:5])}")
 
 
+def run_folders(root: Path) -> list[Path]:
+    """The run folders of an artifact root, sorted by run id (so by start time). An entry of `runs/` that is
+    a link leading out of it is no run folder (a link to /etc is not listed, shown, synced or repaired),
+    nor is anything that is not a folder; entries that cannot even be looked at are left out."""
+    base = runs_dir(root)
+    try:
+        entries = list(base.iterdir())
+    except OSError:  # no runs folder yet (or one that cannot be read: nothing to list)
+        return []
+    found = []
+    for path in entries:
+        try:
+            if path.is_dir() and (not path.is_symlink() or inside(path, base)):
+                found.append(path)
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def list_runs(root: Path) -> list[RunRecord]:
     """Every run folder in the artifact root, newest first (run ids sort by start time)."""
-    base = runs_dir(root)
-    if not base.is_dir():
-        return []
-    return [read_run(p) for p in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True)]
+    return [read_run(p) for p in reversed(run_folders(root))]
 
 
 def filter_runs(runs: list[RunRecord], *, plugin: str | None = None, status: str | None = None,
@@ -291,7 +321,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
     if match:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return now - timedelta(**{unit: int(match.group(1))})
+        try:
+            return now - timedelta(**{unit: int(match.group(1))})
+        except OverflowError:
+            raise BadInput(f"--since: '{text}' reaches back before the year 1") from None
     parsed = parse_iso(text.strip())
     if parsed is None:
         raise BadInput(f"--since: '{text}' is neither a duration (30m, 2h, 7d, 2w) nor a date (2026-11-26[T15:00])")

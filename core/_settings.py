@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+from core._errors import BadInput
 
 ARTIFACT_ROOT_ENV = "CORE_ARTIFACT_ROOT"
 TRACKING_URI_ENV = "CORE_TRACKING_URI"
@@ -13,7 +16,13 @@ DEFAULT_ARTIFACT_ROOT = "./artifacts"
 def artifact_root(flag: str | os.PathLike[str] | None = None) -> Path:
     """Flag, else $CORE_ARTIFACT_ROOT, else ./artifacts; always absolute (workers may run elsewhere)."""
     value = flag or os.environ.get(ARTIFACT_ROOT_ENV) or DEFAULT_ARTIFACT_ROOT
-    return Path(value).expanduser().resolve()
+    try:
+        return Path(value).expanduser().resolve()
+    except RuntimeError:  # Python < 3.13 says "Symlink loop from ..." this way
+        raise BadInput(f"artifact root '{value}' cannot be used: it lies in a symlink loop") from None
+    except OSError as exc:
+        reason = "it lies in a symlink loop" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        raise BadInput(f"artifact root '{value}' cannot be used: {reason}") from None
 
 
 def tracking_uri(flag: str | None = None) -> str | None:

@@ -140,9 +140,9 @@ class RunSummary:
             pid=_typed(data, "pid", int, optional=True),
             host=_typed(data, "host", str, optional=True),
             outputs=_mapping(data, "outputs"),
-            metrics={k: _number(v) for k, v in _mapping(data, "metrics").items()},
-            params=_mapping(data, "params"),
-            tags=_mapping(data, "tags"),
+            metrics=_numbers(data, "metrics"),
+            params=_texts(data, "params"),
+            tags=_texts(data, "tags"),
             tracking=_record(TrackingInfo, _mapping(data, "tracking"), "tracking"),
             environment=_mapping(data, "environment", optional=True),
             error=_record(ErrorInfo, error, "error") if error is not None else None,
@@ -175,6 +175,8 @@ class RunSummary:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorruptSummary(f"not JSON ({exc.msg}, line {exc.lineno})") from None
+        except RecursionError:
+            raise CorruptSummary("nested too deeply to be a summary") from None
         return cls.from_json(data)
 
 
@@ -201,11 +203,40 @@ def _mapping(data: Mapping[str, Any], key: str, *, optional: bool = False) -> An
 
 
 def _record(cls: type, data: Mapping[str, Any], key: str) -> Any:
-    known = {f.name for f in fields(cls)}
+    """One of the small records (`PluginRef`, `TrackingInfo`, `ErrorInfo`), each field of its declared type."""
+    kinds = {"str": (str,), "int": (int,), "str | None": (str, type(None)), "int | None": (int, type(None))}
+    values = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if not isinstance(value, kinds.get(str(f.type), (object,))) or isinstance(value, bool):
+            raise CorruptSummary(f"field '{key}.{f.name}': {value!r} is not of the expected type")
+        values[f.name] = value
     try:
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**values)
     except TypeError as exc:
         raise CorruptSummary(f"field '{key}': {exc}") from None
+
+
+def _numbers(data: Mapping[str, Any], key: str) -> dict[str, float]:
+    """A mapping of names to numbers (NaN and the infinities as the JSON rule wrote them)."""
+    out = {}
+    for name, value in _mapping(data, key).items():
+        value = _number(value)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise CorruptSummary(f"field '{key}.{name}': {value!r} is not a number")
+        out[name] = value
+    return out
+
+
+def _texts(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A mapping of names to strings (params and tags are recorded as MLflow keeps them)."""
+    out = _mapping(data, key)
+    for name, value in out.items():
+        if not isinstance(value, str):
+            raise CorruptSummary(f"field '{key}.{name}': {value!r} is not a string")
+    return out
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:

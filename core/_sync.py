@@ -15,6 +15,7 @@ decided nothing (KILLED).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from core._errors import BadInput
-from core._layout import RunLayout, runs_dir
-from core._records import read_run
+from core._layout import RunLayout
+from core._records import read_run, run_folders
 from core._redact import scrub
 from core._runlock import locked
+from core._safefiles import regular_file
 from core._summary import CorruptSummary, ErrorInfo, PluginRef, RunSummary, TrackingInfo
 from core._tracking import (
     DEFAULT_EXPERIMENT,
@@ -37,6 +39,7 @@ from core._tracking import (
 )
 from core._tracking.journal import Journal, release_space
 from core._tracking.recorder import SendError, send_records
+from core._tracking.target import recorded_target
 from core.contracts import RunStatus
 
 
@@ -54,17 +57,26 @@ class SyncReport:
         return self.error is None
 
 
-def pending_runs(root: Path) -> list[Path]:
+def pending_runs(root: Path, problems: list[str] | None = None) -> list[Path]:
     """Run folders `core sync` has work in: calls the backend has not acknowledged, an ended run
-    whose end call was never journaled, or a summary that lags behind the journal."""
+    whose end call was never journaled, or a summary that lags behind the journal. A run folder
+    whose tracking files cannot be read (a corrupt journal line or state, a folder it may not
+    read, a FIFO) is skipped, with one line saying why in `problems`: it stops no other run."""
     found = []
-    base = runs_dir(root)
-    if not base.exists():
-        return found
-    for run_dir in sorted(p for p in base.iterdir() if RunLayout(p).journal_dir.is_dir()):
-        journal = Journal(run_dir)
-        if journal.last_seq > journal.sent_seq or _lags(run_dir, journal):
-            found.append(run_dir)
+    for run_dir in run_folders(root):  # no link out of runs/ is followed
+        try:
+            layout = RunLayout(run_dir)
+            if not layout.journal_dir.is_dir():
+                continue
+            for path in (layout.journal, layout.tracking_state):
+                if os.path.lexists(path) and regular_file(path, run_dir) is None:
+                    raise OSError(f"{path.relative_to(run_dir)} is not a regular file in the run folder")
+            journal = Journal(run_dir)
+            if journal.last_seq > journal.sent_seq or _lags(run_dir, journal):
+                found.append(run_dir)
+        except Exception as exc:  # noqa: BLE001 - any unreadable record: reported, and the other runs synced
+            if problems is not None:
+                problems.append(f"{run_dir.name}: skipped: {scrub(' '.join(f'{type(exc).__name__}: {exc}'.split()))[:300]}")
     return found
 
 
@@ -133,9 +145,8 @@ def _target(journal: Journal, run_dir: Path, override: str | None) -> TrackingTa
     uri = journal.state.get("target_uri")
     if not uri:
         raise BadInput(f"run {run_dir.name} does not record where it tracks to: pass --tracking-uri")
-    target = resolve_target(uri, artifact_root=RunLayout(run_dir).root)
-    location = journal.state.get("artifact_location")
-    return TrackingTarget(target.uri, location or target.artifact_location)
+    # The embedded store of the root the run was in is the embedded store of the root it is in now.
+    return recorded_target(uri, journal.state.get("artifact_location"), artifact_root=RunLayout(run_dir).root)
 
 
 def _still_running(run_dir: Path) -> bool:

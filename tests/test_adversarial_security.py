@@ -376,6 +376,98 @@ def test_a_fifo_where_a_summary_belongs_does_not_hang_runs_list(cli_env, tmp_pat
     assert shown.returncode == 0 and "UNKNOWN" in shown.stdout, shown.stderr
 
 
+# -- 19: links out of the artifact root, a copied root ---------------------------------------------------
+
+
+def test_a_link_out_of_the_runs_folder_is_no_run(cli_env, tmp_path):
+    """A link to /etc inside runs/: not listed, not shown, not synced or repaired; the real run is."""
+    ok = json.loads(run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: echo\n")), "--json"], cli_env).stdout)
+    os.symlink("/etc", _root(cli_env) / "runs" / "20300101-000000-000-etc000")
+    listed = run_cli(["runs", "list", "--json"], cli_env)
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [ok["run_id"]]
+    shown = run_cli(["runs", "show", "20300101"], cli_env)
+    assert "no run" in _one_line_error(shown) and "passwd" not in shown.stdout
+    shown = run_cli(["runs", "show", ok["run_id"], "--json"], cli_env)
+    assert shown.returncode == 0 and not any("passwd" in f["path"] for f in json.loads(shown.stdout)["artifacts"])
+    for args in (["sync"], ["runs", "repair"]):
+        done = run_cli(args, cli_env)
+        assert done.returncode == 0 and "etc000" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_a_copied_artifact_root_syncs_into_its_own_store(mlflow_env, tmp_path):
+    """An artifact root copied elsewhere syncs into the copy's embedded store and sends the copy's files, not the original's."""
+    import shutil
+
+    original = _root(mlflow_env)
+    out = json.loads(run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: echo\n")), "--offline", "--json"],
+                             mlflow_env).stdout)
+    copy = tmp_path / "copied"
+    shutil.copytree(original, copy, symlinks=True)
+    (original / "runs" / out["run_id"] / "metrics" / "m.json").write_text('{"which": "original"}')
+    synced = run_cli(["sync", "--artifact-root", str(copy)], mlflow_env, timeout=180)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    summary = read_summary(copy / "runs" / out["run_id"])
+    assert summary["tracking"]["uri"] == f"sqlite:///{copy.resolve() / 'mlflow' / 'mlflow.db'}"
+    client, tracked = _tracked(summary)
+    assert tracked.info.status == "FINISHED" and str(copy.resolve()) in tracked.info.artifact_uri
+    local = Path(client.download_artifacts(tracked.info.run_id, "metrics/m.json", str(tmp_path)))
+    assert local.read_text() == "{}"
+    original_store = MlflowClient(f"sqlite:///{original / 'mlflow' / 'mlflow.db'}")
+    assert original_store.search_runs([e.experiment_id for e in original_store.search_experiments()]) == []
+
+
+# -- 20: bad records are reported on one line and skipped ----------------------------------------------------
+
+
+def _offline_runs(cli_env, tmp_path, n):
+    spec = write_spec(tmp_path / "s.yaml", "plugin: echo\n")
+    return [Path(json.loads(run_cli(["run", str(spec), "--offline", "--json"], cli_env).stdout)["run_dir"])
+            for _ in range(n)]
+
+
+def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env, tmp_path):
+    """One run's corrupt journal line and another's corrupt state.json: bare `core sync` says so on one line each and syncs the rest."""
+    torn, bad_state, good = _offline_runs(mlflow_env, tmp_path, 3)
+    lines = (torn / "tracking" / "journal.jsonl").read_text().splitlines(keepends=True)
+    lines.insert(2, "{this is not json\n")
+    (torn / "tracking" / "journal.jsonl").write_text("".join(lines))
+    (bad_state / "tracking" / "state.json").write_text("{not json")
+    synced = run_cli(["sync"], mlflow_env, timeout=180)
+    out = synced.stdout + synced.stderr
+    assert "Traceback" not in out and synced.returncode in (0, 1), out
+    assert f"{good.name}: sent" in synced.stdout
+    for run_dir in (torn, bad_state):
+        mentions = [line for line in out.splitlines() if run_dir.name in line]
+        assert len(mentions) == 1, out
+    _, tracked = _tracked(read_summary(good))
+    assert tracked.info.status == "FINISHED"
+
+
+WRONG_TYPES = {"metrics": [1, 2], "started_at": 5, "params": {"a": [1]}, "plugin": {"key": 5},
+               "tracking": {"pending": "many"}, "outputs": "x", "duration_s": "long", "tags": {"a": {"b": 1}}}
+
+
+def test_summaries_with_wrong_types_are_unknown_not_a_traceback(cli_env, tmp_path):
+    """Summaries with fields of the wrong type: UNKNOWN in `runs list` and `runs show`, a one-line reason each, the other runs as they were."""
+    (good,) = _offline_runs(cli_env, tmp_path, 1)
+    proper = read_summary(good)
+    names = []
+    for i, (field, value) in enumerate(WRONG_TYPES.items()):
+        folder = _root(cli_env) / "runs" / f"20200101-000000-00{i}-wrong{i}"
+        (folder / "summary").mkdir(parents=True)
+        (folder / "summary" / "run_summary.json").write_text(json.dumps(proper | {"run_id": folder.name, field: value}))
+        names.append(folder.name)
+    listed = run_cli(["runs", "list"], cli_env)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert all(n in listed.stdout for n in names) and good.name in listed.stdout
+    assert all(sum(n in line for line in listed.stderr.splitlines()) == 1 for n in names), listed.stderr
+    as_json = {r["run_id"]: r["status"] for r in strict_json(run_cli(["runs", "list", "--json"], cli_env).stdout)}
+    assert as_json == {good.name: "FINISHED"} | {n: "UNKNOWN" for n in names}
+    for name in names:
+        shown = run_cli(["runs", "show", name], cli_env)
+        assert shown.returncode == 0 and "UNKNOWN" in shown.stdout and "Traceback" not in shown.stderr, shown.stderr
+
+
 def _without_file_permission_override():
     """In the child (before exec): as root, give up the capabilities that ignore file modes, so mode 000 means what it says."""
     if os.geteuid() == 0:
@@ -393,6 +485,58 @@ def _run_unprivileged(args, env, timeout=120):
         if "prctl" in str(exc):
             pytest.skip("cannot drop root's file-permission override here")
         raise
+
+
+def test_an_unreadable_run_folder_is_reported_and_skipped(cli_env, tmp_path):
+    """A mode-000 run folder: `runs list`, `runs show`, `sync` and `runs repair` report it on one line and go on with the rest."""
+    locked, good = _offline_runs(cli_env, tmp_path, 2)
+    locked.chmod(0)
+    try:
+        listed = _run_unprivileged(["runs", "list", "--json"], cli_env)
+        assert listed.returncode == 0, listed.stderr
+        assert {r["run_id"]: r["status"] for r in json.loads(listed.stdout)} == {locked.name: "UNKNOWN",
+                                                                                good.name: "FINISHED"}
+        for args in (["runs", "list"], ["runs", "show", locked.name], ["sync"], ["runs", "repair"]):
+            done = _run_unprivileged(args, cli_env, timeout=180)
+            out = done.stdout + done.stderr
+            assert "Traceback" not in out and done.returncode in (0, 1), (args, out)
+            assert sum(locked.name in line for line in out.splitlines()) <= 2, (args, out)
+        synced = _run_unprivileged(["sync", good.name], cli_env)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("args", [["run", "SPEC"], ["runs", "list"], ["runs", "show", "x"], ["sync"], ["runs", "repair"],
+                                  ["sweep", "SWEEP"], ["rerun", "x"]],
+                         ids=lambda a: "-".join(a[:2]))
+def test_an_artifact_root_in_a_symlink_loop_is_bad_input(cli_env, tmp_path, args):
+    """An artifact root inside a symlink loop: every command that uses it exits 2 with one line, no traceback."""
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    env = dict(cli_env, CORE_ARTIFACT_ROOT=str(loop / "artifacts"))
+    files = {"SPEC": write_spec(tmp_path / "s.yaml", "plugin: echo\n"),
+             "SWEEP": write_spec(tmp_path / "w.yaml", "plugin: echo\nsweep:\n  grid: {seed: [1]}\n")}
+    proc = run_cli([str(files.get(a, a)) for a in args], env)
+    assert "symlink loop" in _one_line_error(proc)
+
+
+# -- 21: bad command-line values ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["runs", "show", "2026*"], ["runs", "show", "*"], ["runs", "show", "[a"],
+                                  ["runs", "compare", "20*", "x?"], ["runs", "list", "--since", "99999999999d"],
+                                  ["runs", "list", "--since", "9" * 40 + "w"], ["runs", "list", "--since", "0001-01-01"],
+                                  ["runs", "list", "--limit", "0"], ["runs", "list", "--limit", "-1"]],
+                         ids=lambda a: " ".join(a[1:]))
+def test_bad_runs_arguments_are_bad_input(cli_env, tmp_path, args):
+    """`runs show '2026*'`, `--since 99999999999d`, `--limit 0`, `--limit -1`: exit 2 and one line (before: ValueError, OverflowError, 'no runs', the oldest dropped)."""
+    _offline_runs(cli_env, tmp_path, 1)
+    if args[-1] == "0001-01-01":  # a valid date long ago is no error: every run is listed
+        proc = run_cli(args, cli_env)
+        assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc.stdout + proc.stderr
+        return
+    _one_line_error(run_cli(args, cli_env))
 
 
 # -- 22: MLflow's own error logging --------------------------------------------------------------------------

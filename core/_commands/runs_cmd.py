@@ -21,16 +21,21 @@ from core._records import (
     parse_tag_filters,
     read_run,
 )
-from core._redact import redacted_fields
+from core._redact import redacted_fields, scrub
 from core._settings import artifact_root
 from core._summary import iso
 from core.contracts import RunStatus
 
 
 def list_command(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise BadInput(f"--limit: {args.limit} is not a positive number of runs")
     root = artifact_root(args.artifact_root)
     since = parse_since(args.since) if args.since else None
-    runs = filter_runs(list_runs(root), plugin=args.plugin, status=args.status,
+    listed = list_runs(root)
+    for damaged in (r for r in listed if r.damaged):  # listed as UNKNOWN; why, once each
+        print(f"{damaged.run_id}: {damaged.problem}", file=sys.stderr)
+    runs = filter_runs(listed, plugin=args.plugin, status=args.status,
                        tags=parse_tag_filters(args.tag), since=since)[: args.limit]
     if args.json:
         print_json([_brief(r) for r in runs])
@@ -57,6 +62,8 @@ def show_command(args: argparse.Namespace) -> int:
         return 0
     s = run.summary
     print(f"run {run.run_id}  {run.display_status}")
+    if run.damaged:
+        print(f"  ({run.problem})")
     if run.display_status is RecordStatus.DEAD:
         print("  (recorded RUNNING, but its process is gone: killed, or its machine stopped)")
     for label, value in (("plugin", run.plugin), ("name", run.name), ("started", iso(run.started)),
@@ -116,14 +123,27 @@ def repair_command(args: argparse.Namespace) -> int:
     from core._repair import needs_repair, repair_run
 
     root = artifact_root(args.artifact_root)
+    reports, failed = [], []
     if args.run_ids:
         dirs = [find_run(root, rid) for rid in args.run_ids]
     else:
-        dirs = [r.run_dir for r in list_runs(root) if needs_repair(r)]
-    reports = [repair_run(d, tracking_uri=args.tracking_uri) for d in dirs]
+        dirs = []
+        for record in list_runs(root):
+            try:
+                if needs_repair(record):
+                    dirs.append(record.run_dir)
+            except Exception as exc:  # noqa: BLE001 - a record that cannot even be judged: reported, the rest go on
+                failed.append(f"{record.run_id}: not repaired: {_reason(exc)}")
+    for run_dir in dirs:  # one run that cannot be repaired (a corrupt journal, a folder it cannot read) stops no other
+        try:
+            reports.append(repair_run(run_dir, tracking_uri=args.tracking_uri))
+        except Exception as exc:  # noqa: BLE001 - reported on one line; the other runs are repaired
+            failed.append(f"{run_dir.name}: not repaired: {_reason(exc)}")
+    for line in failed:
+        print(line, file=sys.stderr)
     if args.json:
         print_json([r.__dict__ for r in reports])
-    elif not reports:
+    elif not reports and not failed:
         print(f"no DEAD runs in {root}")
     for r in reports if not args.json else ():
         if not r.repaired:
@@ -135,7 +155,7 @@ def repair_command(args: argparse.Namespace) -> int:
             print(f"{r.run_id}: {r.reason} on disk; it never reached tracking (its journal has no start)")
         else:
             print(f"{r.run_id}: {r.reason} on disk and in tracking; every journaled call sent")
-    return 0 if all(r.pending == 0 for r in reports) else 1
+    return 0 if all(r.pending == 0 for r in reports) and not failed else 1
 
 
 def rerun_command(args: argparse.Namespace) -> int:
@@ -216,6 +236,12 @@ def _plot(runs: list[RunRecord], metric: str, output: str | None) -> Path:
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
     """The spec's own tags, without the links a sweep added (a rerun is no child of that sweep)."""
     return {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "mlcore.sweep"))}
+
+
+def _reason(exc: BaseException) -> str:
+    """An error as one line, credentials scrubbed."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return scrub(text)[:300]
 
 
 def _load(args: argparse.Namespace, run_id: str) -> RunRecord:

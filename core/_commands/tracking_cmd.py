@@ -9,8 +9,9 @@ import sys
 from importlib import metadata
 
 from core._commands._output import print_json
-from core._errors import MissingExtra
+from core._errors import BadInput, MissingExtra
 from core._records import find_run
+from core._redact import scrub
 from core._settings import artifact_root, tracking_uri
 from core._sync import pending_runs, sync_run
 from core._tracking import resolve_target
@@ -18,11 +19,21 @@ from core._tracking import resolve_target
 
 def sync_command(args: argparse.Namespace) -> int:
     root = artifact_root(args.artifact_root)
-    run_dirs = [find_run(root, rid) for rid in args.run_ids] if args.run_ids else pending_runs(root)
-    reports = [sync_run(d, tracking_uri=args.tracking_uri) for d in run_dirs]
+    failed: list[str] = []  # runs whose records cannot be read: one line each, and the others are synced
+    run_dirs = [find_run(root, rid) for rid in args.run_ids] if args.run_ids else pending_runs(root, failed)
+    reports = []
+    for run_dir in run_dirs:
+        try:
+            reports.append(sync_run(run_dir, tracking_uri=args.tracking_uri))
+        except Exception as exc:  # one run's corrupt journal or state stops no other run
+            if isinstance(exc, BadInput) and args.run_ids and len(run_dirs) == 1:
+                raise
+            failed.append(f"{run_dir.name}: not synced: {scrub(' '.join(f'{type(exc).__name__}: {exc}'.split()))[:300]}")
+    for line in failed:
+        print(line, file=sys.stderr)
     if args.json:
         print_json([r.__dict__ | {"sent": dict(r.sent)} for r in reports])
-    elif not reports:
+    elif not reports and not failed:
         print(f"nothing to sync in {root}")
     for r in reports if not args.json else ():
         sent = ", ".join(f"{n} {op}" for op, n in sorted(r.sent.items())) or "nothing"
@@ -32,7 +43,7 @@ def sync_command(args: argparse.Namespace) -> int:
             print(f"{r.run_id}: sent {sent}; MLflow run {r.backend_run_id}")
         else:
             print(f"{r.run_id}: sent {sent}; {r.pending} still pending: {r.error}", file=sys.stderr)
-    return 0 if all(r.ok for r in reports) else 1
+    return 0 if all(r.ok for r in reports) and not failed else 1
 
 
 def ui_command(args: argparse.Namespace) -> int:

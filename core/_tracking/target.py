@@ -58,6 +58,21 @@ def default_target(artifact_root: Path) -> TrackingTarget:
     )
 
 
+def recorded_target(uri: str, artifact_location: str | None, *, artifact_root: Path) -> TrackingTarget:
+    """Where a run recorded that it tracks to (its `tracking/state.json`), for `core sync` in the artifact
+    root it lives in now. A run that tracked to the embedded store of the root it was in tracks to the
+    embedded store of this root: a root copied or moved elsewhere syncs into its own store, never into
+    the original's (state.json holds absolute URIs)."""
+    target = resolve_target(uri, artifact_root=artifact_root)
+    if target.uri.startswith("sqlite:///"):
+        db = Path(target.uri[len("sqlite:///") :])
+        if db.name == "mlflow.db" and db.parent.name == "mlflow":
+            was = default_target(db.parent.parent)
+            if was.uri == target.uri and artifact_location in (None, was.artifact_location):
+                return default_target(artifact_root)
+    return TrackingTarget(target.uri, artifact_location or target.artifact_location)
+
+
 def resolve_target(uri: str | None, *, artifact_root: Path) -> TrackingTarget:
     """Turn a user-supplied URI (or none) into an absolute `TrackingTarget`.
 
