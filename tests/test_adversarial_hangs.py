@@ -3,9 +3,11 @@ processes (a store left half-made or unreadable, a server that never answers, a 
 outright) and bounds the time it may take. Every test here has its row in RELIABILITY.md."""
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +24,19 @@ def _root(env):
 
 def _store(env):
     return _root(env) / "mlflow"
+
+
+def _wait_for_file(root, name, proc, timeout=60):
+    """The path of the first `runs/*/<name>` a run writes; fails if its process ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list((root / "runs").glob(f"*/{name}"))
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            pytest.fail(f"the process ended first: {proc.communicate()}")
+        time.sleep(0.05)
+    pytest.fail(f"no run wrote {name}")
 
 
 def _tables(db):
@@ -194,3 +209,118 @@ def test_an_unopenable_store_is_found_at_once_and_the_run_goes_on_pending(fresh_
     sync = run_cli(["sync"], fresh_store_env, cwd=tmp_path, timeout=120)
     assert sync.returncode == 0, sync.stderr
     assert read_summary(run_dir)["tracking"]["pending"] == 0  # nothing was lost
+
+
+# -- 15. a server that accepts and never answers -----------------------------------------------------
+
+
+class _Silent:
+    """A TCP listener on 127.0.0.1 (a free port) that accepts every connection and never answers;
+    `accepted` counts the connections, so a test knows how many calls reached it."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.uri = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted, self._open, self._stop = 0, [], threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self._open.append(conn)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._open:
+            conn.close()
+        self.sock.close()
+
+
+def _quick_timeouts(env):
+    """MLflow's HTTP time-out at 1 s (one retry, as core sets it): a call to the silent server costs 2 s."""
+    return dict(env, MLFLOW_HTTP_REQUEST_TIMEOUT="1", MLFLOW_HTTP_REQUEST_MAX_RETRIES="1")
+
+
+def test_a_server_that_never_answers_costs_a_run_one_call(cli_env, tmp_path):
+    """A server that accepts and never answers is called once (one time-out and its retry), however many calls the run makes."""
+    env = _quick_timeouts(cli_env)
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 50, pause_after: 25}\n")
+    with _Silent() as server:
+        proc = subprocess.Popen([sys.executable, "-m", "core", "run", str(spec), "--tracking-uri", server.uri],
+                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            paused = _wait_for_file(_root(env), "paused", proc)
+            time.sleep(6)  # past the recorder's first back-off: it would call the server again
+            (paused.parent / "resume").write_text("")
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        calls = server.accepted
+    assert proc.returncode == 0, err
+    assert calls <= 2, f"the silent server was called {calls} times (before: 8, each a time-out)"
+    summary = read_summary(paused.parent)
+    assert summary["status"] == "FINISHED" and summary["tracking"]["pending"] > 0
+    assert "did not answer" in summary["tracking"]["last_error"] and "core sync" in out
+
+
+def test_a_server_left_alone_is_called_again_after_the_quiet_spell():
+    """After a call that waited out its time-out, or failures that took as long in all, calls fail at once for QUIET_S; then the server is tried again."""
+    from core._tracking.patience import QUIET_S, Patience, ServerNotAnswering
+
+    now = [0.0]
+    patience = Patience("http://user:secret@host:5000", timeout_s=5, tries=2, clock=lambda: now[0])
+
+    def fails_after(seconds):
+        def call():
+            now[0] += seconds
+            raise ConnectionError("read timed out")
+        return call
+
+    with pytest.raises(ConnectionError):
+        patience.call(fails_after(10))  # a time-out and its retry
+    made = []
+    with pytest.raises(ServerNotAnswering, match="did not answer within 10s") as info:
+        patience.call(made.append, 1)
+    assert made == [] and "secret" not in str(info.value)
+    now[0] += QUIET_S
+    assert patience.call(lambda: "answered") == "answered"  # tried again, and an answer ends the spell
+    for _ in range(9):  # quick failures (a refused connection) add up to one call's worth: 10 s
+        with pytest.raises(ConnectionError):
+            patience.call(fails_after(1))
+    assert patience.call(lambda: "answered") == "answered"  # an answer in between starts the count again
+    for _ in range(10):
+        with pytest.raises(ConnectionError):
+            patience.call(fails_after(1))
+    with pytest.raises(ServerNotAnswering, match="failed for 10s"):
+        patience.call(made.append, 2)
+    assert made == []
+
+
+@pytest.mark.slow  # four processes, and MLflow's own 5 s time-out
+def test_sync_of_many_runs_against_a_server_that_never_answers_waits_once(cli_env, tmp_path):
+    """`core sync` of three runs against a server that never answers waits out one call's time-out in all, then reports each run on one line."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: echo\n")
+    with _Silent() as server:
+        for _ in range(3):
+            proc = run_cli(["run", str(spec), "--offline", "--tracking-uri", server.uri], cli_env, cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+        assert server.accepted == 0
+        started = time.monotonic()
+        sync = run_cli(["sync"], cli_env, cwd=tmp_path, timeout=120)
+        took, calls = time.monotonic() - started, server.accepted
+    assert sync.returncode == 1
+    assert calls <= 2 and took < 25, f"{calls} calls, {took:.0f}s (before: 6 calls, 35s)"
+    lines = sync.stderr.strip().splitlines()
+    assert len(lines) == 3 and all("still pending" in line for line in lines), sync.stderr
+    for run_dir in (_root(cli_env) / "runs").iterdir():
+        assert read_summary(run_dir)["tracking"]["pending"] > 0

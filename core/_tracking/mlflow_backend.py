@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from core._errors import TrackingError
 from core._tracking.backend import RUN_ID_TAG, Metric, TrackingBackend
+from core._tracking.patience import GuardedClient, for_server
 from core._tracking.target import public_uri
 from core.contracts import RunStatus
 
@@ -21,7 +22,8 @@ if TYPE_CHECKING:  # MLflow is imported only when a run tracks to it
 
 # MLflow's own defaults retry a failing HTTP call for about four minutes. A run
 # must not hang that long on a server that is down (DESIGN.md, Tracking), so
-# these bound each call to seconds; users can still override them.
+# these bound each call to seconds; users can still override them. The number of
+# calls that wait is bounded too (`core._tracking.patience`).
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -47,6 +49,10 @@ class MlflowTracking(TrackingBackend):
         self._uri = tracking_uri
         self._artifact_location = artifact_location
         self._client = MlflowClient(tracking_uri=tracking_uri)
+        if not tracking_uri.startswith("sqlite:"):
+            # Each call is bounded, not their number: a server that does not answer is left alone
+            # after one call's wait, so it costs a run (or a sync of many runs) that much in all.
+            self._client = cast("MlflowClient", GuardedClient(self._client, for_server(tracking_uri)))
         self._experiments: dict[str, str] = {}
 
     @property
