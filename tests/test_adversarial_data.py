@@ -4,6 +4,7 @@ record back from disk and from MLflow. Every test here has its row in RELIABILIT
 
 import json
 import os
+import random
 import resource
 import signal
 import socket
@@ -429,3 +430,69 @@ def test_a_disk_that_fills_while_journaling_fails_the_run_with_its_cause_everywh
     assert tracked.info.status == "FAILED"  # not RUNNING
     assert _metric_points(mlflow_env, tracked) == sorted((r["step"], r["value"]) for r in journaled)
     assert "not repaired: it ended FAILED" in run_cli(["runs", "repair", run_dir.name], env).stdout
+
+
+# -- the property: concurrent commands and random kills on one root --------------------------
+
+
+def _children(pid):
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [20])
+def test_concurrent_runs_syncs_and_repairs_with_random_kills_lose_and_duplicate_nothing(mlflow_env, tmp_path, seed):
+    """Concurrent run/sync/repair with random SIGKILLs, then sync + repair: each metric once in MLflow, statuses agree."""
+    rng = random.Random(seed)  # the schedule is the seed's: a failure is replayed by its seed
+    started = time.monotonic()
+    last_kill = started
+    for wave in range(2):  # the second wave's syncs and repairs meet the first wave's dead runs
+        commands = [["run", str(write_spec(tmp_path / f"s{wave}{i}.yaml", "plugin: ext_slow_steps\ndata_spec: "
+                                                                           f"{{steps: {rng.randint(100, 1500)}}}\n"))]
+                    + (["--offline"] if rng.random() < 0.4 else []) for i in range(5 - 2 * wave)]
+        commands += [["sync"]] * (2 + wave) + [["runs", "repair"]] * (1 + wave)
+        rng.shuffle(commands)
+        procs, kills = [], {}
+        for args in commands:  # 8 processes a wave, started over about two seconds
+            time.sleep(rng.uniform(0, 0.3))
+            procs.append(subprocess.Popen([sys.executable, "-m", "core", *args], env=mlflow_env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            if rng.random() < 0.6:
+                kills[procs[-1]] = time.monotonic() + rng.uniform(0.5, 8.0)
+        while any(p.poll() is None for p in procs):
+            for proc, at in list(kills.items()):
+                if time.monotonic() >= at:
+                    victims = _children(proc.pid) if rng.random() < 0.5 else []  # the run's own process, or the command
+                    for pid in victims or [proc.pid]:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    del kills[proc]
+                    last_kill = time.monotonic()
+            assert time.monotonic() - started < 240, "the commands did not end"
+            time.sleep(0.01)
+        for proc in procs:
+            err = proc.communicate()[1]
+            assert "Traceback" not in err, err
+    time.sleep(max(0.0, last_kill + 6 - time.monotonic()))  # a folder without a summary is DEAD once 5 s old
+
+    for args in (["sync"], ["runs", "repair"], ["sync"]):
+        final = run_cli(args, mlflow_env, timeout=300)
+        assert final.returncode == 0, final.stdout + final.stderr
+    for run_dir in _runs(mlflow_env):
+        summary = read_summary(run_dir)
+        journal = _journal(run_dir) if (run_dir / "tracking" / "journal.jsonl").exists() else []
+        tracked = _tracked(mlflow_env, run_dir)
+        assert summary["status"] in ("FINISHED", "KILLED"), (run_dir.name, summary["status"])
+        if not any(r["op"] == "start" for r in journal):
+            assert tracked == [], run_dir.name  # it never reached tracking, and nothing pretends it did
+            continue
+        assert len(tracked) == 1, (run_dir.name, [(r.info.run_id, r.info.status) for r in tracked])
+        assert tracked[0].info.status == summary["status"], run_dir.name
+        assert summary["tracking"]["pending"] == 0 and summary["tracking"]["run_id"] == tracked[0].info.run_id
+        journaled = sorted((r["step"], r["value"]) for r in journal if r["op"] == "metric")
+        assert _metric_points(mlflow_env, tracked[0]) == journaled, run_dir.name  # each exactly once

@@ -107,3 +107,22 @@ class FillJournal(Plugin):
         while True:
             context.tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
             step += 1
+
+
+class SlowSteps(Plugin):
+    """Logs `steps` metric points, `pause` seconds apart, then a param and an artifact: a run that
+    lasts long enough to be killed anywhere in it (the concurrency property test)."""
+
+    info = PluginInfo(key="ext_slow_steps", version="1.0", description="Logs step metrics, slowly")
+
+    def run(self, spec, *, context):
+        steps, pause = int(spec.data_spec.get("steps", 100)), float(spec.data_spec.get("pause", 0.002))
+        for step in range(steps):
+            context.tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
+            time.sleep(pause)
+        context.tracking.log_params({"data.steps": steps})
+        path = context.artifact_dir / "metrics" / "final.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"steps": steps}))
+        context.tracking.log_artifact(path, artifact_path="metrics")
+        return RunResult(outputs={"steps": steps})
