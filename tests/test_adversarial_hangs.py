@@ -324,3 +324,60 @@ def test_sync_of_many_runs_against_a_server_that_never_answers_waits_once(cli_en
     assert len(lines) == 3 and all("still pending" in line for line in lines), sync.stderr
     for run_dir in (_root(cli_env) / "runs").iterdir():
         assert read_summary(run_dir)["tracking"]["pending"] > 0
+
+
+# -- 16. a sweep driver killed outright ----------------------------------------------------------------
+
+
+def _alive(pid):
+    """Whether `pid` runs (a zombie nobody reaped yet is not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+@pytest.mark.slow  # a sweep driver and its pool of worker processes
+def test_a_sweep_driver_killed_outright_takes_its_workers_with_it(cli_env, tmp_path):
+    """SIGKILL of a sweep driver: its idle worker exits, its busy worker ends its run KILLED with the record written, then exits; none is left."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 0}\n"
+                                           "sweep:\n  name: orphans\n  grid: {data_spec.seconds: [0, 120]}\n")
+    env = dict(cli_env, CORE_PROGRESS="0")
+    driver = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--max-workers", "2"], env=env,
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = _root(env) / "runs"
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            summaries = [read_summary(d) for d in runs.glob("*") if (d / "ready").exists()] if runs.exists() else []
+            if sorted(s["status"] for s in summaries) == ["FINISHED", "RUNNING"]:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sweep never had one run done and one running")
+        by_status = {s["status"]: s for s in summaries}
+        idle, busy = by_status["FINISHED"]["pid"], by_status["RUNNING"]["pid"]
+        workers = [idle, busy]
+        assert idle != busy and all(_alive(pid) for pid in workers)
+        driver.kill()
+        driver.wait(timeout=30)
+        killed = time.monotonic()
+        while any(_alive(pid) for pid in workers) and time.monotonic() - killed < 30:
+            time.sleep(0.1)
+        left = [pid for pid in workers if _alive(pid)]
+        assert not left, f"workers {left} outlived their driver by 30s (before: still there after 66s)"
+    finally:
+        driver.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, 9)
+    running = read_summary(next(d for d in runs.iterdir() if read_summary(d)["pid"] == busy))
+    assert running["status"] == "KILLED" and running["error"]["message"] == "interrupted by SIGTERM"

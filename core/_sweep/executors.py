@@ -108,7 +108,7 @@ class ProcessExecutor(Executor):
         self._workers = max(1, min(self.max_workers, workers))
         threads = max(1, (os.cpu_count() or 1) // self._workers)
         self._pool = Pool(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
-                          initializer=init_pool_worker, initargs=(threads,))
+                          initializer=init_pool_worker, initargs=(threads, os.getpid()))
         self.startup_s = time.perf_counter() - started
 
     def submit_all(self, jobs: list[SweepJob]) -> Iterator[JobResult]:
