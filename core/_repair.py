@@ -64,7 +64,8 @@ def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str, known_dea
     release_space(run_dir)  # the reserve its process left: room to record how it ended
     trim_torn_tail(record.layout.journal)
     journal = Journal(run_dir)
-    if record.summary is not None and record.summary.status.is_terminal and (journal.end or not journal.started):
+    acknowledged = journal.end is not None and journal.end["seq"] <= journal.sent_seq
+    if record.summary is not None and record.summary.status.is_terminal and (acknowledged or not journal.started):
         return RepairReport(record.run_id, False, f"not repaired: it ended {record.status}")
     summary = settle(run_dir, journal, record.summary, died=died)
     journal.close()

@@ -321,6 +321,18 @@ def test_a_finished_summary_whose_end_was_never_journaled_is_closed_by_repair(ml
     assert read_summary(run_dir)["status"] == "FINISHED"
 
 
+def test_repair_of_an_ended_run_whose_end_call_was_never_acknowledged_sends_it(mlflow_env, tmp_path):
+    """`core runs repair <id>` of an ended run whose end call tracking never acknowledged sends it: MLflow agrees."""
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_steps\ndata_spec: {steps: 20}\n")
+    assert run_cli(["run", str(spec), "--offline"], mlflow_env).returncode == 0  # journaled, nothing sent
+    run_dir = _runs(mlflow_env)[0]
+    repaired = run_cli(["runs", "repair", run_dir.name], mlflow_env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "FINISHED on disk and in tracking" in repaired.stdout
+    tracked = _only_tracked(mlflow_env, run_dir)
+    assert tracked.info.status == "FINISHED" and len(_metric_points(mlflow_env, tracked)) == 20
+    assert "not repaired: it ended FINISHED" in run_cli(["runs", "repair", run_dir.name], mlflow_env).stdout
+
 # -- 10. a killed `core sync` leaves the summary stale -------------------------------------------
 
 
