@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, write_spec
 
-from core import Plugin, PluginInfo, RunResult, RunSpec
-from core._registry import Registry
-from core._runner import run
-from core._tracking.fake import FakeTracking
+from core import Plugin, PluginInfo, RunResult, RunSpec, run
+from core.testing import FakeTracking, Registry
 
 
 class Curve(Plugin):

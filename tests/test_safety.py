@@ -9,10 +9,9 @@ import pytest
 from conftest import run_cli, write_spec
 from mlflow import MlflowClient
 
-from core import InvalidTrackingValue, Plugin, PluginInfo, RunResult, RunSpec
+from core import InvalidTrackingValue, Plugin, PluginInfo, RunResult, RunSpec, run
 from core._redact import REDACTED, is_secret_key
-from core._registry import Registry
-from core._runner import run
+from core.testing import Registry
 
 SECRETS = ("sk-live-123", "hunter2", "ghp_tok")
 
