@@ -13,6 +13,7 @@ from core._records import RecordStatus, RunRecord, abandoned, read_run
 from core._runlock import held_elsewhere, locked
 from core._sync import settle, sync_locked
 from core._tracking.journal import Journal, has_end, release_space, trim_torn_tail
+from core.contracts import RunStatus
 
 DIED = "the run's process died without ending it (found and ended by `core runs repair`)"
 
@@ -76,6 +77,6 @@ def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str, known_dea
         write_report(run_dir)
     except Exception:  # noqa: BLE001 - the summary is what counts; the page is a convenience
         pass
-    status = summary.status.value if summary is not None else "KILLED"
+    status = (summary.status if summary is not None else RunStatus.KILLED).value
     return RepairReport(record.run_id, True, status, report.pending, report.error, tracked=journal.started)
 
