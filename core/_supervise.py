@@ -24,7 +24,6 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from core._errors import EXIT_RUN_FAILED
 from core._records import RecordStatus, read_run
@@ -34,6 +33,7 @@ from core._tracking.journal import has_end
 
 _FORWARDED = {signal.SIGINT, signal.SIGTERM}
 _PR_SET_PDEATHSIG = 1
+_SI_KERNEL = 0x80  # Linux: a signal the kernel generated (the terminal's Ctrl-C), not a kill() by a process
 
 
 def supervise(work: Callable[[], int], *, run_dir: Path, tracking_uri: str | None,
@@ -56,20 +56,36 @@ def supervise(work: Callable[[], int], *, run_dir: Path, tracking_uri: str | Non
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
         return work()  # the run's process: it returns through `core.cli.main` and exits as `core run` did
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        try:
-            os.kill(child, signum)
-        except ProcessLookupError:
-            pass
-
-    previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     try:
-        _, status = os.waitpid(child, 0)
+        status = _wait_forwarding(child)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     return _after(run_dir, os.waitstatus_to_exitcode(status), tracking_uri, report)
+
+
+def _wait_forwarding(child: int) -> int:
+    """Wait for the child, handing it each SIGINT/SIGTERM sent to this process alone.
+
+    The signals stay blocked and are taken with `sigwaitinfo`, which says who sent them: Ctrl-C
+    on a terminal is sent by the kernel to the whole foreground group (`si_code` SI_KERNEL), so
+    the child has it already, and a second copy would interrupt the plugin's own clean-up (its
+    `finally` saving a checkpoint); a `kill` of this pid (SI_USER) reaches only us, so we pass it on.
+    """
+    waited = _FORWARDED | {signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    try:
+        while True:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                return status
+            info = signal.sigwaitinfo(waited)
+            if info.si_signo in _FORWARDED and info.si_code != _SI_KERNEL:
+                try:
+                    os.kill(child, info.si_signo)
+                except ProcessLookupError:
+                    pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _die_with(parent: int) -> None:
