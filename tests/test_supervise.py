@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import write_spec
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor forks (POSIX)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(os, "fork"), reason="the supervisor forks (POSIX)")]
 
 
 def _read_all(fd: int, until: float) -> bytes:
