@@ -17,6 +17,10 @@ import pytest
 from conftest import read_summary, run_cli, write_spec
 from mlflow import MlflowClient  # mlflow-skinny is a core dependency
 
+# Every test here runs real processes to the moment of a fault (10-30 s each on 2 cores):
+# they run in the extras job, with the other slow ones.
+pytestmark = pytest.mark.slow
+
 # -- helpers ------------------------------------------------------------------------------------
 
 

@@ -84,6 +84,7 @@ def _stale(store, how):
     pytest.param("emptied", marks=pytest.mark.slow),
     "half_made",
 ])
+@pytest.mark.slow
 def test_a_stale_ready_marker_does_not_skip_the_first_use_lock(mlflow_env, tmp_path, how):
     """A `.ready` marker whose database is gone, empty or not made yet is not trusted: the store is opened under the lock."""
     store = _store(mlflow_env)
@@ -109,6 +110,7 @@ def test_a_stale_ready_marker_does_not_skip_the_first_use_lock(mlflow_env, tmp_p
     assert not [t for t in _tables(db) if t.startswith("_alembic_tmp")]
 
 
+@pytest.mark.slow
 def test_a_ready_marker_for_its_own_store_is_trusted_without_the_lock(mlflow_env, tmp_path):
     """The marker of a store made at this schema revision lets a process open it while another holds the lock."""
     store = _store(mlflow_env)

@@ -53,6 +53,7 @@ def _tracked(summary):
 # -- 7: outputs JSON cannot hold, NaN and infinity --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unserialisable_outputs_and_nan_leave_a_truthful_strict_json_record(mlflow_env, tmp_path):
     """A self-referencing list, an unprintable object and NaN/inf in outputs and metrics: FINISHED everywhere, strict JSON."""
     spec = write_spec(tmp_path / "s.yaml", "plugin: ext_hostile\ndata_spec: {do: outputs}\n")
@@ -120,6 +121,7 @@ def test_one_redaction_for_values_at_any_depth_and_uris_in_any_string():
 LEAKS = ("tok-11", "tok-12", "tok-13", "tok-14", "tok-15", "pw-16", "pw-17", "pw-18", "pw-19", "tok-20")
 
 
+@pytest.mark.slow
 def test_credentials_never_reach_disk_output_or_logs(cli_env, tmp_path):
     """Credentials in params (nested in lists, camelCase keys, URIs in values), tags, outputs, the spec and an offline URI: on no file, no output."""
     spec = write_spec(tmp_path / "s.yaml", """plugin: ext_hostile
@@ -323,6 +325,7 @@ def test_fifo_and_links_in_plots_neither_hang_nor_leak_into_the_report(cli_env, 
     assert "plots/real.png" in files and not {"plots/fifo.png", "plots/zero.png", "plots/outside.png"} & set(files)
 
 
+@pytest.mark.slow
 def test_log_artifacts_refuses_a_folder_holding_a_link_out(mlflow_env, tmp_path):
     """log_artifacts on a folder holding a link to a file outside the run folder is refused: FAILED, nothing copied."""
     spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_hostile\ndata_spec: {{do: log_dir, outside: '{_outside(tmp_path)}'}}\n")
@@ -343,6 +346,7 @@ def test_log_artifact_refuses_a_fifo(cli_env, tmp_path):
     assert summary["status"] == "FAILED" and "not a regular file" in summary["error"]["message"]
 
 
+@pytest.mark.slow
 def test_sync_copies_nothing_that_leaves_the_run_folder(mlflow_env, tmp_path):
     """Files swapped for links out after they were logged (offline) are not copied by `core sync`; the rest is."""
     secret = _outside(tmp_path)
@@ -394,6 +398,7 @@ def test_a_link_out_of_the_runs_folder_is_no_run(cli_env, tmp_path):
         assert done.returncode == 0 and "etc000" not in done.stdout + done.stderr, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_a_copied_artifact_root_syncs_into_its_own_store(mlflow_env, tmp_path):
     """An artifact root copied elsewhere syncs into the copy's embedded store and sends the copy's files, not the original's."""
     import shutil
@@ -425,6 +430,7 @@ def _offline_runs(cli_env, tmp_path, n):
             for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env, tmp_path):
     """One run's corrupt journal line and another's corrupt state.json: bare `core sync` says so on one line each and syncs the rest."""
     torn, bad_state, good = _offline_runs(mlflow_env, tmp_path, 3)
@@ -542,6 +548,7 @@ def test_bad_runs_arguments_are_bad_input(cli_env, tmp_path, args):
 # -- 22: MLflow's own error logging --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_read_only_store_is_one_line_from_core(mlflow_env, tmp_path):
     """A read-only mlflow/ folder: the run goes on journaling and core says so in one line; none of MLflow's ERROR tracebacks."""
     store = _root(mlflow_env) / "mlflow"
