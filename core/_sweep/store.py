@@ -16,6 +16,7 @@ is on disk even after the driver was killed.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core._errors import BadInput
-from core._files import atomic_write_json
+from core._files import atomic_write_json, atomic_write_text
 from core._layout import sweeps_dir
 from core._records import RecordStatus, RunRecord, list_runs
 from core._redact import redact_mapping
@@ -184,8 +185,9 @@ class SweepStore:
                    "elapsed_s": round(outcome.elapsed_s, 3), "parent_run_id": outcome.parent_run_id,
                    "written_at": iso(datetime.now(timezone.utc)), "runs": outcome.rows_json()}
         atomic_write_json(self.layout.results_json, summary)
-        with open(self.layout.results_csv, "w", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerows(csv_rows(outcome))
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(csv_rows(outcome))
+        atomic_write_text(self.layout.results_csv, text.getvalue())
 
 
 def _read_json(path: Path) -> Any:
