@@ -76,6 +76,10 @@ class RunFileNotFound(BadInput):
     """`context.run_file` found the earlier run's file neither on disk nor in tracking."""
 
 
+class ModelNotFound(BadInput):
+    """`context.model` (or an input check) could not resolve an MLflow Model URI."""
+
+
 class LifecycleError(CoreError):
     """A plugin tried to do what only core may do (start or end the run)."""
 

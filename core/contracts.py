@@ -1,8 +1,8 @@
 """The contract between core and plugins, in one place.
 
 Everything a plugin author writes against lives here: `Plugin`, `PluginInfo`,
-`ConfigField`, `RunSpec`, `RunContext`, `RunResult`, `RunStatus`, and `Tracker`, what
-`context.tracking` is. Standard library only (it imports nothing from the rest of core,
+`ConfigField`, `RunSpec`, `RunContext`, `RunResult`, `RunStatus`, `RunInput`, `ResolvedModel`,
+and `Tracker`, what `context.tracking` is. Standard library only (it imports nothing from the rest of core,
 not even for type checking), so importing it is free and it can never be part of a cycle.
 """
 
@@ -147,11 +147,43 @@ class Tracker(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RunInput:
+    """Something a run needs from earlier work, declared by `Plugin.inputs` so core can check it
+    exists before a run folder is made (a typo is bad input, exit 2, not a FAILED run).
+
+    Either an earlier core run's file (`run_id` and `path` inside its folder, as `run_file`
+    takes them) or an MLflow Model (`model_uri`: `runs:/<id>/model`, `models:/NAME@ALIAS`,
+    `models:/NAME/3`, as `RunContext.model` takes it). `field` is the spec field it came from
+    (`data_spec.score.run_id`), named in the error.
+    """
+
+    field: str
+    run_id: str | None = None
+    path: str | None = None
+    model_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """An MLflow Model fetched for a run (`RunContext.model`): its local folder and where it came
+    from. `version`/`name` are set for a registry URI; `run_id` is the core run that logged it
+    (its `mlcore.run_id` tag), `mlflow_run_id` the MLflow run, where known."""
+
+    uri: str
+    path: Path
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    mlflow_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunContext:
     """What core hands a plugin for one run. The plugin never builds one (`core.testing` does
     for tests).
 
-    `locate_run_file` is core's lookup behind `run_file`; plugins call `run_file`.
+    `locate_run_file` and `locate_model` are core's lookups behind `run_file` and `model`;
+    plugins call those.
     """
 
     run_id: str
@@ -160,6 +192,7 @@ class RunContext:
     artifact_dir: Path
     logger: logging.Logger
     locate_run_file: Callable[[str, str], Path] | None = field(default=None, repr=False, compare=False)
+    locate_model: Callable[[str], ResolvedModel] | None = field(default=None, repr=False, compare=False)
 
     def run_file(self, run_id: str, relative_path: str) -> Path:
         """A file or folder of an earlier run, by core run id and path inside its run folder
@@ -172,6 +205,17 @@ class RunContext:
             raise LookupError(f"this context cannot reach earlier runs' files (asked for {relative_path} "
                               f"of run {run_id})")
         return self.locate_run_file(run_id, relative_path)
+
+    def model(self, uri: str) -> ResolvedModel:
+        """An MLflow Model by URI (`runs:/<mlflow run id>/model`, `models:/NAME@ALIAS`,
+        `models:/NAME/VERSION`), resolved against this run's tracking and downloaded into this
+        run's folder (`inputs/`). Plugins never talk to MLflow's registry themselves.
+
+        Raises `core.ModelNotFound` (bad input, exit 2) naming the URI and what exists.
+        """
+        if self.locate_model is None:
+            raise LookupError(f"this context cannot reach MLflow Models (asked for {uri})")
+        return self.locate_model(uri)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +239,11 @@ class Plugin(ABC):
 
     def validate(self, spec: RunSpec) -> None:
         """Check `spec.data_spec` without doing any work. Default: accept anything."""
+
+    def inputs(self, spec: RunSpec) -> tuple[RunInput, ...]:
+        """What the run needs from earlier runs or the model registry (`RunInput`), for core to
+        check before the run starts. Called after `validate`. Default: nothing."""
+        return ()
 
     @abstractmethod
     def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
