@@ -38,6 +38,7 @@ class SpecError(BadInput):
         field: str | None = None,
         allowed: Iterable[object] | str | None = None,
     ) -> None:
+        self.message = message
         self.source = source
         self.field = field
         self.allowed = allowed
@@ -51,6 +52,15 @@ class SpecError(BadInput):
             shown = allowed if isinstance(allowed, str) else ", ".join(str(a) for a in allowed)
             text += f" (allowed: {shown})"
         super().__init__(text)
+
+    def located(self, spec_file: str) -> SpecError:
+        """This error, naming the spec file it was found in first (a plugin's `validate` knows the
+        field, not the file; one that named another file, a CSV say, keeps it after the spec's)."""
+        if self.source == spec_file:
+            return self
+        if self.source is None:
+            return SpecError(self.message, source=spec_file, field=self.field, allowed=self.allowed)
+        return SpecError(f"{self.source}: {self.message}", source=spec_file, field=self.field, allowed=self.allowed)
 
 
 class PluginNotFound(BadInput):

@@ -26,7 +26,17 @@ from typing import Any
 
 from core._deps import is_installed
 from core._environment import describe_environment
-from core._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BadInput, MissingExtra, PluginNotFound, RunInterrupted
+from core._errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    BadInput,
+    MissingExtra,
+    PluginNotFound,
+    RunInterrupted,
+    SpecError,
+)
+from core._files import json_safe
+from core._inputs import check_inputs
 from core._layout import EXCEPTION_PATH, RunLayout, runs_dir
 from core._records import EarlierRunFiles
 from core._redact import redact_mapping, scrub
@@ -39,6 +49,7 @@ from core._settings import artifact_root as resolve_root
 from core._settings import strict_names
 from core._settings import tracking_uri as resolve_uri
 from core._signals import deferred_interrupts, interrupts_as_exceptions
+from core._spec import check_user_tags
 from core._summary import ErrorInfo, PluginRef, RunSummary, TrackingInfo, write_exception
 from core._tracking import (
     DEFAULT_EXPERIMENT,
@@ -113,8 +124,25 @@ def prepare(spec: RunSpec, *, registry: Registry | None = None, source: str | No
     for module in info.requires:
         if not is_installed(module):
             raise MissingExtra(caller=f"plugin '{info.key}'", module=module, extra=info.extra)
-    plugin.validate(spec)
+    # Tags a spec asks for, however it was built (a file, `--set`, Python): core's and MLflow's own
+    # names are refused here, before anything is written, as for a spec file.
+    check_user_tags(spec.tags, source or f"spec for plugin '{spec.plugin}'")
+    try:
+        plugin.validate(spec)
+    except SpecError as exc:
+        if source is None:
+            raise
+        raise exc.located(source) from None
     return plugin
+
+
+def check_run_inputs(plugin: Plugin, spec: RunSpec, *, root: Path, target: TrackingTarget,
+                     backend: TrackingBackend | None = None, source: str | None = None) -> None:
+    """Step 1b: what the run needs from earlier runs (`Plugin.inputs`) exists, or bad input (exit 2)
+    before any folder is made. Needs the artifact root and tracking target, so it follows `prepare`."""
+    inputs = tuple(plugin.inputs(spec))
+    if inputs:
+        check_inputs(inputs, root=root, target=target, backend=backend, source=source)
 
 
 def run(
@@ -137,6 +165,7 @@ def run(
     plugin = prepare(spec, registry=registry, source=source)
     root = resolve_root(artifact_root)
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
+    check_run_inputs(plugin, spec, root=root, target=target, backend=backend, source=source)
     run_id = run_id or new_run_id()
     run_dir = runs_dir(root) / run_id
     if offline:
@@ -165,7 +194,8 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
     # `interrupts_as_exceptions` it interrupts the plugin.
     with deferred_interrupts(received):
         started = datetime.now(timezone.utc)
-        state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started)
+        state = _RunState(run_id=run_id, run_dir=run_dir, spec=spec, plugin=plugin, target=target, started=started,
+                          tags=_run_tags(spec, plugin, run_id, extra_tags))
         # The record first (a RUNNING summary with this pid): a process killed from here on leaves a
         # run that `core runs list` shows DEAD and `core runs repair` ends.
         _write(state, RunStatus.RUNNING, recorder=None, logger=_LOG)
@@ -182,7 +212,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
             recorder.start(
                 experiment=experiment,
                 run_name=spec.name or run_id,
-                tags=_run_tags(spec, plugin, run_id, extra_tags),
+                tags=state.tags,
                 start_time_ms=int(started.timestamp() * 1000),
             )
             with interrupts_as_exceptions(received):  # a signal noted so far interrupts here
@@ -235,6 +265,8 @@ class _RunState:
     exc: BaseException | None = None
     interrupt: str | None = None
     environment: dict[str, Any] | None = None
+    #: the run's tags as core starts it with them (recorded from the first summary on)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def fail(self, exc: BaseException, status: RunStatus, interrupt: str | None = None) -> None:
         self.exc, self.status, self.interrupt = exc, status, interrupt
@@ -275,6 +307,11 @@ def _run_tags(spec: RunSpec, plugin: Plugin, run_id: str, extra: dict[str, str] 
     return tags
 
 
+#: how much of a plugin's outputs the journaled outcome keeps (for a run killed before its final
+#: summary); small, so it fits the space a run reserves for recording how it ended
+OUTCOME_OUTPUTS_BYTES = 64 * 1024
+
+
 def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBackend | None, logger: logging.Logger,
             log_handler: logging.Handler, received: list[int]) -> RunOutcome:
     """Step 5. Each part is best-effort and independent: one failing never skips the others."""
@@ -300,7 +337,8 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
         # is ended with this status by `core sync` or `core runs repair`.
         failure = (type(state.exc).__name__, error or "") if state.exc is not None else None
         _best_effort(logger, "journal the outcome", lambda: recorder.decide(
-            state.status, int(ended.timestamp() * 1000), failure))
+            state.status, int(ended.timestamp() * 1000), failure,
+            outputs=json_safe(state.outputs, max_bytes=OUTCOME_OUTPUTS_BYTES)))
     summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
     _best_effort(logger, "log the summary", lambda: _log_file(recorder, RunLayout(state.run_dir).summary, "summary"))
     _best_effort(logger, "write reports/report.html", lambda: _log_file(
@@ -350,7 +388,7 @@ def _write(state: _RunState, status: RunStatus, *, recorder: RunRecorder | None,
         outputs=state.outputs,
         metrics=recorder.final_metrics if recorder else {},
         params=recorder.params if recorder else {},
-        tags=recorder.tags if recorder else {},
+        tags=(recorder.tags if recorder else {}) or dict(state.tags),
         tracking=TrackingInfo(
             backend=backend.name if backend else ("offline" if recorder else None),
             uri=backend.uri if backend else state.target.uri,

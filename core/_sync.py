@@ -51,6 +51,8 @@ class SyncReport:
     backend_run_id: str | None = None
     error: str | None = None
     skipped: str | None = None
+    #: journal lines corrupted on disk: their calls are lost; every other record was sent around them
+    corrupt_lines: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -110,6 +112,7 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     release_space(run_dir)  # the reserve of a run that died with it: room for what is written now
     journal = Journal(run_dir)  # read under the lock: what another sync sent is acknowledged now
     settle(run_dir, journal, _summary_or_none(run_dir))
+    report.corrupt_lines = list(journal.corrupt_lines)
     records = journal.pending()
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
@@ -230,6 +233,8 @@ def settle(run_dir: Path, journal: Journal, summary: RunSummary | None, *,
         duration_s=round((ended - started).total_seconds(), 3) if started else None,
         metrics=dict(base.metrics) or record.journal_final_metrics, params=dict(base.params) or record.params,
         tags=dict(base.tags) or record.tags, error=error,
+        # the outputs the run journaled with its outcome: a run killed before its final summary keeps them
+        outputs=dict(base.outputs or {}) or dict((journal.outcome or {}).get("outputs") or {}),
     )
     settled.write(run_dir)
     return settled

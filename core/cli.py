@@ -68,9 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(handler=_lazy("core._commands.run_cmd:run_command"))
 
-    p = sub.add_parser("validate", help="check a spec file without running it")
+    p = sub.add_parser("validate", help="check a spec file without running it",
+                       description="Check a spec file without running it: its fields, the plugin's own checks, "
+                       "and that the earlier runs or models it names exist (in the artifact root or tracking).")
     p.add_argument("spec", help="path to the spec file")
     _add_override_flags(p)
+    _add_location_flags(p)
     p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
     p.set_defaults(handler=_lazy("core._commands.run_cmd:validate_command"))
 

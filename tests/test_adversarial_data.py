@@ -300,13 +300,16 @@ def test_a_run_killed_after_journaling_its_outcome_is_repaired_with_that_status(
     run_dir = _runs(mlflow_env)[0]
     _cut_journal_after(run_dir, "outcome")
     summary = read_summary(run_dir)
-    summary.update(status="RUNNING", ended_at=None, pid=2**22 + 7)  # as written at the start; a dead pid
+    assert summary["outputs"] == {"steps": 20}
+    # as written at the start: no outputs yet, and a dead pid
+    summary.update(status="RUNNING", ended_at=None, pid=2**22 + 7, outputs={})
     (run_dir / "summary" / "run_summary.json").write_text(json.dumps(summary))
     assert json.loads(run_cli(["runs", "list", "--json"], mlflow_env).stdout)[0]["display_status"] == "DEAD"
     repaired = run_cli(["runs", "repair"], mlflow_env)
     assert repaired.returncode == 0, repaired.stderr
     assert "FINISHED on disk and in tracking" in repaired.stdout
     assert read_summary(run_dir)["status"] == "FINISHED" and read_summary(run_dir)["error"] is None
+    assert read_summary(run_dir)["outputs"] == {"steps": 20}  # journaled with the outcome, not lost
     tracked = _only_tracked(mlflow_env, run_dir)
     assert tracked.info.status == "FINISHED" and len(_metric_points(mlflow_env, tracked)) == 20
 

@@ -273,7 +273,8 @@ def test_tags_and_names_mlflow_would_refuse_are_bad_input(cli_env, tmp_path, ove
 
 
 def test_core_tags_cannot_be_overwritten(cli_env, tmp_path):
-    """A plugin setting `mlcore.run_id` or `plugin` is refused (FAILED, the tags kept); a spec built in Python cannot override them either."""
+    """A plugin setting `mlcore.run_id` or `plugin` is refused (FAILED, the tags kept); a spec built in Python
+    naming reserved tags is bad input before any folder, as a spec file is."""
     for tag in ("mlcore.run_id", "plugin"):
         spec = write_spec(tmp_path / "s.yaml", f"plugin: ext_hostile\ndata_spec: {{do: core_tags, tag: {tag}}}\n")
         proc = run_cli(["run", str(spec), "--json"], cli_env)
@@ -283,14 +284,20 @@ def test_core_tags_cannot_be_overwritten(cli_env, tmp_path):
         assert "spoofed" not in journal
     from ext_pkg import Echo
 
-    from core import RunSpec
+    from core import RunSpec, SpecError
     from core._runner import run
     from core._tracking.fake import FakeTracking
     from core.testing import Registry
 
+    for reserved in ("mlcore.run_id", "plugin", "mlflow.runName"):
+        fake = FakeTracking()
+        with pytest.raises(SpecError, match=f"field 'tags.{reserved}'.*reserved"):
+            run(RunSpec(plugin="echo", tags={reserved: "spoofed", "team": "a"}),
+                artifact_root=tmp_path / "api", registry=Registry({"echo": Echo}), backend=fake)
+        assert not fake.runs and not (tmp_path / "api" / "runs").exists()
     fake = FakeTracking()
-    outcome = run(RunSpec(plugin="echo", tags={"mlcore.run_id": "spoofed", "plugin": "spoofed", "team": "a"}),
-                  artifact_root=tmp_path / "api", registry=Registry({"echo": Echo}), backend=fake)
+    outcome = run(RunSpec(plugin="echo", tags={"team": "a"}), artifact_root=tmp_path / "api",
+                  registry=Registry({"echo": Echo}), backend=fake)
     tags = fake.only_run().tags
     assert tags["mlcore.run_id"] == outcome.run_id and tags["plugin"] == "echo" and tags["team"] == "a"
 
@@ -380,6 +387,19 @@ def test_a_fifo_where_a_summary_belongs_does_not_hang_runs_list(cli_env, tmp_pat
     assert shown.returncode == 0 and "UNKNOWN" in shown.stdout, shown.stderr
 
 
+@pytest.mark.parametrize("which", ["journal.jsonl", "state.json"])
+def test_a_fifo_in_place_of_a_journal_does_not_hang_a_named_sync(cli_env, tmp_path, which):
+    """`core sync RUN_ID` on a run whose journal (or state) is a FIFO: one line naming it, exit 1, at once."""
+    out = json.loads(run_cli(["run", str(write_spec(tmp_path / "s.yaml", "plugin: echo\n")), "--offline", "--json"],
+                            cli_env).stdout)
+    path = Path(out["run_dir"]) / "tracking" / which
+    path.unlink()
+    os.mkfifo(path)
+    synced = run_cli(["sync", out["run_id"]], cli_env, timeout=60)
+    assert synced.returncode == 1 and "Traceback" not in synced.stderr, synced.stderr
+    assert f"tracking/{which} is not a regular file" in synced.stderr
+
+
 # -- 19: links out of the artifact root, a copied root ---------------------------------------------------
 
 
@@ -432,7 +452,8 @@ def _offline_runs(cli_env, tmp_path, n):
 
 @pytest.mark.slow
 def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env, tmp_path):
-    """One run's corrupt journal line and another's corrupt state.json: bare `core sync` says so on one line each and syncs the rest."""
+    """One run's corrupt journal line and another's corrupt state.json: bare `core sync` says so on one line each and
+    syncs the rest; the run with the corrupt line is sent around it (every other call), not skipped."""
     torn, bad_state, good = _offline_runs(mlflow_env, tmp_path, 3)
     lines = (torn / "tracking" / "journal.jsonl").read_text().splitlines(keepends=True)
     lines.insert(2, "{this is not json\n")
@@ -442,11 +463,13 @@ def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env,
     out = synced.stdout + synced.stderr
     assert "Traceback" not in out and synced.returncode in (0, 1), out
     assert f"{good.name}: sent" in synced.stdout
-    for run_dir in (torn, bad_state):
-        mentions = [line for line in out.splitlines() if run_dir.name in line]
-        assert len(mentions) == 1, out
+    assert len([line for line in out.splitlines() if bad_state.name in line]) == 1, out
+    assert f"{torn.name}: sent" in synced.stdout, out
     _, tracked = _tracked(read_summary(good))
     assert tracked.info.status == "FINISHED"
+    assert f"{torn.name}: warning: journal line(s) 3 are corrupt" in synced.stderr, out
+    _, around = _tracked(read_summary(torn))
+    assert around.info.status == "FINISHED" and around.data.tags["plugin"] == "echo"  # the rest arrived
 
 
 WRONG_TYPES = {"metrics": [1, 2], "started_at": 5, "params": {"a": [1]}, "plugin": {"key": 5},

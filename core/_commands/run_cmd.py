@@ -8,10 +8,12 @@ import sys
 from core._commands._output import print_json
 from core._layout import runs_dir
 from core._redact import redact
-from core._runner import RunOutcome, new_run_id, outcome_of, prepare, run
+from core._runner import RunOutcome, check_run_inputs, new_run_id, outcome_of, prepare, run
 from core._settings import artifact_root as resolve_root
+from core._settings import tracking_uri as resolve_uri
 from core._spec import load_spec
 from core._supervise import supervise
+from core._tracking.target import resolve_target
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -73,6 +75,9 @@ def print_outcome(args: argparse.Namespace, outcome: RunOutcome) -> int:
 def validate_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, overrides=args.overrides, seed=args.seed)
     plugin = prepare(spec, source=args.spec)
+    root = resolve_root(args.artifact_root)
+    check_run_inputs(plugin, spec, root=root, target=resolve_target(resolve_uri(args.tracking_uri), artifact_root=root),
+                     source=args.spec)
     if args.json:
         print_json(redact(spec.to_dict()))
     else:

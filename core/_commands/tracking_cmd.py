@@ -37,6 +37,10 @@ def sync_command(args: argparse.Namespace) -> int:
         print(f"nothing to sync in {root}")
     for r in reports if not args.json else ():
         sent = ", ".join(f"{n} {op}" for op, n in sorted(r.sent.items())) or "nothing"
+        if r.corrupt_lines:
+            lines = ", ".join(map(str, r.corrupt_lines[:10])) + (" ..." if len(r.corrupt_lines) > 10 else "")
+            print(f"{r.run_id}: warning: journal line(s) {lines} are corrupt on disk and were skipped; "
+                  "every other call was sent", file=sys.stderr)
         if r.skipped:
             print(f"{r.run_id}: skipped ({r.skipped})")
         elif r.ok:

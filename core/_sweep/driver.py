@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,12 +202,11 @@ class _Sweep:
     def _jobs(self, todo: list[PlannedRun], store: SweepStore, parent_id: str | None) -> list[SweepJob]:
         jobs = []
         for planned in todo:
-            tags = {**planned.spec.tags, SWEEP_TAG: store.sweep_id, INDEX_TAG: str(planned.index)}
+            tags = {SWEEP_TAG: store.sweep_id, INDEX_TAG: str(planned.index)}
             if parent_id:
                 tags[PARENT_TAG] = parent_id
-            spec = replace(planned.spec, tags=tags)
-            jobs.append(SweepJob(planned.index, planned.key, spec.to_dict(), str(self.root), self.target.uri,
-                                 str(store.layout.stop_file)))
+            jobs.append(SweepJob(planned.index, planned.key, planned.spec.to_dict(), str(self.root), self.target.uri,
+                                 str(store.layout.stop_file), tags=tags))
         return jobs
 
     def _execute(self, jobs: list[SweepJob], metric: str | None,

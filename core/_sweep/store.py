@@ -161,7 +161,8 @@ class SweepStore:
         """(sweep index, run record) of every run folder tagged with this sweep, newest first."""
         found = []
         for record in list_runs(self.root):
-            tags = record.spec_tags
+            # the run's tags (core adds the sweep's); a sweep from before that carried them in its spec
+            tags = {**record.spec_tags, **record.tags}
             index = str(tags.get(INDEX_TAG, ""))
             if tags.get(SWEEP_TAG) == self.sweep_id and index.isdigit():
                 found.append((int(index), record))

@@ -27,7 +27,8 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 
 @dataclass(frozen=True)
 class SweepJob:
-    """One planned run, resolved: its spec already carries the sweep's tags."""
+    """One planned run, resolved: its spec as the user's sweep made it, and the sweep's own tags
+    (`mlcore.sweep_id`, `mlcore.sweep_index`, `mlflow.parentRunId`) that core adds to the run."""
 
     index: int
     key: str
@@ -36,6 +37,7 @@ class SweepJob:
     tracking_uri: str
     #: present once the sweep is stopping: a job that has not begun must not begin
     stop_file: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def execute_job(job: SweepJob) -> JobResult:
     _BUSY = True
     try:
         outcome = run(spec_from_mapping(job.spec, source=f"sweep run {job.index}"),
-                      artifact_root=job.artifact_root, tracking_uri=job.tracking_uri)
+                      artifact_root=job.artifact_root, tracking_uri=job.tracking_uri, extra_tags=job.tags)
     except CoreError as exc:  # bad input found only now (e.g. the artifact root): a failed run of the sweep
         return JobResult(job.index, job.key, RecordStatus.FAILED, pid=pid, error=f"{type(exc).__name__}: {exc}")
     finally:

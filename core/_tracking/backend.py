@@ -98,6 +98,12 @@ class TrackingBackend(ABC):
         for path, rel_path in folder_files(Path(local_dir), Path(local_dir), artifact_path):
             self.log_artifact(run_id, path, rel_path)
 
+    def has_run(self, core_run_id: str) -> bool | None:
+        """Whether a run tagged `mlcore.run_id=core_run_id` is recorded here; None: cannot tell.
+
+        Lets core refuse a spec naming an earlier run that exists nowhere before the run starts."""
+        return None
+
     def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
         """Copy an artifact of the run tagged `mlcore.run_id=core_run_id` into `dst_dir`.
 

@@ -99,6 +99,9 @@ class FakeTracking(TrackingBackend):
         run.status = status
         run.end_time_ms = end_time_ms
 
+    def has_run(self, core_run_id: str) -> bool | None:
+        return any(run.tags.get(RUN_ID_TAG) == core_run_id for run in self.runs.values())
+
     def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
         """A file, or a folder (every artifact under `artifact_path/`), as MLflow does."""
         prefix = artifact_path.rstrip("/") + "/"

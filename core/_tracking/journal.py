@@ -18,6 +18,7 @@ from typing import Any
 
 from core._files import atomic_write_json
 from core._layout import RunLayout
+from core._safefiles import regular_file
 
 
 class Journal:
@@ -36,11 +37,19 @@ class Journal:
         self.started = False
         self.outcome: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
+        #: line numbers of journal lines that are not records (corrupted on disk): sent around, reported
+        self.corrupt_lines: list[int] = []
         self.state: dict[str, Any] = {"sent_seq": 0, "backend_run_id": None}
+        # Only regular files inside the run folder are opened: a FIFO put in a journal's place would
+        # block every reader (`core sync <id>` hung on one), and a link could lead anywhere.
+        run_dir = Path(run_dir)
+        for path in (self.path, self.state_path):
+            if os.path.lexists(path) and regular_file(path, run_dir) is None:
+                raise OSError(f"{path.relative_to(run_dir)} is not a regular file in the run folder")
         if self.state_path.exists():
             self.state.update(json.loads(self.state_path.read_text(encoding="utf-8")))
         if self.path.exists():
-            for record in self.records():
+            for record in read_records(self.path, corrupt=self.corrupt_lines):
                 self._note(record)
 
     @property
@@ -88,8 +97,9 @@ class Journal:
             self.end = record
 
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
-        """Records with `seq > after`, in order. A torn last line (a kill mid-write) is skipped."""
-        return read_records(self.path, after=after)
+        """Records with `seq > after`, in order. A torn last line (a kill mid-write) is skipped, and so
+        is a line corrupted on disk (`corrupt_lines` says which): the records around it are sent."""
+        return read_records(self.path, after=after, corrupt=[])
 
     def pending(self) -> list[dict[str, Any]]:
         return list(self.records(after=self.sent_seq))
@@ -187,23 +197,32 @@ def has_end(path: Path, *, tail_bytes: int = 65536) -> bool | None:
     return False
 
 
-def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False) -> Iterator[dict[str, Any]]:
+def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False,
+                 corrupt: list[int] | None = None) -> Iterator[dict[str, Any]]:
     """The complete records of a journal file with `seq > after`, in order.
 
     A last line without its newline was torn by a kill mid-write and never counts. A line that
-    is not JSON raises, unless `skip_corrupt` (readers that only display, like `core runs`).
+    is not a record (bytes corrupted on disk) raises, unless `skip_corrupt` (readers that only
+    display, like `core runs`) or `corrupt`, a list its line numbers are added to (`core sync`:
+    one bad line must not keep every other record of the run from being sent).
     """
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
             if not line.endswith("\n"):
                 break
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+                seq = record["seq"]
+                if not isinstance(seq, int) or not isinstance(record.get("op"), str):
+                    raise ValueError("not a journal record")
+            except (ValueError, TypeError, KeyError):
                 if skip_corrupt:
                     continue
+                if corrupt is not None:
+                    corrupt.append(number)
+                    continue
                 raise
-            if record["seq"] > after:
+            if seq > after:
                 yield record

@@ -151,11 +151,18 @@ class MlflowTracking(TrackingBackend):
         except Exception:  # noqa: BLE001 - the run is ended; cleaning up is best-effort
             pass
 
-    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+    def _find_tagged(self, core_run_id: str) -> list[Run]:
+        """The run tagged with a core run id, in any experiment (at most one is asked for)."""
         experiments = [e.experiment_id for e in self._client.search_experiments()]
-        runs = self._client.search_runs(
+        return list(self._client.search_runs(
             experiments, filter_string=f"tags.`{RUN_ID_TAG}` = '{core_run_id}'", max_results=1
-        ) if experiments else []
+        )) if experiments else []
+
+    def has_run(self, core_run_id: str) -> bool | None:
+        return bool(self._find_tagged(core_run_id))
+
+    def download_artifact(self, core_run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+        runs = self._find_tagged(core_run_id)
         if not runs:
             raise TrackingError(f"no MLflow run is tagged {RUN_ID_TAG}={core_run_id} in {self.uri}")
         dst_dir.mkdir(parents=True, exist_ok=True)

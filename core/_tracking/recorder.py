@@ -98,15 +98,19 @@ class RunRecorder:
             self.journal.update_state(backend=backend.name if backend else "offline")
             self._send_buffer()
 
-    def decide(self, status: RunStatus, end_time_ms: int, error: tuple[str, str] | None = None) -> None:
-        """Journal how the run ended (`outcome`, with the error's type and message) before the
-        runner writes its final summary: if the process dies after this, `core sync` and
-        `core runs repair` end it with this status, not as a process that died."""
+    def decide(self, status: RunStatus, end_time_ms: int, error: tuple[str, str] | None = None, *,
+               outputs: Mapping[str, Any] | None = None) -> None:
+        """Journal how the run ended (`outcome`, with the error's type and message and the plugin's
+        outputs, already JSON-safe) before the runner writes its final summary: if the process dies
+        after this, `core sync` and `core runs repair` end it with this status and these outputs,
+        not as a process that died."""
         if not self._started:
             return
         fields: dict[str, Any] = {"status": status.value, "time": end_time_ms}
         if error is not None:
             fields["error_type"], fields["error"] = error
+        if outputs:
+            fields["outputs"] = dict(outputs)
         with self._lock:
             self._buffer.append(self.journal.append("outcome", **fields))
 

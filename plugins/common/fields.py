@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from core import SpecError
@@ -63,3 +64,17 @@ def run_id(cfg: Mapping[str, Any], where: str, *, required: bool, purpose: str) 
     if not isinstance(value, str) or not value:
         raise SpecError(f"must be a run id ({purpose}), got {value!r}", field=f"{where}.run_id")
     return value
+
+
+def existing_path(path: str, field_name: str, *, folder: bool = False) -> str:
+    """A path the spec names that must exist now (a CSV to read, a saved model folder): checked when
+    the spec is validated, so a typo is bad input (exit 2) before any run folder is made."""
+    found = Path(path)
+    if not found.exists():
+        raise SpecError("file not found" if not folder else "folder not found", source=path, field=field_name)
+    if folder and not found.is_dir():
+        raise SpecError("not a folder", source=path, field=field_name)
+    if not folder and not found.is_file():
+        raise SpecError("not a file", source=path, field=field_name)
+    return path
+

@@ -29,6 +29,17 @@ def check_params(task: str, model: ModelConfig) -> None:
         if key not in allowed:
             raise SpecError(f"{cls.__name__} has no parameter {key!r}", field=f"data_spec.model.{key}",
                             allowed=allowed)
+    # The values too, by scikit-learn's own constraints (`n_estimators: fifty`), now rather than at fit
+    # time: bad input before a run folder exists, not a FAILED run.
+    try:
+        estimator = cls(**model.params)
+        validate = getattr(estimator, "_validate_params", None)
+        if validate is not None:  # scikit-learn >= 1.2
+            validate()
+    except (TypeError, ValueError) as exc:  # InvalidParameterError is a ValueError
+        message = " ".join(str(exc).split())
+        bad = next((key for key in model.params if f"'{key}'" in message), None)
+        raise SpecError(message, field=f"data_spec.model.{bad}" if bad else "data_spec.model") from None
 
 
 def build(task: str, model: ModelConfig, *, seed: int | None, categorical: list[int], n_features: int) -> Pipeline:

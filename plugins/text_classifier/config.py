@@ -9,8 +9,10 @@
            # or {source: pretrained, path: /a/local/dir/saved/with/save_pretrained, max_length: 128}
     train: {epochs: 3, batch_size: 16, optimizer: adamw, lr: 0.001, weight_decay: 0.01, schedule, device}
     early_stopping: {metric: val_loss, patience: 2}
-    score: {run_id: <a finished text_classifier run>}        # pipeline: score only
+    score: {run_id: <a finished text_classifier run>}        # pipeline: score only; or
+    score: {model_uri: runs:/<mlflow run id>/model | models:/NAME@ALIAS | models:/NAME/3}
     plots: true
+    log_model: true                   # an MLflow Model (pyfunc, tokenizer and weights inside) at artifact path `model`
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from core import ConfigField, SpecError
-from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
+from plugins.common.fields import as_mapping, boolean, choice, existing_path, number, only_fields
+from plugins.common.mlflow_model import LOG_MODEL_HELP, MODEL_URI_FORMS, score_source
 from plugins.common.split import parse_split
 from plugins.common.torch_train.config import (
     EarlyStopping,
@@ -39,7 +42,7 @@ VAL_METRICS = ("val_loss", "val_accuracy", "val_f1_macro")
 SYNTHETIC = {"n_samples": 600, "n_classes": 3, "noise": 0.1}
 ARCHITECTURE = ("layers", "hidden", "heads", "intermediate", "vocab_size", "dropout")
 TRAIN_DEFAULTS = TrainConfig(epochs=3, batch_size=16, optimizer="adamw", lr=1e-3, weight_decay=0.01)
-FIELDS = ("pipeline", "data", "split", "model", "train", "early_stopping", "score", "plots", "purpose")
+FIELDS = ("pipeline", "data", "split", "model", "train", "early_stopping", "score", "plots", "log_model", "purpose")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class TextConfig:
     early_stopping: EarlyStopping
     score_run_id: str | None
     plots: bool
+    score_model_uri: str | None = None
+    log_model: bool = True
 
     def params(self) -> dict[str, Any]:
         model = asdict(self.model)
@@ -109,11 +114,11 @@ def parse_config(data_spec: Mapping[str, Any]) -> TextConfig:
     stopping = parse_early_stopping(as_mapping(data_spec.get("early_stopping", {}), "data_spec.early_stopping"),
                                     VAL_METRICS)
     score = as_mapping(data_spec.get("score", {}), "data_spec.score")
-    only_fields(score, ("run_id",), "data_spec.score")
-    score_id = run_id(score, "data_spec.score", required=pipeline == "score",
-                      purpose="the id of a finished text_classifier training run")
+    score_id, score_uri = score_source(score, "data_spec.score", required=pipeline == "score",
+                                       purpose="the id of a finished text_classifier training run")
     plots = boolean(data_spec, "plots", True, "data_spec")
-    return TextConfig(pipeline, data, split, model, train, stopping, score_id, plots)
+    log_model = boolean(data_spec, "log_model", True, "data_spec")
+    return TextConfig(pipeline, data, split, model, train, stopping, score_id, plots, score_uri, log_model)
 
 
 def _data(cfg: Mapping[str, Any], pipeline: str) -> TextData:
@@ -131,6 +136,7 @@ def _data(cfg: Mapping[str, Any], pipeline: str) -> TextData:
     path = cfg.get("path")
     if not isinstance(path, str) or not path:
         raise SpecError(f"is required for source: {source} (a path to a .{source} file)", field=f"{where}.path")
+    existing_path(path, f"{where}.path")
     columns = {}
     for key, default in (("text_column", "text"), ("label_column", "label")):
         value = cfg.get(key, default)
@@ -191,5 +197,8 @@ CONFIG_FIELDS = (
     ConfigField("model.max_length", "int", TextModel.max_length, "8..4096", "tokens per text"),
     *training_fields(TRAIN_DEFAULTS, VAL_METRICS),
     ConfigField("score.run_id", "str", None, help="a finished text_classifier run", when="pipeline: score"),
+    ConfigField("score.model_uri", "str", None, MODEL_URI_FORMS, "an MLflow Model, instead of score.run_id",
+                when="pipeline: score"),
     ConfigField("plots", "bool", True, help="loss curves, val metrics, confusion matrix"),
+    ConfigField("log_model", "bool", True, help=LOG_MODEL_HELP, when="pipeline: train"),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import SpecError
-from plugins.common.fields import only_fields
+from plugins.common.fields import existing_path, only_fields
 
 SOURCES = ("synthetic", "builtin", "csv")
 BUILTIN = {
@@ -65,6 +65,7 @@ def parse_data(cfg: Mapping[str, Any], task: str) -> DataConfig:
     path = cfg.get("path")
     if not isinstance(path, str) or not path:
         raise SpecError("is required for source: csv (a path to a CSV file)", field="data_spec.data.path")
+    existing_path(path, "data_spec.data.path")
     target = cfg.get("target")
     if target is not None and not isinstance(target, str):
         raise SpecError("must be a column name", field="data_spec.data.target")
