@@ -343,6 +343,10 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
     _best_effort(logger, "log the summary", lambda: _log_file(recorder, RunLayout(state.run_dir).summary, "summary"))
     _best_effort(logger, "write reports/report.html", lambda: _log_file(
         recorder, write_report(state.run_dir), "reports"))
+    logger.info("run %s %s in %.2fs", state.run_id, state.status.value, (ended - state.started).total_seconds())
+    log_handler.flush()
+    # The run's log goes with its summary (what happened, in the run's words), as the last artifact.
+    _best_effort(logger, "log logs/run.log", lambda: _log_file(recorder, RunLayout(state.run_dir).log, "logs"))
     if recorder is not None:
         _best_effort(logger, "end the tracking run", lambda: recorder.end(state.status, int(ended.timestamp() * 1000)))
         # Rewrite with what tracking could not send, now that it is final.
@@ -352,7 +356,6 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
                 "%d tracking calls are pending in %s: send them with `core sync %s`",
                 recorder.pending, recorder.journal.path, state.run_id,
             )
-    logger.info("run %s %s in %.2fs", state.run_id, state.status.value, (ended - state.started).total_seconds())
     if received:  # too late to change the record: it stands, and the exit code says the same
         logger.warning("%s arrived after run %s had ended %s: its record stands", signal.Signals(received[0]).name,
                        state.run_id, state.status.value)

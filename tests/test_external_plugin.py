@@ -1,6 +1,7 @@
 """A third-party plugin package installed with pip is listed, runs, and is visible in MLflow."""
 
 import json
+from pathlib import Path
 
 from conftest import only_run_dir, read_summary, run_cli, write_spec
 
@@ -23,7 +24,9 @@ def test_external_plugin_runs_and_is_visible_to_plain_mlflow(fresh_store_env, tm
     run = client.get_run(out["tracking"]["run_id"])
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "my-echo"
-    assert client.get_experiment(run.info.experiment_id).name == "ext"
+    experiment = client.get_experiment(run.info.experiment_id)
+    # opens on MLflow 3's training-runs view, not its GenAI traces page (issue 21)
+    assert experiment.name == "ext" and experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert run.data.params == {"data.n": "3", "model.type": "none"}
     assert [(m.value, m.step) for m in client.get_metric_history(run.info.run_id, "train_loss")] == [(0.5, 1)]
     assert run.data.tags["plugin"] == "echo"
@@ -31,7 +34,10 @@ def test_external_plugin_runs_and_is_visible_to_plain_mlflow(fresh_store_env, tm
     assert run.data.tags["pipeline"] == "train"
     assert run.data.tags["mlcore.run_id"] == summary["run_id"]
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert top == {"metrics", "summary", "reports"}
+    assert top == {"metrics", "summary", "reports", "logs"}
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "logs")] == ["logs/run.log"]
+    logged = client.download_artifacts(run.info.run_id, "logs/run.log", str(root.parent / "dl"))
+    assert "FINISHED in" in Path(logged).read_text()  # the run's log to its last line about the run
     assert [a.path for a in client.list_artifacts(run.info.run_id, "metrics")] == ["metrics/m.json"]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "summary")] == ["summary/run_summary.json"]
     # artifacts live inside the artifact root, not in a ./mlruns of the working directory

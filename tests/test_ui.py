@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,3 +53,35 @@ def test_ui_serves_the_embedded_store_on_localhost(fresh_store_env, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_full_mlflow(), reason="needs full mlflow: pip install 'mlcore[ui]'")
+def test_ui_says_starting_then_the_url_once_it_answers_and_a_sigterm_frees_the_port(fresh_store_env, tmp_path):
+    """Issue 21: the URL is printed only once the server answers, and SIGTERM to `core ui` alone (not its
+    group) stops MLflow's server too: the port is free again and no server process is left."""
+    from mlflow_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ui", "--port", str(port)], env=fresh_store_env,
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+        assert first.startswith("starting MLflow's UI for "), first
+        deadline = time.time() + 120
+        for line in proc.stderr:
+            if f"MLflow UI at http://127.0.0.1:{port}" in line:
+                break
+            assert time.time() < deadline and proc.poll() is None
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+            assert resp.status == 200  # answering when the URL was printed
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+        with socket.socket() as sock:
+            # SO_REUSEADDR: connections in TIME_WAIT do not count; a server still listening does
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))  # nothing listens on the port any more
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

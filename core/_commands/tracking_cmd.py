@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from importlib import metadata
 
 from core._commands._output import print_json
@@ -14,7 +17,7 @@ from core._records import find_run
 from core._redact import scrub
 from core._settings import artifact_root, tracking_uri
 from core._sync import pending_runs, sync_run
-from core._tracking import resolve_target
+from core._tracking import public_uri, resolve_target
 
 
 def sync_command(args: argparse.Namespace) -> int:
@@ -65,10 +68,73 @@ def ui_command(args: argparse.Namespace) -> int:
            "--host", args.host, "--port", str(args.port), "--workers", "1"]
     if target.artifact_location:
         cmd += ["--default-artifact-root", target.artifact_location]
-    print(f"MLflow UI for {target.uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    # MLflow's server logs as MLflow does (the CLI keeps MLflow's records off its own console).
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_CONFIGURE_LOGGING"}
+    return serve_until_stopped(cmd, env=env, health_url=f"http://{args.host}:{args.port}/health",
+                               starting=f"starting MLflow's UI for {public_uri(target.uri)} ...",
+                               ready=f"MLflow UI at http://{args.host}:{args.port} (Ctrl-C to stop)")
+
+
+def serve_until_stopped(cmd: list[str], *, env: dict[str, str], health_url: str, starting: str, ready: str,
+                        start_timeout_s: float = 180.0) -> int:
+    """Run a server child until it exits or this process is told to stop.
+
+    Says `starting` at once and `ready` only once `health_url` answers (MLflow's server takes
+    seconds to import). The child runs in its own process group so that a SIGTERM or Ctrl-C
+    here is passed to all of it (gunicorn/uvicorn workers included) and waited for: stopping
+    this command never leaves a server holding the port.
+    """
+    print(starting, file=sys.stderr, flush=True)
+    stop: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        stop.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    child = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
-        # MLflow's server logs as MLflow does (the CLI keeps MLflow's records off its own console).
-        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_CONFIGURE_LOGGING"}
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+        deadline, announced, timed_out = time.monotonic() + start_timeout_s, False, False
+        while child.poll() is None and not stop:
+            if not announced:
+                if _answers(health_url):
+                    print(ready, file=sys.stderr, flush=True)
+                    announced = True
+                elif time.monotonic() > deadline:
+                    print(f"core: error: the server did not answer {health_url} within {start_timeout_s:.0f} s",
+                          file=sys.stderr)
+                    timed_out = True
+                    break
+            time.sleep(0.25)
+        if child.poll() is None:
+            _stop_group(child)
+            return 1 if timed_out else 0  # stopped as asked
+        return child.returncode
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def _stop_group(child: subprocess.Popen) -> None:
+    """SIGTERM to the child's whole process group, then SIGKILL if it has not ended in 15 s."""
+    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            child.wait(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # workers the server forked may outlive their parent for a moment
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
