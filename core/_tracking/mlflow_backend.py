@@ -32,6 +32,11 @@ HTTP_DEFAULTS = {
 }
 
 
+#: tags of the experiments core creates. MLflow 3's UI opens an experiment without a kind on its
+#: GenAI "Overview/Traces" page; these hold training runs, so they open on the runs view.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
 class MlflowTracking(TrackingBackend):
     """Tracks to any MLflow store: the embedded SQLite default or a server."""
 
@@ -71,7 +76,7 @@ class MlflowTracking(TrackingBackend):
         if exp is None:
             location = f"{self._artifact_location.rstrip('/')}/{_safe_dir(name)}" if self._artifact_location else None
             try:
-                exp_id = self._client.create_experiment(name, artifact_location=location)
+                exp_id = self._client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
             except Exception:
                 # Another process created it between our lookup and create.
                 exp = self._client.get_experiment_by_name(name)
