@@ -44,6 +44,9 @@ HEAVY = ("numpy", "pandas", "scipy", "sklearn", "torch", "transformers", "tokeni
 STANDARD_FOLDERS = ("data", "models", "metrics", "plots", "reports")
 CORE_FOLDERS = ("summary", "errors", "logs", "tracking")
 CORE_ARTIFACTS = ("summary/", "errors/", "reports/report.html")  # what core itself logs for every run
+# The one artifact path besides the standard folders: a trained run's MLflow Model (`runs:/<id>/model`),
+# logged from wherever the plugin saved it in the run folder (models/mlflow_model/ in mlcore's families).
+MODEL_ARTIFACT = "model"
 UNKNOWN_FIELD = "no_such_field_xyz"
 CHECK_SEED = 0  # the seed the smoke run uses when its spec sets none
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -375,10 +378,11 @@ def logged_names(t: PluginUnderCheck) -> Check:
 
 def artifact_problem(path: str) -> str | None:
     """The artifact-path convention: what a plugin logs sits under one of the standard folders."""
-    if path.startswith(CORE_ARTIFACTS) or ("/" in path and path.split("/", 1)[0] in STANDARD_FOLDERS):
+    if path.startswith(CORE_ARTIFACTS) or ("/" in path and path.split("/", 1)[0] in (*STANDARD_FOLDERS,
+                                                                                     MODEL_ARTIFACT)):
         return None
     return (f"artifact '{path}' should be under {', '.join(f + '/' for f in STANDARD_FOLDERS)} "
-            "(log_artifact(path, artifact_path='metrics'), ...)")
+            f"or be the MLflow Model at {MODEL_ARTIFACT}/ (log_artifact(path, artifact_path='metrics'), ...)")
 
 
 def same_seed_same_metrics(t: PluginUnderCheck) -> Check:
@@ -474,7 +478,11 @@ def _layout(run_dir: Path) -> Check:
 def _artifact_paths(run_dir: Path, artifacts: dict[str, bytes]) -> Check:
     name = "artifact paths"
     logged = [k for k in artifacts if not k.startswith(CORE_ARTIFACTS)]
-    wrong = [k for k in logged if not (run_dir / k).is_file()]
+    model = [k for k in logged if k.startswith(MODEL_ARTIFACT + "/")]
+    if model and f"{MODEL_ARTIFACT}/MLmodel" not in model:
+        return Check(name, False, f"logged {model[0]} under {MODEL_ARTIFACT}/, which is for an MLflow Model (a folder "
+                     "with an MLmodel file, as save_model writes it)", model[0])
+    wrong = [k for k in logged if k not in model and not (run_dir / k).is_file()]
     if wrong:
         return Check(name, False, f"logged {wrong[0]} with an artifact_path that is not its folder in the run "
                      "(log files from data/, models/, ... with artifact_path='data', 'models', ...)", wrong[0])

@@ -34,11 +34,25 @@ def write_csv(path: Path, header: Sequence[str], columns: Sequence[Iterable[Any]
     return path
 
 
+MLFLOW_MODEL = "mlflow_model"  # models/mlflow_model/: logged once, at artifact path `model` (common.mlflow_model)
+
+
 def log_standard_folders(context: RunContext) -> None:
-    """Log each standard folder the run wrote, under its own name as `artifact_path`."""
+    """Log each standard folder the run wrote, under its own name as `artifact_path`; the MLflow
+    Model in `models/` is left out (it is logged at `model`, and a second copy would double the
+    stored weights)."""
     for folder in STANDARD_FOLDERS:
-        if (context.artifact_dir / folder).is_dir():
-            context.tracking.log_artifacts(context.artifact_dir / folder, artifact_path=folder)
+        path = context.artifact_dir / folder
+        if not path.is_dir():
+            continue
+        if folder != "models" or not (path / MLFLOW_MODEL).is_dir():
+            context.tracking.log_artifacts(path, artifact_path=folder)
+            continue
+        for child in sorted(p for p in path.iterdir() if p.name != MLFLOW_MODEL):
+            if child.is_dir():
+                context.tracking.log_artifacts(child, artifact_path=f"{folder}/{child.name}")
+            else:
+                context.tracking.log_artifact(child, artifact_path=folder)
 
 
 def tag_purpose(context: RunContext, spec: RunSpec, *, synthetic: bool) -> None:

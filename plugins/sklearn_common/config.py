@@ -4,8 +4,10 @@
     data:  {source: synthetic | builtin | csv, ...}   # plugins.common.tabular.config
     model: {type: random_forest, scale: false, <estimator hyperparameters>...}
     split: {train: 0.7, val: 0.15, test: 0.15}
-    score: {run_id: <id of a finished training run>}   # pipeline: score only
+    score: {run_id: <id of a finished training run>}   # pipeline: score only; or
+    score: {model_uri: runs:/<mlflow run id>/model | models:/NAME@ALIAS | models:/NAME/3}
     plots: true
+    log_model: true            # an MLflow Model at artifact path `model` (sklearn flavour and pyfunc)
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import ConfigField, SpecError
-from plugins.common.fields import as_mapping, only_fields
+from plugins.common.fields import as_mapping, boolean, only_fields
+from plugins.common.mlflow_model import LOG_MODEL_HELP, MODEL_URI_FORMS, score_source
 from plugins.common.split import DEFAULT_SPLIT, parse_split
 from plugins.common.tabular.config import BUILTIN, SOURCES, SYNTHETIC_KEYS, DataConfig, parse_data
 
@@ -62,11 +65,14 @@ class SklearnConfig:
     split: Mapping[str, float]
     plots: bool
     score_run_id: str | None
+    score_model_uri: str | None = None
+    log_model: bool = True
 
 
 def parse_config(data_spec: Mapping[str, Any], *, task: str) -> SklearnConfig:
     """Validate the plugin's config; every error names the field and what is allowed."""
-    only_fields(data_spec, ("pipeline", "data", "model", "split", "score", "plots", "purpose"), "data_spec")
+    only_fields(data_spec, ("pipeline", "data", "model", "split", "score", "plots", "log_model", "purpose"),
+                "data_spec")
     pipeline = data_spec.get("pipeline", "train")
     if pipeline not in PIPELINES:
         raise SpecError(f"unknown pipeline {pipeline!r}", field="data_spec.pipeline", allowed=PIPELINES)
@@ -77,12 +83,10 @@ def parse_config(data_spec: Mapping[str, Any], *, task: str) -> SklearnConfig:
     if not isinstance(plots, bool):
         raise SpecError("must be true or false", field="data_spec.plots")
     score = as_mapping(data_spec.get("score", {}), "data_spec.score")
-    only_fields(score, ("run_id",), "data_spec.score")
-    run_id = score.get("run_id")
-    if pipeline == "score" and not (isinstance(run_id, str) and run_id):
-        raise SpecError("is required for pipeline: score (the id of a finished training run)",
-                        field="data_spec.score.run_id")
-    return SklearnConfig(task, pipeline, data, model, split, plots, run_id)
+    run_id, model_uri = score_source(score, "data_spec.score", required=pipeline == "score",
+                                     purpose="the id of a finished training run")
+    log_model = boolean(data_spec, "log_model", True, "data_spec")
+    return SklearnConfig(task, pipeline, data, model, split, plots, run_id, model_uri, log_model)
 
 
 def _model(cfg: Mapping[str, Any], task: str) -> ModelConfig:
@@ -115,5 +119,8 @@ def config_fields(task: str) -> tuple[ConfigField, ...]:
         ConfigField("model.<param>", "any", None, help="any parameter of the estimator (a typo lists the real ones)"),
         *(ConfigField(f"split.{k}", "float", v, "(0, 1), the three summing to 1") for k, v in DEFAULT_SPLIT.items()),
         ConfigField("score.run_id", "str", None, help="a finished training run", when="pipeline: score"),
+        ConfigField("score.model_uri", "str", None, MODEL_URI_FORMS, "an MLflow Model, instead of score.run_id",
+                    when="pipeline: score"),
         ConfigField("plots", "bool", True, help="confusion matrix, ROC, residuals, importances"),
+        ConfigField("log_model", "bool", True, help=LOG_MODEL_HELP, when="pipeline: train"),
     )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from core import Plugin, RunContext, RunResult, RunSpec, package_versions
+from core import Plugin, RunContext, RunInput, RunResult, RunSpec, package_versions
 from plugins.common.files import log_standard_folders, tag_purpose
+from plugins.common.mlflow_model import score_inputs
 from plugins.sklearn_common.config import SklearnConfig, parse_config
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from plugins.common.tabular.data import Dataset
 
 EXTRA = "sklearn"
-REQUIRES = ("numpy", "sklearn", "joblib", "matplotlib")
+REQUIRES = ("numpy", "sklearn", "joblib", "matplotlib", "pandas")
 
 
 class SklearnPlugin(Plugin):
@@ -30,6 +31,14 @@ class SklearnPlugin(Plugin):
             from plugins.sklearn_common.train import check_params
 
             check_params(self.task, cfg.model)
+
+    def inputs(self, spec: RunSpec) -> tuple[RunInput, ...]:
+        from plugins.sklearn_common.artifacts import MODEL
+
+        cfg = parse_config(spec.data_spec, task=self.task)
+        if cfg.pipeline != "score":
+            return ()
+        return score_inputs(cfg.score_run_id, cfg.score_model_uri, model_file=MODEL)
 
     def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         cfg = parse_config(spec.data_spec, task=self.task)
@@ -60,6 +69,10 @@ class SklearnPlugin(Plugin):
             draw = eval.plot_classification if self.task == "classification" else eval.plot_regression
             plots = draw(pipeline, parts.X_test, parts.y_test, dataset.feature_names, run_dir / artifacts.PLOTS)
         artifacts.save_model(run_dir, pipeline)
+        if cfg.log_model:
+            from plugins.sklearn_common import mlflow_model
+
+            mlflow_model.log(context, pipeline, parts.X_train, dataset, plugin=self.info.key, task=self.task)
         artifacts.write_json(run_dir, artifacts.MODEL_META, _model_meta(cfg, dataset, pipeline))
         artifacts.write_json(run_dir, artifacts.METRICS, metrics)
         artifacts.write_json(run_dir, artifacts.DATA_SUMMARY, data.summary(dataset, parts, task=self.task))
@@ -72,18 +85,15 @@ class SklearnPlugin(Plugin):
         return RunResult(outputs={k: metrics[k] for k in headline[:3]} | {"model": cfg.model.type})
 
     def _score(self, cfg: SklearnConfig, spec: RunSpec, context: RunContext) -> RunResult:
-        import joblib
-
         from plugins.common.tabular import data
         from plugins.sklearn_common import artifacts, eval, score
 
-        model_path, meta = score.locate_model(context, cfg.score_run_id)
-        context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})
-        pipeline = joblib.load(model_path)
+        model = score.load(context, run_id=cfg.score_run_id, model_uri=cfg.score_model_uri, task=self.task)
+        context.tracking.set_tags({**model.tags, "pipeline": "score"})
+        pipeline = model.pipeline
         dataset = data.load(cfg.data, task=self.task, seed=spec.seed, require_target=False)
-        X = score.align_features(dataset, meta)
-        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(X),
-                                     "model.source_run_id": cfg.score_run_id})
+        X = model.inputs(dataset)
+        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(X), **model.params})
         path = score.write_predictions(context.artifact_dir, pipeline, X, dataset.y, self.task)
         context.tracking.log_artifact(path, artifact_path="data")
         outputs = {"predictions": str(path), "rows": len(X)}
