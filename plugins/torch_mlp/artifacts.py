@@ -14,3 +14,4 @@ DATA_SUMMARY = Path("data") / "data_summary.json"
 PREDICTIONS = Path("data") / "predictions.csv"
 PLOTS = Path("plots")
 CHECKPOINT_FORMAT = "mlcore.torch_mlp/1"
+MLFLOW_WEIGHTS = "weights"  # the MLflow Model's pyfunc artifact: network, encoder and best weights (pyfunc.py)

@@ -9,8 +9,10 @@
             momentum: 0.9, schedule: {type: step, step_size: 10, gamma: 0.5}, device: auto}
     early_stopping: {metric: val_loss, patience: 5, min_delta: 0.0}   # optional
     resume: {run_id: <an earlier torch_mlp run>}                      # optional, train only
-    score: {run_id: <a finished torch_mlp run>}                       # pipeline: score only
+    score: {run_id: <a finished torch_mlp run>}                       # pipeline: score only; or
+    score: {model_uri: runs:/<mlflow run id>/model | models:/NAME@ALIAS | models:/NAME/3}
     plots: true
+    log_model: true                 # an MLflow Model (pyfunc) at artifact path `model`
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from core import ConfigField, SpecError
 from plugins.common.fields import as_mapping, boolean, choice, number, only_fields, run_id
+from plugins.common.mlflow_model import LOG_MODEL_HELP, MODEL_URI_FORMS, score_source
 from plugins.common.split import parse_split
 from plugins.common.tabular.config import DataConfig, parse_data
 from plugins.common.torch_train.config import (
@@ -40,7 +43,7 @@ VAL_METRICS = {
     "regression": ("val_loss", "val_rmse", "val_mae", "val_r2"),
 }
 FIELDS = ("task", "pipeline", "data", "split", "model", "train", "early_stopping", "resume", "score",
-          "plots", "purpose")
+          "plots", "log_model", "purpose")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class MlpConfig:
     resume_run_id: str | None
     score_run_id: str | None
     plots: bool
+    score_model_uri: str | None = None
+    log_model: bool = True
 
     def params(self) -> dict[str, Any]:
         """Structured params: `model.*` the network, `train.*` how it is trained."""
@@ -91,14 +96,15 @@ def parse_config(data_spec: Mapping[str, Any]) -> MlpConfig:
     resume = as_mapping(data_spec.get("resume", {}), "data_spec.resume")
     only_fields(resume, ("run_id",), "data_spec.resume")
     score = as_mapping(data_spec.get("score", {}), "data_spec.score")
-    only_fields(score, ("run_id",), "data_spec.score")
-    score_id = run_id(score, "data_spec.score", required=pipeline == "score",
-                      purpose="the id of a finished torch_mlp training run")
+    score_id, score_uri = score_source(score, "data_spec.score", required=pipeline == "score",
+                                       purpose="the id of a finished torch_mlp training run")
     resume_id = run_id(resume, "data_spec.resume", required=False, purpose="the torch_mlp run to continue")
     if resume_id and pipeline == "score":
         raise SpecError("only applies to pipeline: train", field="data_spec.resume")
     plots = boolean(data_spec, "plots", True, "data_spec")
-    return MlpConfig(task, pipeline, data, split, model, train, stopping, resume_id, score_id, plots)
+    log_model = boolean(data_spec, "log_model", True, "data_spec")
+    return MlpConfig(task, pipeline, data, split, model, train, stopping, resume_id, score_id, plots, score_uri,
+                     log_model)
 
 
 def _model(cfg: Mapping[str, Any]) -> ModelConfig:
@@ -130,5 +136,8 @@ CONFIG_FIELDS = (
     *training_fields(TrainConfig(), VAL_METRICS["classification"] + VAL_METRICS["regression"][1:]),
     ConfigField("resume.run_id", "str", None, help="an earlier torch_mlp run to continue from its models/last.pt"),
     ConfigField("score.run_id", "str", None, help="a finished torch_mlp run", when="pipeline: score"),
+    ConfigField("score.model_uri", "str", None, MODEL_URI_FORMS, "an MLflow Model, instead of score.run_id",
+                when="pipeline: score"),
     ConfigField("plots", "bool", True, help="loss curves, val metrics, confusion matrix"),
+    ConfigField("log_model", "bool", True, help=LOG_MODEL_HELP, when="pipeline: train"),
 )

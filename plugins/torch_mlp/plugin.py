@@ -6,8 +6,9 @@ imported at module level, so listing plugins loads no torch.
 
 from __future__ import annotations
 
-from core import Plugin, PluginInfo, RunContext, RunResult, RunSpec
+from core import Plugin, PluginInfo, RunContext, RunInput, RunResult, RunSpec
 from plugins.common.files import tag_purpose
+from plugins.common.mlflow_model import score_inputs
 from plugins.torch_mlp.config import CONFIG_FIELDS, MlpConfig, parse_config
 
 
@@ -16,7 +17,7 @@ class TorchMlp(Plugin):
         key="torch_mlp",
         description="PyTorch MLP on tabular data: per-epoch tracking, early stopping, checkpoints, resume, score",
         extra="torch",
-        requires=("torch", "numpy", "sklearn", "matplotlib"),
+        requires=("torch", "numpy", "sklearn", "matplotlib", "pandas"),
         seeds=("random", "numpy", "torch"),
     )
     config_fields = CONFIG_FIELDS
@@ -27,6 +28,14 @@ class TorchMlp(Plugin):
             from plugins.common.torch_train.device import resolve_device
 
             resolve_device(cfg.train.device)
+
+    def inputs(self, spec: RunSpec) -> tuple[RunInput, ...]:
+        from plugins.torch_mlp.artifacts import BEST
+
+        cfg = parse_config(spec.data_spec)
+        if cfg.pipeline != "score":
+            return ()
+        return score_inputs(cfg.score_run_id, cfg.score_model_uri, model_file=BEST)
 
     def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         cfg = parse_config(spec.data_spec)
@@ -76,24 +85,19 @@ class TorchMlp(Plugin):
                             "stopped_early": training.stopped_early, "device": describe_device(device)})
 
     def _score(self, cfg: MlpConfig, spec: RunSpec, context: RunContext) -> RunResult:
-        from plugins.common.files import earlier_run_file
         from plugins.common.tabular import data as tabular
         from plugins.common.torch_train.device import resolve_device
-        from plugins.torch_common.checkpoint import load_checkpoint
         from plugins.torch_mlp import artifacts, eval, score
         from plugins.torch_mlp.train import model_from_checkpoint
 
-        path = earlier_run_file(context, cfg.score_run_id, artifacts.BEST, field="data_spec.score.run_id")
-        ckpt = load_checkpoint(path)
-        score.check_task(ckpt, cfg.task, str(path))
-        context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})
+        ckpt, tags, params = score.load_source(context, cfg)
+        context.tracking.set_tags({**tags, "pipeline": "score"})
         device = resolve_device(cfg.train.device)
         model, enc = model_from_checkpoint(ckpt, device)
         dataset = tabular.load(cfg.data, task=cfg.task, seed=spec.seed, require_target=False)
         X = enc.encode_X(dataset.X, dataset.feature_names)
         outputs = eval.predict(model, X, device=device)
-        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(X),
-                                     "model.source_run_id": cfg.score_run_id, "model.epoch": ckpt["epoch"]})
+        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(X), **params})
         predictions = score.write_predictions(context.artifact_dir, outputs, enc, dataset.y)
         context.tracking.log_artifact(predictions, artifact_path="data")
         result = {"predictions": str(predictions), "rows": len(X)}

@@ -56,6 +56,10 @@ def finish(context: RunContext, training: Training, tensors: TensorSplit, datase
     if training.cfg.plots and training.cfg.task == "classification":
         plot_confusion(tensors.y_test.numpy(), outputs.argmax(dim=1).numpy(), training.enc.label_names,
                        run_dir / artifacts.PLOTS, title=f"Confusion matrix (test, epoch {tracker.best_epoch})")
+    if training.cfg.log_model:  # a finished run only: a salvaged one has no best model to stand for it
+        from plugins.torch_mlp import pyfunc
+
+        pyfunc.log(context, training, dataset, parts)
     _keep(context, training, dataset, parts)
     return metrics
 
