@@ -14,3 +14,5 @@ DATA_SUMMARY = Path("data") / "data_summary.json"
 PREDICTIONS = Path("data") / "predictions.csv"
 PLOTS = Path("plots")
 META_FORMAT = "mlcore.text_classifier/1"
+# The MLflow Model's pyfunc artifacts (pyfunc.py): the save_pretrained folder and the meta.
+MLFLOW_MODEL_FILES, MLFLOW_META = "model", "meta"

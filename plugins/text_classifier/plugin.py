@@ -6,8 +6,9 @@ imported at module level, so listing plugins loads no torch or transformers.
 
 from __future__ import annotations
 
-from core import Plugin, PluginInfo, RunContext, RunResult, RunSpec
+from core import Plugin, PluginInfo, RunContext, RunInput, RunResult, RunSpec
 from plugins.common.files import tag_purpose
+from plugins.common.mlflow_model import score_inputs
 from plugins.text_classifier.config import CONFIG_FIELDS, TextConfig, parse_config
 
 
@@ -16,7 +17,7 @@ class TextClassifier(Plugin):
         key="text_classifier",
         description="transformers text classification, offline: a small BERT from config or a local model; train, score",
         extra="nlp",
-        requires=("torch", "transformers", "tokenizers", "sklearn", "matplotlib"),
+        requires=("torch", "transformers", "tokenizers", "sklearn", "matplotlib", "pandas"),
         seeds=("random", "numpy", "torch"),
     )
     config_fields = CONFIG_FIELDS
@@ -27,6 +28,14 @@ class TextClassifier(Plugin):
             from plugins.common.torch_train.device import resolve_device
 
             resolve_device(cfg.train.device)
+
+    def inputs(self, spec: RunSpec) -> tuple[RunInput, ...]:
+        from plugins.text_classifier.artifacts import MODEL_META
+
+        cfg = parse_config(spec.data_spec)
+        if cfg.pipeline != "score":
+            return ()
+        return score_inputs(cfg.score_run_id, cfg.score_model_uri, model_file=MODEL_META)
 
     def run(self, spec: RunSpec, *, context: RunContext) -> RunResult:
         cfg = parse_config(spec.data_spec)
@@ -83,8 +92,8 @@ class TextClassifier(Plugin):
         from plugins.text_classifier import artifacts, data, model, score
         from plugins.text_classifier.train import encode, predict_logits
 
-        folder, meta = score.locate_model(context, cfg.score_run_id)
-        context.tracking.set_tags({"source_run_id": cfg.score_run_id, "pipeline": "score"})
+        folder, meta, tags, params = score.load_source(context, cfg)
+        context.tracking.set_tags({**tags, "pipeline": "score"})
         tokenizer, net = model.load_pretrained(str(folder), labels=None, field="data_spec.score.run_id")
         device = resolve_device(cfg.train.device)
         net.to(device)
@@ -92,8 +101,7 @@ class TextClassifier(Plugin):
         labels = meta["labels"]
         encoded = encode(tokenizer, texts, labels, meta["max_length"])
         logits = predict_logits(net, encoded, device=device)
-        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(texts.texts),
-                                     "model.source_run_id": cfg.score_run_id, "model.epoch": meta["epoch"]})
+        context.tracking.log_params({"data.source": cfg.data.source, "data.n_rows": len(texts.texts), **params})
         predictions = score.write_predictions(context.artifact_dir, texts.texts, logits, labels, texts.labels)
         context.tracking.log_artifact(predictions, artifact_path="data")
         result = {"predictions": str(predictions), "rows": len(texts.texts)}

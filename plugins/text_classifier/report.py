@@ -32,7 +32,7 @@ def finish(context: RunContext, training: TextTraining, tokenizer: PreTrainedTok
     if training.cfg.plots:
         plot_confusion(test.labels.numpy(), logits.argmax(dim=1).numpy(), training.labels, run_dir / artifacts.PLOTS,
                        title=f"Confusion matrix (test, epoch {training.tracker.best_epoch})")
-    _keep(context, training, tokenizer, texts, parts)
+    _keep(context, training, tokenizer, texts, parts, log_model=training.cfg.log_model)
     return metrics
 
 
@@ -49,7 +49,7 @@ def salvage(context: RunContext, training: TextTraining | None, tokenizer: PreTr
 
 
 def _keep(context: RunContext, training: TextTraining, tokenizer: PreTrainedTokenizerBase, texts: Texts,
-          parts: TextSplit) -> None:
+          parts: TextSplit, *, log_model: bool = False) -> None:
     run_dir = context.artifact_dir
     if training.best_state is not None:  # a model only once an epoch has finished
         training.model.save_pretrained(run_dir / artifacts.MODEL_DIR)
@@ -63,4 +63,8 @@ def _keep(context: RunContext, training: TextTraining, tokenizer: PreTrainedToke
     if training.cfg.plots and training.epochs_done:
         plot_history(training.history, training.epochs_done, run_dir / artifacts.PLOTS,
                      best_epoch=training.tracker.best_epoch)
+    if log_model and training.best_state is not None:  # before the folders are logged: they leave it out
+        from plugins.text_classifier import pyfunc
+
+        pyfunc.log(context, training, tokenizer, parts.train)
     log_standard_folders(context)
