@@ -43,7 +43,7 @@ HEAVY = ("numpy", "pandas", "scipy", "sklearn", "torch", "transformers", "tokeni
          "sqlalchemy")
 STANDARD_FOLDERS = ("data", "models", "metrics", "plots", "reports")
 CORE_FOLDERS = ("summary", "errors", "logs", "tracking")
-CORE_ARTIFACTS = ("summary/", "errors/", "reports/report.html")  # what core itself logs for every run
+CORE_ARTIFACTS = ("summary/", "errors/", "reports/report.html", "logs/run.log")  # what core itself logs for every run
 # The one artifact path besides the standard folders: a trained run's MLflow Model (`runs:/<id>/model`),
 # logged from wherever the plugin saved it in the run folder (models/mlflow_model/ in mlcore's families).
 MODEL_ARTIFACT = "model"
