@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core._errors import RunFileNotFound, SpecError
+from core._errors import ModelNotFound, RunFileNotFound, SpecError
 from core._layout import runs_dir
 from core._tracking.backend import TrackingBackend
 from core._tracking.target import TrackingTarget, public_uri
@@ -45,6 +45,10 @@ def check_inputs(inputs: Sequence[RunInput], *, root: Path, target: TrackingTarg
                 opened = opened or backend or _open(target)
                 if opened is not None:
                     model_check(item, opened)
+                elif target.is_memory or (target.sqlite_path is not None and not target.sqlite_path.exists()):
+                    where = "the memory tracker keeps nothing between processes" if target.is_memory else \
+                        f"there is no tracking store at {target.sqlite_path} yet"
+                    raise ModelNotFound(f"{_where(source, item)}: no model {item.model_uri}: {where}")
     finally:
         if opened is not None and opened is not backend:
             try:

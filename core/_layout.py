@@ -15,6 +15,8 @@ use `context.artifact_dir` and `context.run_file`).
         logs/run.log
         reports/report.html
         inputs/<run id>/...     earlier runs' files fetched from tracking (`context.run_file`)
+        inputs/models/<name>-v<version>/...  registered MLflow Models fetched (`context.model`)
+        inputs/<mlflow run id>/model/...     a `runs:/` MLflow Model fetched (`context.model`)
       sweeps/<sweep id>/        one folder per sweep (`core._sweep.store`)
       mlflow/                   the embedded MLflow store (`core._tracking`)
 """
@@ -37,6 +39,7 @@ RESERVE_FILE = "reserve"
 LOG_PATH = Path("logs") / "run.log"
 REPORT_PATH = Path("reports") / "report.html"
 INPUTS_DIR = Path("inputs")
+MODELS_DIR = "models"
 
 
 def runs_dir(root: Path) -> Path:
@@ -108,3 +111,9 @@ class RunLayout:
     def fetched(self, run_id: str) -> Path:
         """Where files of earlier run `run_id`, fetched from tracking, are kept."""
         return self.dir / INPUTS_DIR / run_id
+
+    def fetched_model(self, name: str, *, registered: bool = True) -> Path:
+        """Where an MLflow Model fetched for this run is kept: a registered version's (`name` is
+        `<model>-v<version>`) under `inputs/models/`, a run's (`name` is its MLflow run id) beside
+        earlier runs' files."""
+        return self.dir / INPUTS_DIR / MODELS_DIR / name if registered else self.dir / INPUTS_DIR / name

@@ -31,6 +31,7 @@ from core._errors import (
     EXIT_TERMINATED,
     BadInput,
     MissingExtra,
+    ModelNotFound,
     PluginNotFound,
     RunInterrupted,
     SpecError,
@@ -38,6 +39,7 @@ from core._errors import (
 from core._files import json_safe
 from core._inputs import check_inputs
 from core._layout import EXCEPTION_PATH, RunLayout, runs_dir
+from core._models import ModelLocator, check_model_input, check_uri_form, describe, registration
 from core._records import EarlierRunFiles
 from core._redact import redact_mapping, scrub
 from core._registry import Registry
@@ -50,7 +52,7 @@ from core._settings import strict_names
 from core._settings import tracking_uri as resolve_uri
 from core._signals import deferred_interrupts, interrupts_as_exceptions
 from core._spec import check_user_tags
-from core._summary import ErrorInfo, PluginRef, RunSummary, TrackingInfo, write_exception
+from core._summary import ErrorInfo, PluginRef, RegistrationInfo, RunSummary, TrackingInfo, write_exception
 from core._tracking import (
     DEFAULT_EXPERIMENT,
     TrackingTarget,
@@ -137,12 +139,21 @@ def prepare(spec: RunSpec, *, registry: Registry | None = None, source: str | No
 
 
 def check_run_inputs(plugin: Plugin, spec: RunSpec, *, root: Path, target: TrackingTarget,
-                     backend: TrackingBackend | None = None, source: str | None = None) -> None:
+                     backend: TrackingBackend | None = None, source: str | None = None, offline: bool = False) -> None:
     """Step 1b: what the run needs from earlier runs (`Plugin.inputs`) exists, or bad input (exit 2)
-    before any folder is made. Needs the artifact root and tracking target, so it follows `prepare`."""
+    before any folder is made. Needs the artifact root and tracking target, so it follows `prepare`.
+    An MLflow Model is fetched from tracking during the run: an offline run cannot have one."""
     inputs = tuple(plugin.inputs(spec))
+    for item in inputs:
+        if item.model_uri is not None:
+            check_uri_form(item, source=source)  # a malformed URI is refused even offline
+            if offline or target.offline:
+                where = f"{source}: field '{item.field}'" if source else f"field '{item.field}'"
+                raise ModelNotFound(f"{where}: {item.model_uri}: tracking is offline, so the model cannot be "
+                                    "fetched (run without --offline)")
     if inputs:
-        check_inputs(inputs, root=root, target=target, backend=backend, source=source)
+        check_inputs(inputs, root=root, target=target, backend=backend, source=source,
+                     model_check=lambda item, opened: check_model_input(item, opened, source=source))
 
 
 def run(
@@ -165,7 +176,7 @@ def run(
     plugin = prepare(spec, registry=registry, source=source)
     root = resolve_root(artifact_root)
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
-    check_run_inputs(plugin, spec, root=root, target=target, backend=backend, source=source)
+    check_run_inputs(plugin, spec, root=root, target=target, backend=backend, source=source, offline=offline)
     run_id = run_id or new_run_id()
     run_dir = runs_dir(root) / run_id
     if offline:
@@ -204,6 +215,8 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
         experiment = spec.experiment or DEFAULT_EXPERIMENT
         # Where `core sync` must send what this run could not (or, offline, did not) send.
         journal.update_state(target_uri=public_uri(target.uri), artifact_location=target.artifact_location)
+        if spec.register is not None:  # for `core sync` to register a run killed before it journaled that
+            journal.update_state(register_request=dict(spec.register))
         reserve_space(run_dir)  # room for how the run ended, should the disk fill meanwhile
         recorder = RunRecorder(None, journal, logger=logger)  # journals only until a backend is attached
         try:
@@ -231,6 +244,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
                     logger=logger,
                     locate_run_file=EarlierRunFiles(root, RunLayout(run_dir),
                                                     backend.download_artifact if backend else None),
+                    locate_model=ModelLocator(RunLayout(run_dir), backend),
                 )
                 result = plugin.run(spec, context=context)
                 if not isinstance(result, RunResult):
@@ -267,6 +281,8 @@ class _RunState:
     environment: dict[str, Any] | None = None
     #: the run's tags as core starts it with them (recorded from the first summary on)
     tags: dict[str, str] = field(default_factory=dict)
+    #: the model registration asked for, as it stands until tracking answers (`registered` in the summary)
+    registration: dict[str, Any] | None = None
 
     def fail(self, exc: BaseException, status: RunStatus, interrupt: str | None = None) -> None:
         self.exc, self.status, self.interrupt = exc, status, interrupt
@@ -348,7 +364,16 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
     # The run's log goes with its summary (what happened, in the run's words), as the last artifact.
     _best_effort(logger, "log logs/run.log", lambda: _log_file(recorder, RunLayout(state.run_dir).log, "logs"))
     if recorder is not None:
-        _best_effort(logger, "end the tracking run", lambda: recorder.end(state.status, int(ended.timestamp() * 1000)))
+        register = _registration(state, recorder, logger)
+        _best_effort(logger, "end the tracking run", lambda: recorder.end(state.status, int(ended.timestamp() * 1000),
+                                                                          register=register))
+        result = recorder.journal.state.get("registered")
+        if register is not None and result:
+            state.registration = result
+            if result.get("error"):
+                logger.warning("model %s", describe(result))
+            else:
+                logger.info("registered model %s", describe(result))
         # Rewrite with what tracking could not send, now that it is final.
         summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
         if recorder.pending:
@@ -372,6 +397,22 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
         error=error,
         interrupt=state.interrupt,
     )
+
+
+def _registration(state: _RunState, recorder: RunRecorder, logger: logging.Logger) -> dict[str, Any] | None:
+    """A FINISHED run whose spec says `register:`: the `register` record to journal after its end. A
+    run that logged no `model` artifact registers nothing and stays FINISHED; its summary says why."""
+    if state.status is not RunStatus.FINISHED or not state.spec.register:
+        return None
+    record, failed = registration(state.spec.register, run_id=state.run_id, plugin=state.plugin.info.key,
+                                  metrics=recorder.final_metrics, artifact_paths=recorder.artifact_paths)
+    if failed is not None:
+        state.registration = failed
+        logger.warning("model %s", describe(failed))
+        _best_effort(logger, "record the registration", lambda: recorder.journal.update_state(registered=failed))
+        return None
+    state.registration = {"name": record["name"], "alias": record["alias"], "version": None, "error": None}
+    return record
 
 
 def _write(state: _RunState, status: RunStatus, *, recorder: RunRecorder | None, logger: logging.Logger,
@@ -403,6 +444,7 @@ def _write(state: _RunState, status: RunStatus, *, recorder: RunRecorder | None,
         environment=state.environment,
         error=ErrorInfo(type(state.exc).__name__, error, EXCEPTION_PATH.as_posix())
         if state.exc is not None and ended is not None else None,
+        registered=RegistrationInfo.of(state.registration),
     )
     try:
         summary.write(state.run_dir)

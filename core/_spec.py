@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from core._errors import SpecError
+from core._tracking.model_uri import NAME_RE, alias_problem
 from core._tracking.values import MAX_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 from core.contracts import RunSpec
 
-SPEC_FIELDS = ("plugin", "data_spec", "seed", "name", "experiment", "tags")
+SPEC_FIELDS = ("plugin", "data_spec", "seed", "name", "experiment", "tags", "register")
+REGISTER_FIELDS = ("name", "alias", "tags")
+_NAME_ALLOWED = "a model name: letters, digits, '_', '-', '.' (up to 250), starting with a letter or digit"
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 # A spec is a few kilobytes; anything this large is a mistake, not a config.
 MAX_SPEC_BYTES = 10 * 1024 * 1024
@@ -167,7 +170,57 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> Run
         name=name,
         experiment=experiment,
         tags=clean_tags,
+        register=parse_register(data.get("register"), source=source),
     )
+
+
+def parse_register(value: Any, *, source: str, field: str = "register") -> dict[str, Any] | None:
+    """The spec's `register:`: a model name (`churn`, or `churn@champion`), or `{name: NAME, alias: ALIAS,
+    tags: {...}}`, as `{"name", "alias", "tags"}`; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        name, sep, alias = value.partition("@")
+        return _register(name, alias if sep else None, {}, source, field, field)
+    if not isinstance(value, Mapping):
+        raise SpecError(f"must be a model name or a mapping, not {_type_name(value)}", source=source, field=field,
+                        allowed="NAME, NAME@ALIAS or {name: NAME, alias: ALIAS, tags: {...}}")
+    unknown = [str(k) for k in value if k not in REGISTER_FIELDS]
+    if unknown:
+        raise SpecError("unknown field", source=source, field=f"{field}.{unknown[0]}", allowed=REGISTER_FIELDS)
+    name, alias, tags = value.get("name"), value.get("alias"), value.get("tags") or {}
+    if name is None:
+        raise SpecError("is required", source=source, field=f"{field}.name", allowed=_NAME_ALLOWED)
+    if alias is not None and not isinstance(alias, str):
+        raise SpecError(f"must be a string, not {_type_name(alias)}", source=source, field=f"{field}.alias")
+    if not isinstance(tags, Mapping):
+        raise SpecError(f"must be a mapping, not {_type_name(tags)}", source=source, field=f"{field}.tags")
+    return _register(name, alias, tags, source, field, f"{field}.name")
+
+
+def _register(name: Any, alias: str | None, tags: Mapping[Any, Any], source: str, field: str,
+              name_field: str) -> dict[str, Any]:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SpecError(f"{name!r} is not a model name", source=source, field=name_field, allowed=_NAME_ALLOWED)
+    if alias is not None:
+        problem = alias_problem(alias)
+        if problem:
+            raise SpecError(f"{alias!r} is not an alias: {problem}", source=source, field=f"{field}.alias")
+    clean: dict[str, str] = {}
+    for key, value in tags.items():
+        where = f"{field}.tags"
+        if not isinstance(key, str) or not _KEY_RE.match(key) or len(key) > MAX_KEY_LENGTH:
+            raise SpecError(f"bad tag name {key!r}", source=source, field=where, allowed="letters, digits, '_', '-', '.'")
+        if key.startswith(RESERVED_TAG_PREFIXES) or key in ("plugin", "headline_metric"):
+            raise SpecError("is reserved: core sets it on the version", source=source, field=f"{where}.{key}")
+        if isinstance(value, (Mapping, list)):
+            raise SpecError(f"must be a scalar, not {_type_name(value)}", source=source, field=f"{where}.{key}")
+        text = "" if value is None else str(value)
+        if len(text) > MAX_TAG_VALUE_LENGTH:
+            raise SpecError(f"is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}", source=source,
+                            field=f"{where}.{key}")
+        clean[key] = text
+    return {"name": name, "alias": alias or None, "tags": clean}
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], *, source: str = "<spec>") -> dict[str, Any]:
@@ -194,7 +247,7 @@ def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> 
         raise SpecError(f"bad key {key!r}", source=origin, allowed="dotted names like data_spec.model.max_depth")
     if parts[0] not in SPEC_FIELDS:
         raise SpecError("unknown field", source=origin, field=parts[0], allowed=SPEC_FIELDS)
-    if parts[0] not in ("data_spec", "tags") and len(parts) > 1:
+    if parts[0] not in ("data_spec", "tags", "register") and len(parts) > 1:
         raise SpecError("has no sub-keys", source=origin, field=parts[0])
     if parts[0] == "tags":
         parts = parts[:1] + [".".join(parts[1:])] if len(parts) > 1 else parts

@@ -57,6 +57,26 @@ class TrackingInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrationInfo:
+    """The run's model in MLflow's Model Registry (`register:`): `version` once registered (and `alias`
+    moved to it); `error` when it could not be (the run logged no model); neither while it is pending
+    (tracking down or offline: `core sync` sends it)."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, result: Mapping[str, Any] | None) -> RegistrationInfo | None:
+        """From a journaled result (`{"name", "version", "alias", "error"}`)."""
+        if not result or not isinstance(result.get("name"), str):
+            return None
+        text = {k: (str(result[k]) if result.get(k) is not None else None) for k in ("version", "alias", "error")}
+        return cls(name=result["name"], **text)
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """Why a run did not finish; `traceback` is the error file's path inside the run folder."""
 
@@ -85,6 +105,8 @@ class RunSummary:
     tracking: TrackingInfo = field(default_factory=TrackingInfo)
     environment: Mapping[str, Any] | None = None
     error: ErrorInfo | None = None
+    #: the model registered from this run (absent in summaries of runs that asked for none, and older ones)
+    registered: RegistrationInfo | None = None
     summary_version: int = SUMMARY_VERSION
 
     @property
@@ -117,6 +139,7 @@ class RunSummary:
             "tracking": redact(_as_dict(self.tracking)),
             "environment": redact(jsonable(self.environment), keys=False),  # package names are not keys
             "error": redact(_as_dict(self.error)) if self.error else None,
+            "registered": _as_dict(self.registered) if self.registered else None,
         }
 
     @classmethod
@@ -129,6 +152,7 @@ class RunSummary:
         except ValueError:
             raise CorruptSummary(f"field 'status': {data.get('status')!r} is not a run status") from None
         error = _mapping(data, "error", optional=True)
+        registered = _mapping(data, "registered", optional=True)
         return cls(
             run_id=_typed(data, "run_id", str),
             status=status,
@@ -146,6 +170,7 @@ class RunSummary:
             tracking=_record(TrackingInfo, _mapping(data, "tracking"), "tracking"),
             environment=_mapping(data, "environment", optional=True),
             error=_record(ErrorInfo, error, "error") if error is not None else None,
+            registered=_record(RegistrationInfo, registered, "registered") if registered is not None else None,
             summary_version=_typed(data, "summary_version", int, optional=True) or SUMMARY_VERSION,
         )
 

@@ -24,11 +24,12 @@ from typing import Any
 
 from core._errors import BadInput
 from core._layout import RunLayout
+from core._models import registration
 from core._records import read_run, run_folders
 from core._redact import scrub
 from core._runlock import locked
 from core._safefiles import regular_file
-from core._summary import CorruptSummary, ErrorInfo, PluginRef, RunSummary, TrackingInfo
+from core._summary import CorruptSummary, ErrorInfo, PluginRef, RegistrationInfo, RunSummary, TrackingInfo
 from core._tracking import (
     DEFAULT_EXPERIMENT,
     TrackingTarget,
@@ -53,6 +54,8 @@ class SyncReport:
     skipped: str | None = None
     #: journal lines corrupted on disk: their calls are lost; every other record was sent around them
     corrupt_lines: list[int] = field(default_factory=list)
+    #: the run's model registration as it stands after this sync (`RegistrationInfo` fields), if it asked for one
+    registered: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,7 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     settle(run_dir, journal, _summary_or_none(run_dir))
     report.corrupt_lines = list(journal.corrupt_lines)
     records = journal.pending()
+    report.registered = _registration_state(journal)
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
         _update_summary(run_dir, report, None)  # a sync killed before it could say so
@@ -138,8 +142,18 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     report.sent = Counter(r["op"] for r in records[:sent])
     report.pending = len(records) - sent
     report.backend_run_id = journal.state.get("backend_run_id")
+    report.registered = _registration_state(journal)
     _update_summary(run_dir, report, target)
     return report
+
+
+def _registration_state(journal: Journal) -> dict[str, Any] | None:
+    """What came of the run's model registration: tracking's answer, else the journaled request (pending)."""
+    if journal.state.get("registered"):
+        return dict(journal.state["registered"])
+    if journal.register is not None:
+        return {"name": journal.register.get("name"), "alias": journal.register.get("alias"), "version": None}
+    return None
 
 
 def _target(journal: Journal, run_dir: Path, override: str | None) -> TrackingTarget:
@@ -183,8 +197,9 @@ def _update_summary(run_dir: Path, report: SyncReport, target: TrackingTarget | 
         pending=report.pending,
         last_error=report.error,
     )
-    if updated != tracking:
-        summary.replace(tracking=updated).write(run_dir)
+    registered = RegistrationInfo.of(report.registered) or summary.registered
+    if updated != tracking or registered != summary.registered:
+        summary.replace(tracking=updated, registered=registered).write(run_dir)
 
 
 def _decided(journal: Journal, summary: RunSummary | None) -> tuple[RunStatus, int | None, ErrorInfo | None] | None:
@@ -223,6 +238,8 @@ def settle(run_dir: Path, journal: Journal, summary: RunSummary | None, *,
     if journal.started and journal.end is None:
         journal.append("end", status=status.value, time=time_ms or int(ended.timestamp() * 1000))
         journal.close()
+    if status is RunStatus.FINISHED and journal.end is not None:
+        _journal_registration(run_dir, journal)
     if summary is not None and summary.status is status and summary.ended_at is not None:
         return summary
     record = read_run(run_dir)
@@ -238,6 +255,25 @@ def settle(run_dir: Path, journal: Journal, summary: RunSummary | None, *,
     )
     settled.write(run_dir)
     return settled
+
+
+def _journal_registration(run_dir: Path, journal: Journal) -> None:
+    """A FINISHED run that asked to register its model and was killed before it journaled that: the
+    `register` record it would have written (once: a journaled one, or a result, means it was)."""
+    request = journal.state.get("register_request")
+    if not request or journal.register is not None or journal.state.get("registered"):
+        return
+    record = read_run(run_dir)
+    records = list(record.journal_records())
+    start = next((r for r in records if r.get("op") == "start"), {})
+    artifacts = {str(r.get("artifact_path") or "").strip("/") for r in records if r.get("op") == "artifact"}
+    fields, failed = registration(request, run_id=run_dir.name, plugin=str((start.get("tags") or {}).get("plugin")),
+                                  metrics=record.journal_final_metrics, artifact_paths=artifacts)
+    if failed is not None:
+        journal.update_state(registered=failed)
+    else:
+        journal.append("register", **(fields or {}))
+        journal.close()
 
 
 def _bare_summary(run_dir: Path, records: Any) -> RunSummary:

@@ -82,10 +82,14 @@ class RunSpec:
     name: str | None = None
     experiment: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: register the run's MLflow Model (artifact path `model`) when it FINISHES: `{"name": ...,
+    #: "alias": ... or None, "tags": {...}}` (core's business; plugins ignore it)
+    register: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-ready form: what `run_summary.json` records as the resolved spec."""
-        return {
+        """Plain, JSON-ready form: what `run_summary.json` records as the resolved spec
+        (`register` only when set, so specs without it read as they always did)."""
+        out = {
             "plugin": self.plugin,
             "data_spec": _plain(self.data_spec),
             "seed": self.seed,
@@ -93,6 +97,9 @@ class RunSpec:
             "experiment": self.experiment,
             "tags": dict(self.tags),
         }
+        if self.register is not None:
+            out["register"] = _plain(self.register)
+        return out
 
 
 def _plain(value: Any) -> Any:

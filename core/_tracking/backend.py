@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core._errors import TrackingError
 from core._safefiles import regular_files
+from core._tracking.model_uri import ModelUri, ModelVersion
 from core.contracts import RunStatus
 
 #: the tag every tracked run carries: the core run id it records. A backend that can search
@@ -30,6 +31,20 @@ def folder_files(local_dir: Path, within: Path, artifact_path: str | None) -> li
         parts = [p for p in (artifact_path, rel_parent if rel_parent != "." else None) if p]
         out.append((path, "/".join(parts) or None))
     return out
+
+
+class ModelNotLogged(TrackingError):
+    """A run asked to register its model logged none (no artifact at the model's path): permanent, so a
+    resend does not retry it; the run's record says so."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A model version registered for a run (`register_model`): `alias` moved to it, if asked."""
+
+    name: str
+    version: str
+    alias: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +125,28 @@ class TrackingBackend(ABC):
         Lets a score pipeline find a model whose run folder is gone. Default: unsupported.
         """
         raise TrackingError(f"the {self.name} backend cannot fetch artifacts of earlier runs")
+
+    # -- MLflow Models and the Model Registry ------------------------------------------
+    def find_model(self, uri: ModelUri) -> ModelVersion:
+        """The model `uri` names, without fetching it; `core.ModelNotFound` naming what exists
+        (registered names, a name's aliases and versions, a run's artifacts). Default: no registry."""
+        raise TrackingError(f"the {self.name} backend has no MLflow Models")
+
+    def download_model(self, model: ModelVersion, dst_dir: Path) -> Path:
+        """Copy the model's folder (as `find_model` found it) into `dst_dir`; returns the folder."""
+        raise TrackingError(f"the {self.name} backend has no MLflow Models")
+
+    def register_model(self, run_id: str, *, artifact_path: str, name: str, alias: str | None,
+                       tags: Mapping[str, str], core_run_id: str) -> Registered:
+        """Register the model logged at `artifact_path` in run `run_id` as a new version of `name`
+        (created if new) with `tags`, and move `alias` to it. Idempotent: a version of `name` tagged
+        `mlcore.run_id=core_run_id` is that version (a resend after a crash makes no second one).
+        `ModelNotLogged` when the run has nothing at `artifact_path`."""
+        raise TrackingError(f"the {self.name} backend has no model registry")
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Registered versions (of `name`, or of every model), newest first within a name."""
+        raise TrackingError(f"the {self.name} backend has no model registry")
 
     def close(self) -> None:
         """Release connections. Default: nothing to release."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core._errors import TrackingError
-from core._tracking.backend import RUN_ID_TAG, Metric, TrackingBackend
+from core._errors import ModelNotFound, TrackingError
+from core._tracking.backend import RUN_ID_TAG, Metric, ModelNotLogged, Registered, TrackingBackend
+from core._tracking.model_uri import ModelUri, ModelVersion, missing
 from core.contracts import RunStatus
 
 
@@ -44,12 +45,14 @@ class FakeRun:
 
 class FakeTracking(TrackingBackend):
     """Records runs in memory. `calls` counts backend calls and `call_order` lists them,
-    for batching tests."""
+    for batching tests. `models` is its model registry: name -> versions (`ModelVersion`, oldest first)."""
 
     name = "memory"
 
     def __init__(self) -> None:
         self.runs: dict[str, FakeRun] = {}
+        self.models: dict[str, list[ModelVersion]] = {}
+        self.aliases: dict[str, dict[str, str]] = {}
         self.calls: dict[str, int] = {}
         self.call_order: list[str] = []
         self._ids = itertools.count(1)
@@ -116,6 +119,70 @@ class FakeTracking(TrackingBackend):
             if matches:
                 return Path(dst_dir) / artifact_path
         raise TrackingError(f"no recorded run {core_run_id} with artifact {artifact_path}")
+
+    # -- MLflow Models and the registry, as MLflow keeps them -------------------------
+    def find_model(self, uri: ModelUri) -> ModelVersion:
+        if uri.run_id is not None:
+            run = self.runs.get(uri.run_id)
+            if run is None:
+                raise ModelNotFound(f"{uri.uri}: no MLflow run '{uri.run_id}' in memory")
+            prefix = f"{uri.path}/"
+            if not any(k.startswith(prefix) for k in run.artifacts):
+                top = sorted({k.split("/")[0] for k in run.artifacts})
+                raise missing(uri.uri, f"run {uri.run_id} logged nothing at '{uri.path}'", top, "its artifacts")
+            return ModelVersion(source=uri.uri, run_id=run.tags.get(RUN_ID_TAG), mlflow_run_id=run.run_id,
+                                artifact_path=uri.path)
+        name = str(uri.name)
+        if name not in self.models:
+            raise missing(uri.uri, f"no registered model '{name}' in memory", sorted(self.models), "registered models")
+        aliases = self.aliases.get(name, {})
+        version = uri.version if uri.version is not None else aliases.get(str(uri.alias))
+        for found in self._versions(name):
+            if found.version == version:
+                return found
+        what = f"alias '{uri.alias}'" if uri.alias is not None else f"version {uri.version}"
+        raise ModelNotFound(f"{uri.uri}: model '{name}' has no {what} (aliases: "
+                            f"{', '.join(f'{a} -> v{v}' for a, v in sorted(aliases.items())) or 'none'}; versions: "
+                            f"{', '.join(v.version or '' for v in self._versions(name)) or 'none'})")
+
+    def download_model(self, model: ModelVersion, dst_dir: Path) -> Path:
+        run = self._get(str(model.mlflow_run_id))
+        prefix = f"{model.artifact_path}/"
+        for key, data in run.artifacts.items():
+            if key.startswith(prefix):
+                dst = Path(dst_dir) / key
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(data)
+        return Path(dst_dir) / str(model.artifact_path)
+
+    def register_model(self, run_id: str, *, artifact_path: str, name: str, alias: str | None,
+                       tags: Mapping[str, str], core_run_id: str) -> Registered:
+        self._count("register_model")
+        run = self._get(run_id)
+        if not any(k.startswith(f"{artifact_path}/") for k in run.artifacts):
+            raise ModelNotLogged(f"the run logged no '{artifact_path}' artifact (no MLflow Model to register)")
+        versions = self.models.setdefault(name, [])
+        made = [v for v in versions if v.tags.get(RUN_ID_TAG) == core_run_id]
+        if made:
+            version = str(made[0].version)
+        else:
+            version = str(len(versions) + 1)
+            versions.append(ModelVersion(source=f"runs:/{run_id}/{artifact_path}", name=name, version=version,
+                                         run_id=core_run_id, mlflow_run_id=run_id, artifact_path=artifact_path,
+                                         tags=dict(tags)))
+        if alias:
+            self.aliases.setdefault(name, {})[alias] = version
+        return Registered(name=name, version=version, alias=alias)
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        names = [name] if name is not None else sorted(self.models)
+        return [v for n in names if n in self.models for v in reversed(self._versions(n))]
+
+    def _versions(self, name: str) -> list[ModelVersion]:
+        """A name's versions with their aliases as they are now."""
+        aliases = self.aliases.get(name, {})
+        return [replace(v, aliases=tuple(sorted(a for a, n in aliases.items() if n == v.version)))
+                for v in self.models.get(name, [])]
 
     # -- query helpers for tests -------------------------------------------------
     def only_run(self) -> FakeRun:

@@ -37,6 +37,8 @@ class Journal:
         self.started = False
         self.outcome: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
+        #: the `register` record (a FINISHED run's model to register, journaled after its end)
+        self.register: dict[str, Any] | None = None
         #: line numbers of journal lines that are not records (corrupted on disk): sent around, reported
         self.corrupt_lines: list[int] = []
         self.state: dict[str, Any] = {"sent_seq": 0, "backend_run_id": None}
@@ -95,6 +97,8 @@ class Journal:
             self.outcome = record
         elif op == "end":
             self.end = record
+        elif op == "register":
+            self.register = record
 
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Records with `seq > after`, in order. A torn last line (a kill mid-write) is skipped, and so

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from core._errors import TrackingError
-from core._tracking.backend import RUN_ID_TAG, Metric, TrackingBackend
+from core._errors import ModelNotFound, TrackingError
+from core._tracking.backend import RUN_ID_TAG, Metric, ModelNotLogged, Registered, TrackingBackend
+from core._tracking.model_uri import ModelUri, ModelVersion, missing
 from core._tracking.patience import GuardedClient, for_server
 from core._tracking.target import public_uri
 from core.contracts import RunStatus
 
 if TYPE_CHECKING:  # MLflow is imported only when a run tracks to it
     from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion as MlflowModelVersion
     from mlflow.tracking import MlflowClient
 
 # MLflow's own defaults retry a failing HTTP call for about four minutes. A run
@@ -172,6 +175,121 @@ class MlflowTracking(TrackingBackend):
             raise TrackingError(f"no MLflow run is tagged {RUN_ID_TAG}={core_run_id} in {self.uri}")
         dst_dir.mkdir(parents=True, exist_ok=True)
         return Path(self._client.download_artifacts(runs[0].info.run_id, artifact_path, str(dst_dir)))
+
+
+    # -- MLflow Models and the Model Registry ------------------------------------------
+    def find_model(self, uri: ModelUri) -> ModelVersion:
+        if uri.run_id is not None:
+            return self._logged_model(uri)
+        name = str(uri.name)
+        try:
+            model = self._client.get_registered_model(name)
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            names = sorted(m.name for m in self._client.search_registered_models(max_results=100))
+            raise missing(uri.uri, f"no registered model '{name}' in {self.uri}", names, "registered models") from None
+        aliases = dict(getattr(model, "aliases", None) or {})
+        version = uri.version if uri.version is not None else aliases.get(str(uri.alias))
+        found = None
+        if version is not None:
+            try:
+                found = self._client.get_model_version(name, str(version))
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+        if found is None:
+            versions = sorted((int(v.version) for v in self._client.search_model_versions(f"name='{name}'")),
+                              reverse=True)
+            known = "; ".join([f"aliases: {', '.join(f'{a} -> v{v}' for a, v in sorted(aliases.items())) or 'none'}",
+                               f"versions: {', '.join(map(str, versions)) or 'none'}"])
+            what = f"alias '{uri.alias}'" if uri.alias is not None else f"version {uri.version}"
+            raise ModelNotFound(f"{uri.uri}: model '{name}' has no {what} ({known})")
+        return self._version(found, with_run=True)
+
+    def _logged_model(self, uri: ModelUri) -> ModelVersion:
+        run_id, path = str(uri.run_id), str(uri.path)
+        try:
+            run = self._client.get_run(run_id)
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            raise ModelNotFound(f"{uri.uri}: no MLflow run '{run_id}' in {self.uri}") from None
+        if not self._client.list_artifacts(run_id, path):
+            top = sorted(a.path for a in self._client.list_artifacts(run_id))
+            raise missing(uri.uri, f"run {run_id} logged nothing at '{path}'", top, "its artifacts")
+        return ModelVersion(source=uri.uri, run_id=run.data.tags.get(RUN_ID_TAG), mlflow_run_id=run_id,
+                            artifact_path=path)
+
+    def _version(self, mv: MlflowModelVersion, *, with_run: bool = False) -> ModelVersion:
+        tags = dict(mv.tags or {})
+        source = str(mv.source or "")
+        artifact_path = source.split("/", 2)[2] if source.startswith("runs:/") and source.count("/") >= 2 else None
+        core_run = tags.get(RUN_ID_TAG)
+        if core_run is None and with_run and mv.run_id:
+            try:
+                core_run = self._client.get_run(mv.run_id).data.tags.get(RUN_ID_TAG)
+            except Exception:  # noqa: BLE001 - the source run may be deleted: the version still resolves
+                core_run = None
+        return ModelVersion(source=source, name=mv.name, version=str(mv.version),
+                            aliases=tuple(sorted(getattr(mv, "aliases", None) or ())), run_id=core_run,
+                            mlflow_run_id=mv.run_id or None, artifact_path=artifact_path, tags=tags,
+                            created_ms=mv.creation_timestamp)
+
+    def download_model(self, model: ModelVersion, dst_dir: Path) -> Path:
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        if model.mlflow_run_id and model.artifact_path:
+            return Path(self._client.download_artifacts(model.mlflow_run_id, model.artifact_path, str(dst_dir)))
+        # A version registered from elsewhere (an MLflow 3 logged model, a path): its download URI.
+        from mlflow.artifacts import download_artifacts
+
+        location = self._client.get_model_version_download_uri(str(model.name), str(model.version))
+        return Path(download_artifacts(artifact_uri=location, dst_path=str(dst_dir), tracking_uri=self._uri))
+
+    def register_model(self, run_id: str, *, artifact_path: str, name: str, alias: str | None,
+                       tags: Mapping[str, str], core_run_id: str) -> Registered:
+        if not self._client.list_artifacts(run_id, artifact_path):
+            raise ModelNotLogged(f"the run logged no '{artifact_path}' artifact (no MLflow Model to register)")
+        try:
+            self._client.get_registered_model(name)
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            try:
+                self._client.create_registered_model(name)
+            except Exception:  # noqa: BLE001 - another run created it meanwhile; else the lookup raises
+                self._client.get_registered_model(name)
+        # A resend (the process died after the server made the version) finds the version it made.
+        made = self._client.search_model_versions(f"name='{name}' and tags.`{RUN_ID_TAG}` = '{core_run_id}'")
+        if made:
+            version = str(min(int(v.version) for v in made))
+        else:
+            # `runs:/` source, as `mlflow.register_model` makes for a run's artifact folder: the version
+            # keeps its link to the run (`run_id`), and the artifacts stay where the run logged them.
+            created = self._client.create_model_version(name, f"runs:/{run_id}/{artifact_path}", run_id=run_id,
+                                                        tags=dict(tags), await_creation_for=30)
+            version = str(created.version)
+        if alias:
+            self._client.set_registered_model_alias(name, alias, version)
+        return Registered(name=name, version=version, alias=alias)
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        found = self._client.search_model_versions(f"name='{name}'" if name else None)
+        # A searched version carries no aliases (the SQL store leaves them out): the models say them.
+        models = [self._client.get_registered_model(name)] if name and found else \
+            self._client.search_registered_models(max_results=1000) if found else []
+        aliases: dict[tuple[str, str], list[str]] = {}
+        for model in models:
+            for alias, version in (getattr(model, "aliases", None) or {}).items():
+                aliases.setdefault((model.name, str(version)), []).append(alias)
+        versions = [replace(self._version(v), aliases=tuple(sorted(aliases.get((v.name, str(v.version)), ()))))
+                    for v in found]
+        return sorted(versions, key=lambda v: (str(v.name), -int(v.version or 0)))
+
+
+def _not_found(exc: BaseException) -> bool:
+    """MLflow's 'no such run / model / version' (RESOURCE_DOES_NOT_EXIST), from a store or a server."""
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def _data_size(run: Run) -> int:

@@ -22,7 +22,7 @@ from core._errors import InvalidTrackingValue
 from core._redact import redact_mapping, scrub
 from core._safefiles import inside, regular_file
 from core._tracking import values
-from core._tracking.backend import Metric, TrackingBackend, folder_files
+from core._tracking.backend import Metric, ModelNotLogged, TrackingBackend, folder_files
 from core._tracking.journal import Journal
 from core.contracts import RunStatus
 
@@ -66,6 +66,7 @@ class RunRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tags: dict[str, str] = {}
+        self._artifact_paths: set[str] = set()
         self._started = False
 
     # -- lifecycle (runner only) --------------------------------------------------
@@ -114,9 +115,13 @@ class RunRecorder:
         with self._lock:
             self._buffer.append(self.journal.append("outcome", **fields))
 
-    def end(self, status: RunStatus, end_time_ms: int) -> None:
+    def end(self, status: RunStatus, end_time_ms: int, *, register: Mapping[str, Any] | None = None) -> None:
         """Flush everything, then mark the run ended. Never raises for backend trouble.
-        A run whose start was never journaled has nothing to end."""
+        A run whose start was never journaled has nothing to end.
+
+        `register`: the fields of a `register` record (`core._models.registration`), journaled right
+        after the end and sent after it: a registry that fails leaves the run ended in tracking, and
+        only the registration pending for `core sync`."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -129,6 +134,12 @@ class RunRecorder:
             with self._lock:
                 if record is not None:
                     self._buffer.append(record)
+                    if register is not None:
+                        try:
+                            self._buffer.append(self.journal.append("register", **register))
+                        except OSError as exc:
+                            self.logger.warning("could not journal the model's registration (%s): not registered",
+                                                exc)
                 self._retry_at = None  # one last try, whatever the pause
                 self._send_buffer()
                 if record is None:
@@ -200,6 +211,7 @@ class RunRecorder:
         if artifact_path is not None:
             values.check_key("artifact_path", artifact_path.strip("/") or "x")
         with self._lock:
+            self._artifact_paths.add((artifact_path or "").strip("/"))
             self._buffer.append(
                 self.journal.append(
                     "artifact", path=str(local_path.resolve()), artifact_path=artifact_path, dir=is_dir
@@ -224,6 +236,11 @@ class RunRecorder:
     @property
     def tags(self) -> dict[str, str]:
         return dict(self._tags)
+
+    @property
+    def artifact_paths(self) -> set[str]:
+        """The artifact paths this run logged to (`model` for an MLflow Model)."""
+        return set(self._artifact_paths)
 
     @property
     def pending(self) -> int:
@@ -342,6 +359,9 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
                 backend.end_run(run_id, RunStatus(record["status"]), record["time"])
                 journal.mark_sent(record["seq"])
                 i += 1
+            elif op == "register":
+                journal.mark_sent(record["seq"], registered=_register(backend, run_id, record, journal))
+                i += 1
             else:  # `outcome` (not a call: the end sends it), or a newer op this version cannot send
                 journal.mark_sent(record["seq"])
                 i += 1
@@ -349,6 +369,21 @@ def send_records(backend: TrackingBackend, journal: Journal, records: list[dict[
     except Exception as exc:
         raise SendError(sent) from exc
     return sent
+
+
+def _register(backend: TrackingBackend, run_id: str, record: dict[str, Any], journal: Journal) -> dict[str, Any]:
+    """Send a `register` record; what came of it, for the journal's state and the summary. A model the
+    run never logged is a result too (`error`), not a failure to retry; anything else is raised and the
+    record stays pending (a resend finds the version a lost answer made: `register_model`)."""
+    asked = {"name": record["name"], "alias": record.get("alias")}
+    try:
+        done = backend.register_model(run_id, artifact_path=record.get("artifact_path") or "model",
+                                      name=record["name"], alias=record.get("alias"),
+                                      tags=record.get("tags") or {},
+                                      core_run_id=record.get("run_id") or journal.dir.parent.name)
+    except ModelNotLogged as exc:
+        return asked | {"version": None, "error": str(exc)}
+    return asked | {"version": done.version, "error": None}
 
 
 def _in_this_run_folder(path: Path, run_dir: Path) -> Path:
