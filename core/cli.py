@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict-names", action="store_true", default=None,
                    help="param, metric and tag names that break the conventions fail the run "
                    "(default: one warning each; or set CORE_STRICT_NAMES=1)")
+    p.add_argument("--register", metavar="NAME[@ALIAS]", default=None,
+                   help="when the run FINISHES, register its MLflow Model (artifact path model) as a new version "
+                   "of NAME in MLflow's Model Registry and point ALIAS at it (overrides the spec's register:)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(handler=_lazy("core._commands.run_cmd:run_command"))
 
@@ -163,6 +166,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_location_flags(p)
     p.set_defaults(handler=_lazy("core._commands.runs_cmd:rerun_command"))
+
+    p = sub.add_parser("models", help="registered MLflow Models: list, show, serve",
+                       description="MLflow's Model Registry on the runs' store: the versions runs registered "
+                       "(core run --register NAME@ALIAS, or register: in the spec), their aliases, the core run "
+                       "each came from and its headline metric; and MLflow's scoring server for one.")
+    msub = p.add_subparsers(title="models commands", metavar="ACTION")
+    m = msub.add_parser("list", help="every registered version: aliases, source core run, headline metric",
+                        description="Every version of every registered model, newest first within a name.")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    _add_location_flags(m)
+    m.set_defaults(handler=_lazy("core._commands.models_cmd:list_command"))
+    m = msub.add_parser("show", help="one model's versions, or one version (NAME@ALIAS, NAME/VERSION)",
+                        description="NAME: every version of it; NAME@ALIAS or NAME/VERSION: that version "
+                        "(models:/ in front is accepted). Unknown names, aliases and versions exit 2 naming "
+                        "what exists.")
+    m.add_argument("model", metavar="NAME[@ALIAS|/VERSION]", help="a registered model, or one of its versions")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    _add_location_flags(m)
+    m.set_defaults(handler=_lazy("core._commands.models_cmd:show_command"))
+    m = msub.add_parser("serve", help="MLflow's scoring server for a model URI on 127.0.0.1 (needs mlcore[ui])",
+                        description="Runs `mlflow models serve -m URI --env-manager local` on 127.0.0.1 against "
+                        "the runs' store (this Python environment, no new one). POST rows to /invocations, e.g. "
+                        "curl -d '{\"dataframe_records\": [...]}' -H 'Content-Type: application/json' "
+                        "http://127.0.0.1:PORT/invocations. Ctrl-C or SIGTERM stops it.")
+    m.add_argument("uri", metavar="URI", help="runs:/<mlflow run id>/model, models:/NAME@ALIAS or models:/NAME/VERSION")
+    m.add_argument("--port", type=int, default=5001, help="port on 127.0.0.1 (default: 5001)")
+    _add_location_flags(m)
+    m.set_defaults(handler=_lazy("core._commands.models_cmd:serve_command"))
+    p.set_defaults(handler=_lazy("core._commands.models_cmd:list_command"), json=False, artifact_root=None,
+                   tracking_uri=None)
 
     p = sub.add_parser("plugins", help="installed plugins: list, show, new, check")
     psub = p.add_subparsers(title="plugins commands", metavar="ACTION")

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from core._commands._output import print_json
 from core._layout import runs_dir
+from core._models import describe
 from core._redact import redact
 from core._runner import RunOutcome, check_run_inputs, new_run_id, outcome_of, prepare, run
 from core._settings import artifact_root as resolve_root
 from core._settings import tracking_uri as resolve_uri
-from core._spec import load_spec
+from core._spec import load_spec, parse_register
 from core._supervise import supervise
 from core._tracking.target import resolve_target
 
 
 def run_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, overrides=args.overrides, seed=args.seed)
+    if getattr(args, "register", None) is not None:  # the flag wins over the spec's `register:` (its tags kept)
+        asked = parse_register(args.register, source="--register")
+        spec = replace(spec, register=asked | {"tags": dict((spec.register or {}).get("tags") or {})})
     run_id = new_run_id()
 
     def run_and_print() -> int:
@@ -53,6 +58,7 @@ def print_outcome(args: argparse.Namespace, outcome: RunOutcome) -> int:
                 "run_dir": str(outcome.run_dir),
                 "error": outcome.error,
                 "tracking": tracking,
+                "registered": recorded.get("registered"),
                 "exit_code": outcome.exit_code,
             }
         )
@@ -69,6 +75,8 @@ def print_outcome(args: argparse.Namespace, outcome: RunOutcome) -> int:
             print(f"  mlflow:  run {tracking['run_id']} in {tracking.get('uri')}", file=out)
         if tracking.get("pending"):
             print(f"  pending: {tracking['pending']} tracking calls (send with: core sync {outcome.run_id})", file=out)
+        if recorded.get("registered"):
+            print(f"  registered: {describe(recorded['registered'])}", file=out)
     return outcome.exit_code
 
 

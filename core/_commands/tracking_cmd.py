@@ -13,6 +13,7 @@ from importlib import metadata
 
 from core._commands._output import print_json
 from core._errors import BadInput, MissingExtra
+from core._models import describe
 from core._records import find_run
 from core._redact import scrub
 from core._settings import artifact_root, tracking_uri
@@ -50,6 +51,8 @@ def sync_command(args: argparse.Namespace) -> int:
             print(f"{r.run_id}: sent {sent}; MLflow run {r.backend_run_id}")
         else:
             print(f"{r.run_id}: sent {sent}; {r.pending} still pending: {r.error}", file=sys.stderr)
+        if r.registered and not r.skipped:
+            print(f"  registered: {describe(r.registered)}")
     return 0 if all(r.ok for r in reports) and not failed else 1
 
 
