@@ -147,8 +147,13 @@ class RunRecord:
         return self.status
 
     def headline(self, n: int = 3) -> dict[str, float]:
-        """The metrics people look at first: test_*, then score_*, then val_*, then any."""
+        """The metrics people look at first: those the plugin returned as outputs (what `core run`
+        prints), else test_*, then score_*, then val_*, then any."""
         metrics = self.metrics
+        outputs = self.summary.outputs if self.summary else {}
+        returned = {k: metrics[k] for k in outputs if k in metrics}
+        if returned:
+            return dict(list(returned.items())[:n])
         for prefix in ("test_", "score_", "val_", ""):
             chosen = {k: v for k, v in sorted(metrics.items()) if k.startswith(prefix)}
             if chosen:

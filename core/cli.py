@@ -107,8 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list and validate the expanded runs, run nothing")
     p.add_argument("--executor", choices=("sequential", "process", "ray"), default="process",
                    help="where runs execute (default: process, a pool of worker processes)")
-    p.add_argument("--max-workers", type=int, default=None, help="parallel runs (default: the CPU count)")
-    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local Ray)")
+    p.add_argument("--max-workers", type=int, default=None,
+                   help="runs in flight at once, on any executor or cluster (default: the CPUs, the cluster's CPUs)")
+    p.add_argument("--ray-address", default=None,
+                   help="an existing Ray cluster, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else a "
+                   "private local Ray for this sweep)")
+    p.add_argument("--ray-num-cpus", type=float, default=None, metavar="N", help="CPUs per run (Ray; default 1)")
+    p.add_argument("--ray-num-gpus", type=float, default=None, metavar="N", help="GPUs per run (Ray; default 0)")
+    p.add_argument("--ray-resource", action="append", default=[], metavar="NAME=AMOUNT",
+                   help="a custom Ray resource each run needs, to pin runs to nodes started with it (repeatable)")
+    p.add_argument("--ray-runtime-env", default=None, metavar="FILE",
+                   help="Ray runtime_env for the runs (YAML or JSON: pip, py_modules, working_dir, env_vars)")
+    p.add_argument("--retries", type=int, default=1, metavar="N",
+                   help="new attempts of a run whose Ray worker or node was lost (default: 1)")
+    p.add_argument("--retry-failed", type=int, default=0, metavar="N",
+                   help="new attempts of a run that FAILED (its plugin raised; default: 0)")
     p.add_argument("--metric", default=None, help="rank by this metric (default: the file's sweep.metric)")
     p.add_argument("--mode", choices=("max", "min"), default=None, help="best is max or min (default: by name)")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="SWEEP_ID",
