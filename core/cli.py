@@ -152,8 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:show_command"))
     r = rsub.add_parser("compare", help="params that differ and metrics side by side, best marked")
     r.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two or more run ids or prefixes")
-    r.add_argument("--plot", metavar="METRIC", help="write a PNG of METRIC's history across the runs (needs matplotlib)")
-    r.add_argument("--output", metavar="PNG", help="where --plot writes (default: ./compare_METRIC.png)")
+    r.add_argument("--plot", metavar="METRIC", help="write a PNG of METRIC across the runs: its history as lines, or "
+                   "one bar per run for a metric without steps (needs matplotlib)")
+    r.add_argument("--output", "--out", metavar="PNG",
+                   help="where --plot writes (default: ARTIFACT_ROOT/comparisons/METRIC_FIRST_LAST.png)")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:compare_command"))

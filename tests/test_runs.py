@@ -73,7 +73,7 @@ def test_list_is_newest_first_and_filters(cli_env, three_runs):
     assert only("--limit", "1") == [failed.run_id]
     assert len(only("--since", "1h")) == 3 and only("--since", "2999-01-01") == []
     table = run_cli(["runs", "list"], cli_env).stdout
-    assert "STATUS" in table and "FAILED" in table and "test_accuracy=0.99968" in table
+    assert "STATUS" in table and "FAILED" in table and "test_accuracy=0.9997" in table
     bad = run_cli(["runs", "list", "--since", "yesterday-ish"], cli_env)
     assert bad.returncode == 2 and "--since" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
@@ -108,6 +108,13 @@ def test_compare_marks_the_best_and_plots(cli_env, three_runs, tmp_path):
     assert out["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     none = run_cli(["runs", "compare", slow.run_id, fast.run_id, "--plot", "nope"], cli_env)
     assert none.returncode == 2 and "no run logged the metric 'nope'" in none.stderr
+    # a metric without steps: a bar per run, into the artifact root (never the working directory)
+    (tmp_path / "cwd").mkdir()
+    bars = _json(run_cli(["runs", "compare", slow.run_id, fast.run_id, "--plot", "test_accuracy", "--json"], cli_env,
+                         cwd=tmp_path / "cwd"))
+    expected = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "comparisons" / f"test_accuracy_{slow.run_id}_{fast.run_id}.png"
+    assert bars["plot"] == str(expected) and expected.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "cwd").iterdir())
 
 
 def test_every_run_gets_a_self_contained_html_report(tmp_path):

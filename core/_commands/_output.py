@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -24,3 +25,10 @@ def print_json(data: Any) -> None:
     values, NaN and the infinities as strings, anything else JSON lacks as its text), URI credentials
     removed from every string (`core._redact.redact`; keys are metric and param names here)."""
     sys.stdout.write(dumps(redact(json_safe(data), keys=False)) + "\n")
+
+
+def format_value(value: object) -> str:
+    """A value as the CLI shows it: floats to 4 significant digits (0.9649), the rest as text."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return "-" if value is None else str(value)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from core._commands._output import print_json
+from core._commands._output import format_value, print_json
 from core._layout import runs_dir
 from core._models import describe
 from core._redact import redact
@@ -69,7 +69,7 @@ def print_outcome(args: argparse.Namespace, outcome: RunOutcome) -> int:
             print(f"  error:   {outcome.error}", file=out)
             print(f"  details: {outcome.run_dir / 'errors' / 'exception.txt'}", file=out)
         for key, value in recorded["outputs"].items():
-            print(f"  {key}: {value}", file=out)
+            print(f"  {key}: {format_value(value)}", file=out)
         print(f"  folder:  {outcome.run_dir}", file=out)
         if tracking.get("run_id"):
             print(f"  mlflow:  run {tracking['run_id']} in {tracking.get('uri')}", file=out)

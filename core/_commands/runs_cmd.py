@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from core._commands._output import print_json, print_table
+from core._commands._output import format_value, print_json, print_table
 from core._compare import differing_params, metric_table, reproduction_verdict
 from core._errors import BadInput, MissingExtra
 from core._records import (
@@ -98,7 +97,7 @@ def compare_command(args: argparse.Namespace) -> int:
     runs = [_load(args, rid) for rid in args.run_ids]
     params = differing_params(runs)
     metrics = metric_table(runs)
-    plot = _plot(runs, args.plot, args.output) if args.plot else None
+    plot = _plot(runs, args.plot, args.output, root=artifact_root(args.artifact_root)) if args.plot else None
     if args.json:
         print_json({"runs": [r.run_id for r in runs], "differing_params": params, "metrics": metrics,
                     "plot": str(plot) if plot else None})
@@ -207,7 +206,11 @@ def rerun_command(args: argparse.Namespace) -> int:
     return 0 if verdict.reproduced else 1
 
 
-def _plot(runs: list[RunRecord], metric: str, output: str | None) -> Path:
+def _plot(runs: list[RunRecord], metric: str, output: str | None, *, root: Path) -> Path:
+    """A PNG of `metric` across the runs: its history as lines where some run logged it at several
+    steps, else one bar per run (a final test metric has no history to draw). Written to `output`,
+    else into the artifact root's `comparisons/` (a comparison belongs to no single run, and a run's
+    folder is the record of what that run wrote), never the working directory."""
     histories = [(r.run_id, r.histories().get(metric)) for r in runs]
     if not any(points for _, points in histories):
         raise BadInput(f"--plot: no run logged the metric '{metric}'")
@@ -218,15 +221,27 @@ def _plot(runs: list[RunRecord], metric: str, output: str | None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    stepped = any(len({step for step, _ in points}) > 1 for _, points in histories if points)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for run_id, points in histories:
-        if points:
-            steps, values = zip(*sorted(points))
-            ax.plot(steps, values, marker="o" if len(points) <= 50 else None, markersize=3, label=run_id)
-    ax.set(xlabel="step", ylabel=metric, title=f"{metric} across {len(runs)} runs")
-    ax.legend(fontsize="small")
+    if stepped:
+        for run_id, points in histories:
+            if points:
+                steps, values = zip(*sorted(points))
+                ax.plot(steps, values, marker="o" if len(points) <= 50 else None, markersize=3, label=run_id)
+        ax.set(xlabel="step", ylabel=metric, title=f"{metric} across {len(runs)} runs")
+        ax.legend(fontsize="small")
+    else:
+        names = [run_id for run_id, points in histories if points]
+        values = [sorted(points)[-1][1] for _, points in histories if points]
+        bars = ax.bar(range(len(names)), values, color="#4c72b0")
+        ax.bar_label(bars, labels=[f"{v:.4g}" for v in values], fontsize="small")
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize="small")
+        ax.set(ylabel=metric, title=f"{metric} across {len(names)} runs")
     fig.tight_layout()
-    path = Path(output) if output else Path(f"compare_{metric}.png")
+    if output:
+        path = Path(output)
+    else:
+        path = root / "comparisons" / f"{metric}_{runs[0].run_id}_{runs[-1].run_id}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -255,9 +270,7 @@ def _brief(r: RunRecord) -> dict[str, Any]:
 
 
 def _num(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}" if math.isfinite(value) else str(value)
-    return "-" if value is None else str(value)
+    return format_value(value)  # as `core run` prints them: 4 significant digits
 
 
 def _duration(seconds: float | None) -> str:

@@ -40,7 +40,8 @@ def sync_command(args: argparse.Namespace) -> int:
     elif not reports and not failed:
         print(f"nothing to sync in {root}")
     for r in reports if not args.json else ():
-        sent = ", ".join(f"{n} {op}" for op, n in sorted(r.sent.items())) or "nothing"
+        sent = ", ".join(_count(n, op) for op, n in sorted(r.sent.items(), key=lambda kv: _ORDER.get(kv[0], 99))) \
+            or "nothing"
         if r.corrupt_lines:
             lines = ", ".join(map(str, r.corrupt_lines[:10])) + (" ..." if len(r.corrupt_lines) > 10 else "")
             print(f"{r.run_id}: warning: journal line(s) {lines} are corrupt on disk and were skipped; "
@@ -54,6 +55,19 @@ def sync_command(args: argparse.Namespace) -> int:
         if r.registered and not r.skipped:
             print(f"  registered: {describe(r.registered)}")
     return 0 if all(r.ok for r in reports) and not failed else 1
+
+
+#: journal records as a person counts them ("sent 1 start, 40 metric points, 4 artifacts, 1 end")
+_NOUNS = {"start": ("start", "starts"), "params": ("param batch", "param batches"),
+          "tags": ("tag batch", "tag batches"), "metric": ("metric point", "metric points"),
+          "artifact": ("artifact", "artifacts"), "outcome": ("outcome", "outcomes"),
+          "register": ("model registration", "model registrations"), "end": ("end", "ends")}
+_ORDER = {op: i for i, op in enumerate(_NOUNS)}
+
+
+def _count(n: int, op: str) -> str:
+    one, many = _NOUNS.get(op, (op, op))
+    return f"{n} {one if n == 1 else many}"
 
 
 def ui_command(args: argparse.Namespace) -> int:
