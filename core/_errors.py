@@ -6,7 +6,8 @@ message is one line naming the culprit (file, field, allowed values).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Sequence
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -37,19 +38,27 @@ class SpecError(BadInput):
         source: str | None = None,
         field: str | None = None,
         allowed: Iterable[object] | str | None = None,
+        got: object = None,
     ) -> None:
+        """`got`: the value the user wrote, when `allowed` lists the choices; a close one is suggested
+        ("did you mean 'n_estimators'?") and a long list of the others is then left out."""
         self.message = message
         self.source = source
         self.field = field
-        self.allowed = allowed
+        self.allowed = allowed if allowed is None or isinstance(allowed, str) else tuple(allowed)
+        self.got = got
         parts = []
         if source:
             parts.append(str(source))
         if field:
             parts.append(f"field '{field}'")
         text = ": ".join(parts + [message]) if parts else message
-        if allowed is not None:
-            shown = allowed if isinstance(allowed, str) else ", ".join(str(a) for a in allowed)
+        choices = [] if self.allowed is None or isinstance(self.allowed, str) else [str(a) for a in self.allowed]
+        suggested = close_matches(str(got), choices) if got is not None and choices else []
+        if suggested:
+            text += "; did you mean " + " or ".join(f"'{m}'" for m in suggested) + "?"
+        if self.allowed is not None and not (suggested and len(choices) > MAX_LISTED_WITH_SUGGESTION):
+            shown = self.allowed if isinstance(self.allowed, str) else ", ".join(choices)
             text += f" (allowed: {shown})"
         super().__init__(text)
 
@@ -59,12 +68,49 @@ class SpecError(BadInput):
         if self.source == spec_file:
             return self
         if self.source is None:
-            return SpecError(self.message, source=spec_file, field=self.field, allowed=self.allowed)
-        return SpecError(f"{self.source}: {self.message}", source=spec_file, field=self.field, allowed=self.allowed)
+            return SpecError(self.message, source=spec_file, field=self.field, allowed=self.allowed, got=self.got)
+        return SpecError(f"{self.source}: {self.message}", source=spec_file, field=self.field, allowed=self.allowed,
+                         got=self.got)
+
+
+class SpecErrors(SpecError):
+    """Several independent mistakes in one spec, reported together (one line each) so a user fixes
+    them in one go rather than one run of `core validate` per mistake."""
+
+    def __init__(self, errors: Sequence[SpecError], *, source: str | None = None) -> None:
+        self.errors = list(errors)
+        lines = [str(e) for e in self.errors]
+        prefix = f"{source}: " if source else ""
+        if source:
+            lines = [line[len(prefix):] if line.startswith(prefix) else line for line in lines]
+        super().__init__("\n  ".join([f"{len(lines)} errors:", *lines]), source=source)
+
+
+#: a suggestion replaces a list of choices longer than this (19 estimator parameters say less than one)
+MAX_LISTED_WITH_SUGGESTION = 8
+
+
+def close_matches(word: str, choices: Iterable[str]) -> list[str]:
+    """The choices `word` was probably meant to be: the same but for case and `-`/`_`, else up to two
+    close spellings (`sklearn_clasifier` -> `sklearn_classifier`)."""
+    def norm(text: str) -> str:
+        return text.lower().replace("-", "_")
+
+    by_norm = {norm(c): c for c in choices}
+    if norm(word) in by_norm:
+        return [by_norm[norm(word)]] if by_norm[norm(word)] != word else []
+    return [by_norm[m] for m in difflib.get_close_matches(norm(word), list(by_norm), n=2, cutoff=0.75)]
 
 
 class PluginNotFound(BadInput):
     """No installed plugin has the requested key."""
+
+    def __init__(self, message: str, *, key: str | None = None, installed: Sequence[str] = ()) -> None:
+        self.key, self.installed = key, tuple(installed)
+        suggested = close_matches(key, installed) if key else []
+        if suggested:
+            message += "; did you mean " + " or ".join(f"'{m}'" for m in suggested) + "?"
+        super().__init__(message)
 
 
 class PluginLoadError(BadInput):

@@ -106,7 +106,7 @@ class Registry:
 
     def _not_found(self, key: str) -> PluginNotFound:
         installed = ", ".join(self.keys()) or "none installed"
-        return PluginNotFound(f"unknown plugin '{key}' (installed: {installed})")
+        return PluginNotFound(f"unknown plugin '{key}' (installed: {installed})", key=key, installed=self.keys())
 
 
 def _load_entry_point(ep: metadata.EntryPoint) -> type[Plugin]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core._errors import SpecError
+from core._errors import SpecError, SpecErrors
 from core._tracking.model_uri import NAME_RE, alias_problem
 from core._tracking.values import MAX_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 from core.contracts import RunSpec
@@ -49,6 +49,9 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         )
     if not path.exists():
         raise SpecError("file not found", source=source)
+    if path.is_dir():
+        raise SpecError("is a directory, not a spec file (give the path of a .yaml, .json or .toml file in it)",
+                        source=source)
     if not path.is_file():
         raise SpecError("not a file", source=source)
     if path.stat().st_size > MAX_SPEC_BYTES:
@@ -85,8 +88,33 @@ def _parse(text: str, kind: str, source: str) -> Any:
     except RecursionError:
         raise SpecError("nesting is too deep", source=source) from None
     except Exception as exc:  # noqa: BLE001 - each parser has its own error type; all mean "malformed"
-        detail = " ".join(str(exc).split())[:200]
-        raise SpecError(f"invalid {kind.upper()}: {detail}", source=source) from None
+        raise _syntax_error(exc, kind, text, source) from None
+
+
+def _syntax_error(exc: Exception, kind: str, text: str, source: str) -> SpecError:
+    """`file:LINE:COL: invalid YAML: what is wrong: 'the offending line'`, from any parser's error."""
+    line = column = None
+    problem = " ".join(str(exc).split())
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:  # PyYAML's MarkedYAMLError
+        line, column = mark.line + 1, mark.column + 1
+        problem = getattr(exc, "problem", None) or problem
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line != mark.line:
+            problem += f" ({context} started at line {context_mark.line + 1})"
+    elif isinstance(getattr(exc, "lineno", None), int):  # json.JSONDecodeError
+        line, column, problem = exc.lineno, getattr(exc, "colno", None), getattr(exc, "msg", problem)  # type: ignore[attr-defined]
+    else:  # tomllib says "(at line 3, column 7)"
+        found = re.search(r"\(at line (\d+), column (\d+)\)", problem)
+        if found:
+            line, column = int(found.group(1)), int(found.group(2))
+            problem = problem[: found.start()].strip()
+    where = source if line is None else f"{source}:{line}" + (f":{column}" if column else "")
+    message = f"invalid {kind.upper()}: {problem[:200]}"
+    lines = text.splitlines()
+    if line is not None and 0 < line <= len(lines) and lines[line - 1].strip():
+        message += f": {lines[line - 1].strip()[:120]!r}"
+    return SpecError(message, source=where)
 
 
 def load_spec(
@@ -104,14 +132,60 @@ def load_spec(
 
 
 def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> RunSpec:
-    """Validate a mapping's shape and types and build the `RunSpec`."""
+    """Validate a mapping's shape and types and build the `RunSpec`. Every field is checked, and
+    all the mistakes found are raised together (`SpecErrors`), or the one alone."""
     if not isinstance(data, Mapping):
         raise SpecError(f"spec must be a mapping, not {_type_name(data)}", source=source)
     _check_shape(data, source)
-    unknown = [str(k) for k in data if k not in SPEC_FIELDS]
-    if unknown:
-        raise SpecError("unknown field", source=source, field=unknown[0], allowed=SPEC_FIELDS)
+    found = _Found()
+    for key in data:
+        if key not in SPEC_FIELDS:
+            found.add(SpecError("unknown field", source=source, field=str(key), allowed=SPEC_FIELDS, got=key))
+    plugin = found.check(lambda: _plugin_key(data, source))
+    data_spec = found.check(lambda: _data_spec(data, source))
+    seed = found.check(lambda: _seed(data, source))
+    name = found.check(lambda: _text_field(data, "name", source))
+    experiment = found.check(lambda: _text_field(data, "experiment", source))
+    tags = found.check(lambda: _tags(data, source))
+    register = found.check(lambda: parse_register(data.get("register"), source=source))
+    found.raise_any(source)
+    return RunSpec(
+        plugin=plugin,
+        data_spec=copy.deepcopy(dict(data_spec)),
+        seed=seed,
+        name=name,
+        experiment=experiment,
+        tags=tags,
+        register=register,
+    )
 
+
+class _Found:
+    """The spec errors found so far: each field is checked on its own, so all are reported at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[SpecError] = []
+
+    def add(self, error: SpecError) -> None:
+        self.errors.append(error)
+
+    def check(self, parse: Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except SpecErrors as exc:
+            self.errors.extend(exc.errors)
+        except SpecError as exc:
+            self.errors.append(exc)
+        return None
+
+    def raise_any(self, source: str) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise SpecErrors(self.errors, source=source)
+
+
+def _plugin_key(data: Mapping[str, Any], source: str) -> str:
     plugin = data.get("plugin")
     if plugin is None:
         raise SpecError("is required", source=source, field="plugin")
@@ -122,29 +196,40 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> Run
             field="plugin",
             allowed="letters, digits, '_', '-', '.'",
         )
+    return plugin
 
+
+def _data_spec(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
     data_spec = data.get("data_spec", {})
     if data_spec is None:
         data_spec = {}
     if not isinstance(data_spec, Mapping):
         raise SpecError(f"must be a mapping, not {_type_name(data_spec)}", source=source, field="data_spec")
     _check_keys(data_spec, source, "data_spec")
+    return data_spec
 
+
+def _seed(data: Mapping[str, Any], source: str) -> int | None:
     seed = data.get("seed")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise SpecError(f"must be an integer, not {_type_name(seed)}", source=source, field="seed")
         if not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
             raise SpecError(f"{seed} is out of range", source=source, field="seed", allowed="0 to 2**32-1")
+    return seed
 
-    name = _optional_str(data, "name", source)
-    experiment = _optional_str(data, "experiment", source)
-    if experiment is not None and not experiment.strip():
+
+def _text_field(data: Mapping[str, Any], field: str, source: str) -> str | None:
+    """`name` or `experiment`: a string MLflow keeps as it is."""
+    value = _optional_str(data, field, source)
+    if field == "experiment" and value is not None and not value.strip():
         raise SpecError("must not be blank", source=source, field="experiment")
-    for field, value in (("name", name), ("experiment", experiment)):
-        if value is not None and (len(value) > 250 or any(ord(c) < 32 for c in value)):
-            raise SpecError("must be at most 250 characters, without control characters", source=source, field=field)
+    if value is not None and (len(value) > 250 or any(ord(c) < 32 for c in value)):
+        raise SpecError("must be at most 250 characters, without control characters", source=source, field=field)
+    return value
 
+
+def _tags(data: Mapping[str, Any], source: str) -> dict[str, str]:
     tags = data.get("tags") or {}
     if not isinstance(tags, Mapping):
         raise SpecError(f"must be a mapping, not {_type_name(tags)}", source=source, field="tags")
@@ -162,16 +247,7 @@ def spec_from_mapping(data: Mapping[str, Any], *, source: str = "<spec>") -> Run
             raise SpecError(f"is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}", source=source,
                             field=f"tags.{key}")
         clean_tags[key] = text
-
-    return RunSpec(
-        plugin=plugin,
-        data_spec=copy.deepcopy(dict(data_spec)),
-        seed=seed,
-        name=name,
-        experiment=experiment,
-        tags=clean_tags,
-        register=parse_register(data.get("register"), source=source),
-    )
+    return clean_tags
 
 
 def parse_register(value: Any, *, source: str, field: str = "register") -> dict[str, Any] | None:

@@ -45,9 +45,12 @@ def test_bad_input(cli_env, tmp_path, case):
     err = proc.stderr.strip()
     assert proc.returncode == case["exit"], err
     assert "Traceback" not in err
-    assert len(err.splitlines()) == 1 or err.startswith("usage:"), err
+    # one line per mistake: one, or `lines` for a spec with several (all reported at once)
+    assert len(err.splitlines()) == case.get("lines", 1) or err.startswith("usage:"), err
     for word in case["words"]:
         assert word in err, (word, err)
+    for word in case.get("absent", ()):
+        assert word not in err, (word, err)
     assert not (Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").exists()
 
 

@@ -94,7 +94,7 @@ def test_missing_file_and_directory(tmp_path):
     with pytest.raises(SpecError, match="file not found"):
         load_spec(tmp_path / "nope.yaml")
     (tmp_path / "dir.yaml").mkdir()
-    with pytest.raises(SpecError, match="not a file"):
+    with pytest.raises(SpecError, match="is a directory, not a spec file"):
         load_spec(tmp_path / "dir.yaml")
 
 

@@ -20,7 +20,7 @@ def as_mapping(value: Any, field_name: str) -> Mapping[str, Any]:
 def only_fields(cfg: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
     unknown = [k for k in cfg if k not in allowed]
     if unknown:
-        raise SpecError("unknown field", field=f"{where}.{unknown[0]}", allowed=tuple(allowed))
+        raise SpecError("unknown field", field=f"{where}.{unknown[0]}", allowed=tuple(allowed), got=unknown[0])
 
 
 def number(cfg: Mapping[str, Any], key: str, default: Any, where: str, *, integer: bool = False,
@@ -43,7 +43,7 @@ def number(cfg: Mapping[str, Any], key: str, default: Any, where: str, *, intege
 def choice(cfg: Mapping[str, Any], key: str, default: Any, where: str, allowed: Sequence[str]) -> str:
     value = cfg.get(key, default)
     if value not in allowed:
-        raise SpecError(f"unknown value {value!r}", field=f"{where}.{key}", allowed=tuple(allowed))
+        raise SpecError(f"unknown value {value!r}", field=f"{where}.{key}", allowed=tuple(allowed), got=value)
     return value
 
 

@@ -75,7 +75,7 @@ def parse_config(data_spec: Mapping[str, Any], *, task: str) -> SklearnConfig:
                 "data_spec")
     pipeline = data_spec.get("pipeline", "train")
     if pipeline not in PIPELINES:
-        raise SpecError(f"unknown pipeline {pipeline!r}", field="data_spec.pipeline", allowed=PIPELINES)
+        raise SpecError(f"unknown pipeline {pipeline!r}", field="data_spec.pipeline", allowed=PIPELINES, got=pipeline)
     data = parse_data(as_mapping(data_spec.get("data", {"source": "synthetic"}), "data_spec.data"), task)
     model = _model(as_mapping(data_spec.get("model", {}), "data_spec.model"), task)
     split = parse_split(as_mapping(data_spec.get("split", {}), "data_spec.split"))
@@ -92,7 +92,8 @@ def parse_config(data_spec: Mapping[str, Any], *, task: str) -> SklearnConfig:
 def _model(cfg: Mapping[str, Any], task: str) -> ModelConfig:
     mtype = cfg.get("type", DEFAULT_MODEL[task])
     if mtype not in MODELS[task]:
-        raise SpecError(f"unknown model type {mtype!r}", field="data_spec.model.type", allowed=sorted(MODELS[task]))
+        raise SpecError(f"unknown model type {mtype!r}", field="data_spec.model.type", allowed=sorted(MODELS[task]),
+                        got=mtype)
     scale = cfg.get("scale", False)
     if not isinstance(scale, bool):
         raise SpecError("must be true or false", field="data_spec.model.scale")

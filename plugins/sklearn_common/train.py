@@ -28,7 +28,7 @@ def check_params(task: str, model: ModelConfig) -> None:
     for key in model.params:
         if key not in allowed:
             raise SpecError(f"{cls.__name__} has no parameter {key!r}", field=f"data_spec.model.{key}",
-                            allowed=allowed)
+                            allowed=allowed, got=key)
     # The values too, by scikit-learn's own constraints (`n_estimators: fifty`), now rather than at fit
     # time: bad input before a run folder exists, not a FAILED run.
     try:

@@ -40,7 +40,7 @@ class DataConfig:
 def parse_data(cfg: Mapping[str, Any], task: str) -> DataConfig:
     source = cfg.get("source", "synthetic")
     if source not in SOURCES:
-        raise SpecError(f"unknown source {source!r}", field="data_spec.data.source", allowed=SOURCES)
+        raise SpecError(f"unknown source {source!r}", field="data_spec.data.source", allowed=SOURCES, got=source)
     if source == "synthetic":
         defaults = SYNTHETIC_KEYS[task]
         only_fields(cfg, ("source", *defaults), "data_spec.data")
@@ -59,7 +59,8 @@ def parse_data(cfg: Mapping[str, Any], task: str) -> DataConfig:
         only_fields(cfg, ("source", "name"), "data_spec.data")
         name = cfg.get("name")
         if name not in BUILTIN[task]:
-            raise SpecError(f"unknown builtin dataset {name!r}", field="data_spec.data.name", allowed=BUILTIN[task])
+            raise SpecError(f"unknown builtin dataset {name!r}", field="data_spec.data.name", allowed=BUILTIN[task],
+                            got=name)
         return DataConfig(source, name=name)
     only_fields(cfg, ("source", "path", "target", "features"), "data_spec.data")
     path = cfg.get("path")
