@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps = psub.add_parser("show", help="one plugin: extra, config fields, examples, README")
     ps.add_argument("key", help="plugin key")
     ps.add_argument("--json", action="store_true", help="print JSON")
+    ps.add_argument("--no-readme", action="store_true", help="leave out the plugin's README (shown as text)")
     ps.set_defaults(handler=_lazy("core._commands.plugins_cmd:show_command"))
     pn = psub.add_parser("new", help="scaffold a plugin that passes `core plugins check` and runs as it is",
                          description="Without --dest: plugins/NAME/ in this checkout, registered in its "

@@ -43,6 +43,23 @@ def test_show_lists_config_fields_examples_and_readme(cli_env):
     assert missing.returncode == 2 and "unknown plugin 'nope'" in missing.stderr
 
 
+@pytest.mark.parametrize("columns", [100, 60])
+def test_show_fits_the_terminal_and_shows_the_readme_as_text(cli_env, columns):
+    """Issue 21: within the terminal's width (a two-line layout per field when the table is too wide),
+    the README rendered as text, not only its path. Code blocks are kept as written."""
+    text = run_cli(["plugins", "show", "sklearn_classifier"], cli_env | {"COLUMNS": str(columns)}).stdout
+    readme = text[text.index("README (README.md):"):]
+    assert "Example\n  -------" in readme and "](" not in readme  # a heading underlined, links as text
+    example = text[text.index("examples:"):text.index("README (README.md):")]
+    code = {line for line in readme.splitlines() if line.startswith("      ")} | set(example.splitlines())
+    # (a path alone on its line cannot be broken: the checkout's location decides its length)
+    too_wide = [line for line in text.splitlines() if len(line) > columns and line not in code and " " in line.strip()]
+    assert too_wide == [], too_wide
+    assert "score data with a trained run's model" in " ".join(text.split())
+    short = run_cli(["plugins", "show", "sklearn_classifier", "--no-readme"], cli_env).stdout
+    assert "README (README.md):" not in short
+
+
 def test_new_plugin_in_its_own_package_installs_checks_lists_and_runs(cli_env, tmp_path):
     """Scaffold with --dest, pip install it, and it passes every check and runs, with no edits."""
     dest = tmp_path / "my-plugin"

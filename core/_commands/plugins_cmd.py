@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import sys
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 from core._commands._output import print_json, print_table
 from core._errors import BadInput
 from core._registry import Registry
+from core.contracts import ConfigField
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -61,21 +66,17 @@ def show_command(args: argparse.Namespace) -> int:
                     "distribution": entry.distribution, "config": fields,
                     "examples": [str(p) for p in examples], "readme": str(readme) if readme.is_file() else None})
         return 0
+    width = _terminal_width()
     print(f"{info.key} {entry.version or ''}".rstrip())
-    print(f"  {info.description}")
-    print(f"  class:   {entry.target} ({entry.distribution or 'not installed as a distribution'})")
+    print(textwrap.fill(info.description, width, initial_indent="  ", subsequent_indent="  "))
+    _print_line("class", f"{entry.target} ({entry.distribution or 'not installed as a distribution'})", width)
     if info.extra:
         state = "installed" if entry.extra_installed else f'missing {", ".join(entry.missing)}: pip install "mlcore[{info.extra}]"'
-        print(f"  extra:   {info.extra} ({state})")
-    print(f"  readme:  {readme if readme.is_file() else '(none)'}")
+        _print_line("extra", f"{info.extra} ({state})", width)
+    _print_line("readme", str(readme) if readme.is_file() else "(none)", width)
     if fields:
         print("\nconfig (data_spec):")
-        rows = []
-        for f in cls.config_fields:
-            allowed = ", ".join(map(str, f.allowed)) if isinstance(f.allowed, tuple) else (f.allowed or "")
-            notes = "; ".join(x for x in (f.help, f"when {f.when}" if f.when else "") if x)
-            rows.append((f.name, f.type, "" if f.default is None else str(f.default), allowed, notes))
-        print_table(("FIELD", "TYPE", "DEFAULT", "ALLOWED", "NOTES"), rows, indent="  ")
+        _print_fields(cls.config_fields, width)
     else:
         print("\nconfig: the plugin declares no config_fields")
     if examples:
@@ -84,7 +85,120 @@ def show_command(args: argparse.Namespace) -> int:
             print(f"  {path}")
         print(f"\n{examples[0].name}:")
         print("  " + examples[0].read_text(encoding="utf-8").strip().replace("\n", "\n  "))
+    if readme.is_file() and not args.no_readme:
+        print(f"\nREADME ({readme.name}):")
+        for line in readme_as_text(readme.read_text(encoding="utf-8"), width - 2):
+            print(f"  {line}".rstrip())
     return 0
+
+
+def _print_line(label: str, value: str, width: int) -> None:
+    """`  label:   value`, wrapped within `width`; a value with no room beside its label goes beneath it."""
+    head = f"  {label + ':':<9}"
+    if len(head) + len(value) <= width:
+        print(head + value)
+    elif len(head) + max(map(len, value.split())) <= width:
+        print(textwrap.fill(value, width, initial_indent=head, subsequent_indent=" " * len(head)))
+    else:
+        print(head.rstrip())
+        print(textwrap.fill(value, width, initial_indent="    ", subsequent_indent="    ", break_long_words=False))
+
+
+def _terminal_width() -> int:
+    """The terminal's width ($COLUMNS first, as shells set it), 100 when it cannot be told."""
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+def _print_fields(fields: Sequence[ConfigField], width: int) -> None:
+    """One row per field when the table fits `width`; else two lines per field: name, type, default and
+    what is allowed, then its help wrapped and indented beneath."""
+    rows = []
+    for f in fields:
+        allowed = ", ".join(map(str, f.allowed)) if isinstance(f.allowed, tuple) else (f.allowed or "")
+        notes = "; ".join(x for x in (f.help, f"when {f.when}" if f.when else "") if x)
+        rows.append((f.name, f.type, "" if f.default is None else str(f.default), allowed, notes))
+    header = ("FIELD", "TYPE", "DEFAULT", "ALLOWED", "NOTES")
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    if 2 + sum(widths) + 2 * (len(widths) - 1) <= width:
+        print_table(header, rows, indent="  ")
+        return
+    for name, type_, default, allowed, notes in rows:
+        head = f"  {name}  {type_}" + (f" = {default}" if default else "")
+        print(textwrap.fill(head + (f"  ({allowed})" if allowed else ""), width, subsequent_indent="      "))
+        if notes:
+            print(textwrap.fill(notes, width, initial_indent="      ", subsequent_indent="      "))
+
+
+def readme_as_text(markdown: str, width: int) -> list[str]:
+    """A README as plain text for the terminal, within `width`: headings underlined, paragraphs and list
+    items joined and wrapped, code blocks kept as they are (indented), a table too wide for the terminal
+    shown as one wrapped line per row, links shown as their text."""
+    out: list[str] = []
+    block: list[str] = []  # the lines of the paragraph or list item being read
+    indent = ""
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        nonlocal indent
+        if block:
+            out.extend(textwrap.wrap(" ".join(block), width, initial_indent=indent,
+                                     subsequent_indent=" " * len(indent)) or [""])
+            block.clear()
+        indent = ""
+        if table:
+            out.extend(_table_text(table, width))
+            table.clear()
+
+    in_code = False
+    for raw in markdown.splitlines():
+        line = raw.rstrip()
+        if line.lstrip().startswith("```"):
+            flush()
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append("    " + line)
+            continue
+        text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line).replace("**", "")
+        if text.lstrip().startswith("|"):
+            if block:
+                flush()
+            cells = [c.strip() for c in text.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", c) for c in cells):  # not the |---| rule
+                table.append(cells)
+            continue
+        heading = re.match(r"#+\s+(.*)", text)
+        item = re.match(r"(\s*)([-*]|\d+\.)\s+(.*)", text)
+        if not text.strip() or heading or item or table:
+            flush()
+        if heading:
+            out += ["", heading.group(1), "-" * min(len(heading.group(1)), width)]
+        elif item:
+            indent = item.group(1) + item.group(2) + " "
+            block.append(item.group(3))
+        elif not text.strip():
+            if out and out[-1]:
+                out.append("")
+        else:
+            block.append(text.strip())
+    flush()
+    while out and not out[0]:
+        out.pop(0)
+    return out
+
+
+def _table_text(rows: list[list[str]], width: int) -> list[str]:
+    """A Markdown table as it is when it fits, else each row as `first: the rest` wrapped."""
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(max(map(len, rows)))]
+    if sum(widths) + 3 * len(widths) <= width:
+        return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    header, *body = rows
+    out = []
+    for row in body:
+        rest = "; ".join(f"{h.lower()}: {c}" if h else c for h, c in zip(header[1:], row[1:]) if c)
+        out.extend(textwrap.wrap(f"{row[0]}: {rest}" if rest else row[0], width, initial_indent="- ",
+                                 subsequent_indent="  "))
+    return out
 
 
 def new_command(args: argparse.Namespace) -> int:

@@ -105,7 +105,7 @@ def config_fields(task: str) -> tuple[ConfigField, ...]:
     """The family's `data_spec`, for `core plugins show`."""
     synthetic = SYNTHETIC_KEYS[task]
     return (
-        ConfigField("pipeline", "str", "train", PIPELINES, "train a model, or score data with a trained run's"),
+        ConfigField("pipeline", "str", "train", PIPELINES, "train a model, or score data with a trained run's model"),
         ConfigField("data.source", "str", "synthetic", SOURCES, "where the rows come from"),
         *(ConfigField(f"data.{k}", type(v).__name__, v, help="make_classification/make_regression knob",
                       when="data.source: synthetic") for k, v in synthetic.items()),
