@@ -64,7 +64,8 @@ def test_finished_run_records_everything(tmp_path):
     assert recorded.tags["team"] == "a"
     assert recorded.tags["mlcore.run_id"] == outcome.run_id
     assert recorded.run_name == outcome.run_id
-    assert set(recorded.artifacts) == {"metrics/m.json", "summary/run_summary.json", "reports/report.html"}
+    assert set(recorded.artifacts) == {"metrics/m.json", "summary/run_summary.json", "reports/report.html",
+                                       "logs/run.log"}
     assert "done" in (outcome.run_dir / "logs" / "run.log").read_text()
 
 
