@@ -9,6 +9,7 @@ belongs to a younger process), the run is shown as DEAD, never silently as runni
 from __future__ import annotations
 
 import enum
+import json
 import os
 import re
 import socket
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core._errors import BadInput, RunFileNotFound
-from core._layout import RunLayout, runs_dir
+from core._layout import RunLayout, runs_dir, sweeps_dir
 from core._runlock import held_elsewhere
 from core._safefiles import inside, read_regular, regular_file, regular_files
 from core._summary import CorruptSummary, RunSummary, parse_iso
@@ -223,16 +224,27 @@ def abandoned(run_dir: Path) -> bool:
     return not held_elsewhere(run_dir)
 
 
+#: a run that ran on another node (a sweep on a Ray cluster): the driver keeps only its summary, as
+#: `<root>/sweeps/<sweep id>/runs/<run id>/summary.json`; `core runs fetch` brings the rest from tracking
+HELD_SUMMARY = "summary.json"
+
+
 def read_run(run_dir: Path) -> RunRecord:
     """The record of one run folder; a missing, unreadable or corrupt summary gives status UNKNOWN, never an
     error (`damaged` says when that is more than a summary not written yet)."""
     try:
+        held = run_dir / HELD_SUMMARY
+        if held.is_file() and not RunLayout(run_dir).summary.exists():
+            data = read_regular(held, run_dir, 16 * 1024 * 1024)
+            if data is None:
+                return RunRecord(run_dir, None, "unreadable summary: not a regular file", damaged=True)
+            return RunRecord(run_dir, RunSummary.from_json(json.loads(data.decode("utf-8"))))
         return RunRecord(run_dir, RunSummary.read(run_dir))
     except FileNotFoundError:
         return RunRecord(run_dir, None, "no summary")
     except OSError as exc:
         return RunRecord(run_dir, None, f"unreadable summary ({exc.strerror or exc})", damaged=True)
-    except CorruptSummary as exc:
+    except (CorruptSummary, ValueError) as exc:
         return RunRecord(run_dir, None, f"unreadable summary: {exc}", damaged=True)
 
 
@@ -267,10 +279,11 @@ def _plain_name(run_id: str) -> bool:
     return bool(run_id) and run_id not in (".", "..") and "/" not in run_id and "\\" not in run_id
 
 
-def find_run(root: Path, run_id: str) -> Path:
-    """A run folder by id or unambiguous id prefix (a plain prefix: `*` or `[` are no patterns here)."""
+def find_run(root: Path, run_id: str, *, held: bool = False) -> Path:
+    """A run folder by id or unambiguous id prefix (a plain prefix: `*` or `[` are no patterns here);
+    `held`: also the summaries a sweep driver keeps of runs that ran on other nodes (`held_runs`)."""
     base = runs_dir(root)
-    folders = run_folders(root) if _plain_name(run_id) else []
+    folders = (run_folders(root) + (held_runs(root) if held else [])) if _plain_name(run_id) else []
     exact = [p for p in folders if p.name == run_id]
     matches = exact or [p for p in folders if p.name.startswith(run_id)]
     if len(matches) == 1:
@@ -299,9 +312,27 @@ def run_folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def held_runs(root: Path) -> list[Path]:
+    """The folders in which sweep drivers keep the summaries of runs that ran on other nodes (a Ray
+    cluster with no shared disk), for runs with no folder of their own here (`core runs fetch` makes one)."""
+    local = {p.name for p in run_folders(root)}
+    found = []
+    try:
+        candidates = list(sweeps_dir(root).glob(f"*/{runs_dir(Path()).name}/*/{HELD_SUMMARY}"))
+    except OSError:
+        return []
+    for summary in candidates:
+        folder = summary.parent
+        if folder.name not in local and not folder.is_symlink() and inside(folder, sweeps_dir(root)):
+            found.append(folder)
+    return sorted(found, key=lambda p: p.name)
+
+
 def list_runs(root: Path) -> list[RunRecord]:
-    """Every run folder in the artifact root, newest first (run ids sort by start time)."""
-    return [read_run(p) for p in reversed(run_folders(root))]
+    """Every run folder in the artifact root, and every run a sweep driver holds the summary of, newest
+    first (run ids sort by start time)."""
+    folders = sorted(run_folders(root) + held_runs(root), key=lambda p: p.name)
+    return [read_run(p) for p in reversed(folders)]
 
 
 def filter_runs(runs: list[RunRecord], *, plugin: str | None = None, status: str | None = None,

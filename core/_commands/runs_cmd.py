@@ -260,7 +260,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _load(args: argparse.Namespace, run_id: str) -> RunRecord:
-    return read_run(find_run(artifact_root(args.artifact_root), run_id))
+    return read_run(find_run(artifact_root(args.artifact_root), run_id, held=True))
 
 
 def _brief(r: RunRecord) -> dict[str, Any]:

@@ -12,12 +12,14 @@ import sys
 from typing import Any, TextIO
 
 from core._commands._output import print_json, print_table
+from core._errors import BadInput
 from core._progress import ProgressBar
 from core._records import RecordStatus
 from core._sweep.driver import (
     NoParentRun,
     ParentRunUnfinished,
     RunDone,
+    RunRetried,
     RunsOver,
     SweepEvent,
     SweepOptions,
@@ -47,9 +49,12 @@ def sweep_command(args: argparse.Namespace) -> int:
             for p in plan.runs:
                 print(f"  {p.index:>4}  " + ", ".join(f"{k}={_show(v)}" for k, v in p.overrides.items()))
         return 0
+    if args.max_workers is not None and args.max_workers < 1:
+        raise BadInput(f"--max-workers: {args.max_workers} is not a positive number of runs")
     options = SweepOptions(executor=args.executor, max_workers=args.max_workers, ray_address=args.ray_address,
                            artifact_root=args.artifact_root, tracking_uri=args.tracking_uri, metric=args.metric,
-                           mode=args.mode, resume=args.resume)
+                           mode=args.mode, resume=args.resume, retries=args.retries, retry_failed=args.retry_failed,
+                           ray=_ray_options(args, plan.ray) if args.executor == "ray" else None)
     # Under --json, stdout carries the JSON alone: what would go there goes to stderr.
     with _Console(sys.stderr if args.json else sys.stdout) as console:
         outcome = run_sweep(plan, options, on_event=console)
@@ -61,6 +66,32 @@ def sweep_command(args: argparse.Namespace) -> int:
         return outcome.exit_code
     _print_table(outcome)
     return outcome.exit_code
+
+
+def _ray_options(args: argparse.Namespace, from_file: dict[str, Any]) -> Any:
+    """The sweep file's `sweep.ray`, with the `--ray-*` options on top."""
+    from core._spec import read_spec_file
+    from core._sweep.plan import parse_ray
+    from core._sweep.ray_executor import RayOptions
+
+    given: dict[str, Any] = {}
+    if args.ray_num_cpus is not None:
+        given["num_cpus"] = args.ray_num_cpus
+    if args.ray_num_gpus is not None:
+        given["num_gpus"] = args.ray_num_gpus
+    if args.ray_resource:
+        resources = {}
+        for item in args.ray_resource:
+            name, sep, amount = item.partition("=")
+            try:
+                resources[name.strip()] = float(amount) if sep else 1.0
+            except ValueError:
+                raise BadInput(f"--ray-resource: '{item}' is not NAME=AMOUNT") from None
+        given["resources"] = resources
+    if args.ray_runtime_env:
+        given["runtime_env"] = read_spec_file(args.ray_runtime_env)
+    merged = {**from_file, **parse_ray(given, "the --ray-* options", "ray")}
+    return RayOptions(**merged)
 
 
 class _Console:
@@ -83,6 +114,8 @@ class _Console:
                 self._started(event)
             case RunDone():
                 self._run_done(event)
+            case RunRetried():
+                self._retried(event)
             case SweepStopping(signal=name):
                 self._write(f"{name}: stopping the sweep; running runs end {RecordStatus.KILLED.value}, no new run "
                             "starts", sys.stderr)
@@ -105,12 +138,23 @@ class _Console:
                   + (f" ({event.max_workers} workers)" if workers else ""), file=self.out)
         self.bar = ProgressBar(event.to_run, desc=f"sweep {event.name}")
 
+    def _retried(self, event: RunRetried) -> None:
+        result = event.result
+        first = _first_line((result.error or result.status.value).strip())
+        word = "LOST" if result.node_lost else result.status.value
+        ended = f"; its MLflow run ended {RecordStatus.FAILED.value} (node_lost)" if event.marked else ""
+        self._write(f"{word:<6} run {event.lost_run_id or '?'}: {first}{ended}; retrying as run {event.new_run_id} "
+                    f"(attempt {event.attempt + 1} of {event.attempts + 1})  ({describe(event.overrides)})",
+                    sys.stderr)
+
     def _run_done(self, event: RunDone) -> None:
         result = event.result
         where = f"[{event.done}/{event.total}] run {result.run_id or '?'}"
         if result.status is RecordStatus.FINISHED:
             value = result.metrics.get(event.metric) if event.metric else None
             shown = f"  {event.metric}={value:.6g}" if isinstance(value, (int, float)) else ""
+            if result.pending:
+                shown += f"  ({result.pending} tracking calls pending on {result.node or 'its node'})"
             self._write(f"ok     {where}{shown}  ({describe(event.overrides)})", self.out)
         else:
             first = _first_line((result.error or result.status.value).strip())
@@ -133,12 +177,17 @@ class _Console:
 def _print_table(outcome: SweepOutcome) -> None:
     metric = outcome.metric
     keys = list(dict.fromkeys(k for row in outcome.rows for k in row.overrides))
+    pending = outcome.pending
     header = ["rank", "run id", "status", *[k.removeprefix("data_spec.") for k in keys]] + ([metric] if metric else [])
+    header += ["pending"] if pending else []
     rows = []
     for row in outcome.rows:
         value = row.metrics.get(metric) if metric else None
-        rows.append([row.rank or "-", row.run_id or "-", row.status.value + (" (earlier)" if row.resumed else ""),
-                     *[_show(row.overrides.get(k)) for k in keys]] + ([_show(value)] if metric else []))
+        status = row.status.value + (" (earlier)" if row.resumed else "")
+        if row.retry_of:
+            status += f" (retry of {row.retry_of[-1]})"
+        rows.append([row.rank or "-", row.run_id or "-", status, *[_show(row.overrides.get(k)) for k in keys]]
+                    + ([_show(value)] if metric else []) + ([row.pending or "-"] if pending else []))
     print()
     print_table(header, rows)
     ranked = f", ranked by {metric} ({outcome.mode})" if metric else ""
@@ -147,6 +196,11 @@ def _print_table(outcome: SweepOutcome) -> None:
     print(f"table: {SweepLayout(outcome.folder).results_csv} and results.json")
     if outcome.parent_run_id:
         print(f"mlflow: parent run {outcome.parent_run_id}")
+    if pending:
+        nodes = sorted({row.node or "?" for row in pending})
+        print(f"{len(pending)} run(s) have {sum(r.pending for r in pending)} tracking calls not in MLflow yet, kept "
+              f"in their journals on {', '.join(nodes)}: run `core sync` there (with that node's artifact root)",
+              file=sys.stderr)
     if outcome.interrupt:
         print(f"interrupted by {outcome.interrupt}: resume with --resume {outcome.sweep_id}", file=sys.stderr)
     elif outcome.failed:

@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from core._errors import BadInput, RunInterrupted
-from core._records import RecordStatus, lower_is_better
+from core._records import RecordStatus, RunRecord, lower_is_better
+from core._runner import new_run_id
 from core._settings import artifact_root as resolve_root
 from core._settings import tracking_uri as resolve_uri
 from core._signals import interrupts_as_exceptions
 from core._sweep.executors import Executor, ProcessExecutor, SequentialExecutor
+from core._sweep.lost import mark_lost
 from core._sweep.parent import ParentRun
 from core._sweep.plan import PlannedRun, SweepPlan
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
 from core._sweep.table import SweepOutcome, build_rows, describe, rank
 from core._sweep.worker import JobResult, SweepJob
 from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, public_uri, resolve_target
+from core._tracking.backend import TrackingBackend
 
 LOCAL_URI_SCHEMES = ("sqlite", "file", "memory")
 
@@ -43,6 +46,11 @@ class SweepOptions:
     mode: str | None = None
     #: a sweep id, or "latest" for the newest sweep of the plan's name
     resume: str | None = None
+    #: new attempts of a run whose task was lost with its worker or node (Ray), and of a run that FAILED
+    retries: int = 1
+    retry_failed: int = 0
+    #: Ray: per-run resources and runtime_env (`core._sweep.ray_executor.RayOptions`); None: the sweep file's
+    ray: Any = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,20 @@ class RunDone:
 
 
 @dataclass(frozen=True)
+class RunRetried:
+    """A run's task was lost (its worker or node died: `node_lost`) or the run FAILED; it runs again
+    as `new_run_id`, attempt `attempt` of `attempts`. `marked`: its MLflow run was ended FAILED here."""
+
+    result: JobResult
+    overrides: dict[str, Any]
+    lost_run_id: str | None
+    new_run_id: str
+    attempt: int
+    attempts: int
+    marked: bool
+
+
+@dataclass(frozen=True)
 class SweepStopping:
     """`signal` (SIGINT or SIGTERM) stops the sweep: running runs are being ended, none starts."""
 
@@ -99,18 +121,23 @@ class ParentRunUnfinished:
     error: Exception
 
 
-SweepEvent = SweepStarted | RunDone | SweepStopping | RunsOver | NoParentRun | ParentRunUnfinished
+SweepEvent = (SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver | NoParentRun
+              | ParentRunUnfinished)
 
 
 def run_sweep(plan: SweepPlan, options: SweepOptions, *,
               on_event: Callable[[SweepEvent], None] | None = None) -> SweepOutcome:
     """Run every planned run of `plan` (those not FINISHED already, when resuming) and return the ranked table."""
-    runner = _make_executor(options)
+    if options.retries < 0 or options.retry_failed < 0:
+        raise BadInput("--retries and --retry-failed: a number of new attempts, 0 or more")
+    runner = _make_executor(options, plan)
     root = resolve_root(options.artifact_root).resolve()
     target = resolve_target(resolve_uri(options.tracking_uri), artifact_root=root)
-    # Workers start importing now, in parallel with the validation and store set-up below.
-    runner.warm_up(len(plan.runs), plan.runs[0].spec.to_dict(), str(root), target.uri)
+    _refuse_unreachable_store(runner, target)
     try:
+        # Workers start importing (Ray: the cluster is joined) now, in parallel with the validation and
+        # store set-up below; a cluster that cannot be reached stops the sweep here, before anything is made.
+        runner.warm_up(len(plan.runs), plan.runs[0].spec.to_dict(), str(root), target.uri)
         return _Sweep(plan, options, runner, root, target, on_event or _ignore).run()
     finally:
         runner.close()
@@ -120,17 +147,29 @@ def _ignore(event: SweepEvent) -> None:
     pass
 
 
-def _make_executor(options: SweepOptions) -> Executor:
+def _make_executor(options: SweepOptions, plan: SweepPlan) -> Executor:
     if options.executor == "sequential":
         return SequentialExecutor()
     if options.executor == "process":
         return ProcessExecutor(options.max_workers)
     if options.executor == "ray":
         # Here rather than in `executors`, which `ray_executor` imports: Ray is loaded only when chosen.
-        from core._sweep.ray_executor import RayExecutor
+        from core._sweep.ray_executor import RayExecutor, RayOptions
 
-        return RayExecutor(address=options.ray_address, max_workers=options.max_workers)
+        ray_options = options.ray if options.ray is not None else RayOptions(**(plan.ray or {}))
+        return RayExecutor(address=options.ray_address, max_workers=options.max_workers, options=ray_options)
     raise ValueError(f"unknown executor {options.executor!r}")  # the CLI's choices make this unreachable
+
+
+def _refuse_unreachable_store(runner: Executor, target: TrackingTarget) -> None:
+    """A cluster's nodes cannot write to a store on this machine's disk (an address on this machine can)."""
+    address = getattr(runner, "address", None)
+    if not getattr(runner, "on_cluster", False) or not address or _is_local_address(address):
+        return
+    if target.uri.split(":", 1)[0] in LOCAL_URI_SCHEMES:
+        raise BadInput(f"tracking URI '{public_uri(target.uri)}' is local to this machine; a remote Ray "
+                       "cluster's workers cannot write to it: pass --tracking-uri http://<mlflow server reachable "
+                       "from the cluster> (started with --serve-artifacts, so run folders reach it too)")
 
 
 @dataclass
@@ -143,21 +182,39 @@ class _Sweep:
     root: Path
     target: TrackingTarget
     emit: Callable[[SweepEvent], None]
+    store: SweepStore | None = None
+    #: the parent run's connection to tracking, also used to end lost runs
+    backend: TrackingBackend | None = None
+    #: by sweep index, the run ids of attempts lost before the last
+    retried: dict[int, list[str]] = field(default_factory=dict)
 
     def run(self) -> SweepOutcome:
         plan, options = self.plan, self.options
         # Every run's config is checked before any starts.
         self.runner.validate([(p.spec.to_dict(), f"{plan.source} (run {p.index}: {describe(p.overrides)})")
                               for p in plan.runs])
-        self._refuse_unreachable_store()
         metric = options.metric or plan.metric
         mode = options.mode or plan.mode or (("min" if lower_is_better(metric) else "max") if metric else None)
         store = SweepStore.open(self.root, plan, options.resume)
         parent = self._open_parent(store.state)
+        try:
+            return self._run_with_parent(store, parent, metric, mode)
+        except BaseException as exc:
+            # Whatever stops a sweep before or between runs (not a run's own failure, nor Ctrl-C, which
+            # end with the table) leaves its parent run FAILED with the reason, never RUNNING.
+            if parent is not None:
+                self._fail_parent(parent, exc)
+            raise
+
+    def _run_with_parent(self, store: SweepStore, parent: ParentRun | None, metric: str | None,
+                         mode: str | None) -> SweepOutcome:
+        plan, options = self.plan, self.options
         parent_id = parent.run_id if parent else None
+        self.backend = parent.backend if parent else None
         store.save_state(parent_run_id=parent_id, tracking_uri=public_uri(self.target.uri))
         done = store.finished()
         store.layout.stop_file.unlink(missing_ok=True)  # a resumed sweep starts afresh
+        self.store = store
         jobs = self._jobs([p for p in plan.runs if p.key not in done], store, parent_id)
         store.save_plan(plan)
         self.emit(SweepStarted(store.sweep_id, plan.name, len(plan.runs), len(jobs), bool(done), options.executor,
@@ -165,7 +222,8 @@ class _Sweep:
         started = time.perf_counter()
         results, interrupt = self._execute(jobs, metric, store.layout.stop_file)
         elapsed = time.perf_counter() - started
-        rows = build_rows(plan.runs, results, done, store.latest_attempts)
+        rows = build_rows(plan.runs, results, done, store.latest_attempts, retries=self.retried,
+                          remote=self._remote_record)
         outcome = SweepOutcome(store.sweep_id, store.layout.dir, rank(rows, metric, mode), metric, mode, interrupt,
                                skipped=len(done), startup_s=self.runner.startup_s, elapsed_s=elapsed,
                                parent_run_id=parent_id)
@@ -174,14 +232,15 @@ class _Sweep:
             self._finish_parent(parent, outcome, store.layout)
         return outcome
 
-    def _refuse_unreachable_store(self) -> None:
-        address = self.options.ray_address
-        if self.options.executor != "ray" or not address or _is_local_address(address):
-            return
-        if self.target.uri.split(":", 1)[0] in LOCAL_URI_SCHEMES:
-            raise BadInput(f"tracking URI '{public_uri(self.target.uri)}' is local to this machine; a remote Ray "
-                           "cluster's workers cannot write to it: pass --tracking-uri http://<mlflow server reachable "
-                           "from the cluster> and an --artifact-root on storage every node mounts")
+    def _remote_record(self, result: JobResult) -> RunRecord | None:
+        return self.store.held_record(result.run_id) if result.run_id else None
+
+    def _fail_parent(self, parent: ParentRun, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":") if str(exc) else type(exc).__name__
+        try:
+            parent.fail(reason)
+        except Exception as error:  # noqa: BLE001 - the sweep's own error is what the user must see
+            self.emit(ParentRunUnfinished(parent.run_id, error))
 
     def _open_parent(self, state: SweepState) -> ParentRun | None:
         if self.target.is_memory:
@@ -200,25 +259,59 @@ class _Sweep:
             self.emit(ParentRunUnfinished(parent.run_id, exc))
 
     def _jobs(self, todo: list[PlannedRun], store: SweepStore, parent_id: str | None) -> list[SweepJob]:
+        # On a cluster each run's folder lives on its node (none shares this disk); the driver keeps
+        # what the tasks return in the sweep's folder.
+        node_local = bool(getattr(self.runner, "on_cluster", False))
         jobs = []
         for planned in todo:
             tags = {SWEEP_TAG: store.sweep_id, INDEX_TAG: str(planned.index)}
             if parent_id:
                 tags[PARENT_TAG] = parent_id
-            jobs.append(SweepJob(planned.index, planned.key, planned.spec.to_dict(), str(self.root), self.target.uri,
-                                 str(store.layout.stop_file), tags=tags))
+            jobs.append(SweepJob(planned.index, planned.key, planned.spec.to_dict(),
+                                 None if node_local else str(self.root), self.target.uri,
+                                 None if node_local else str(store.layout.stop_file), tags=tags,
+                                 run_id=new_run_id()))
         return jobs
+
+    def _settle(self, job: SweepJob, result: JobResult) -> SweepJob | None:
+        """Keep what a task returned; for a lost task (or, with --retry-failed, a FAILED run) end its
+        MLflow run FAILED (`mlcore.failure=node_lost`) and return the job's next attempt, if any is left."""
+        if result.summary is not None and result.run_id:
+            self.store.save_held_summary(result.run_id, result.summary)
+        lost = result.node_lost
+        # Its MLflow run (if the start reached the server) is still RUNNING: no one else will end it.
+        marked = mark_lost(self.backend, job.run_id, result.error or "node lost") if lost and job.run_id else False
+        failed = result.status is RecordStatus.FAILED and not lost
+        allowed = self.options.retries if lost else self.options.retry_failed if failed else 0
+        if job.attempt >= allowed:
+            return None
+        previous = result.run_id or job.run_id
+        again = replace(job, run_id=new_run_id(), retry_of=previous, attempt=job.attempt + 1)
+        if not self.runner.retry(again):
+            return None
+        self.retried.setdefault(job.index, []).append(previous or "?")
+        self.emit(RunRetried(result, self.plan.runs[job.index].overrides, previous, again.run_id or "?",
+                             again.attempt, allowed, marked))
+        return again
 
     def _execute(self, jobs: list[SweepJob], metric: str | None,
                  stop_file: Path) -> tuple[dict[int, JobResult], str | None]:
         """Each job's result by index, and the signal that stopped the sweep (None if none did)."""
         results: dict[int, JobResult] = {}
+        by_index = {job.index: job for job in jobs}
         interrupt = None
         try:
             with interrupts_as_exceptions():
                 try:
                     try:
                         for result in self.runner.submit_all(jobs):
+                            job = by_index[result.index]
+                            if result.node_lost and not result.run_id:
+                                result = replace(result, run_id=job.run_id)
+                            again = self._settle(job, result)
+                            if again is not None:
+                                by_index[result.index] = again
+                                continue
                             results[result.index] = result
                             failed = sum(1 for r in results.values() if r.status is not RecordStatus.FINISHED)
                             self.emit(RunDone(result, self.plan.runs[result.index].overrides, len(results), len(jobs),
@@ -231,6 +324,10 @@ class _Sweep:
                         self.emit(SweepStopping(interrupt))
                         stop_file.touch()
                         self.runner.stop()
+                        for result in self.runner.drain():  # runs elsewhere: their records come back
+                            if result.summary is not None and result.run_id:
+                                self.store.save_held_summary(result.run_id, result.summary)
+                            results[result.index] = result
                 finally:
                     self.emit(RunsOver())
         except KeyboardInterrupt:

@@ -48,11 +48,24 @@ class Executor(ABC):
         if message is not None:
             raise BadInput(message)
 
+    #: runs go to an existing cluster, on nodes that need not share this machine's disk (Ray)
+    on_cluster: bool = False
+
     def running(self) -> int:
         return 0
 
+    def retry(self, job: SweepJob) -> bool:
+        """Run `job` (a new attempt of a run whose task was lost) before `submit_all` ends; False when
+        this executor cannot (the default) or is stopping."""
+        return False
+
     def stop(self) -> None:
         """Interrupt running runs (they end KILLED) and start no more."""
+
+    def drain(self) -> Iterator[JobResult]:
+        """After `stop`: the answers of the runs that were still running, as they end. Default: none
+        (their folders, on this machine, have the truth)."""
+        return iter(())
 
     def close(self) -> None:
         """Release workers."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core._sweep.lost import FAILURE_TAG
 from core._sweep.store import SWEEP_TAG, SweepState
 from core._sweep.table import SweepOutcome
 from core._tracking import TrackingTarget, open_backend, prepare_experiment
@@ -50,6 +51,16 @@ class ParentRun:
             for path in files:
                 self.backend.log_artifact(self.run_id, path, "sweep")
             self.backend.end_run(self.run_id, _ended(outcome), now)
+        finally:
+            self.backend.close()
+
+
+    def fail(self, reason: str) -> None:
+        """End the run FAILED with `reason` (tag `mlcore.failure`): the sweep stopped before or between
+        its runs, with no table to give it."""
+        try:
+            self.backend.log_batch(self.run_id, tags={FAILURE_TAG: reason[:5000]})
+            self.backend.end_run(self.run_id, RunStatus.FAILED, int(time.time() * 1000))
         finally:
             self.backend.close()
 

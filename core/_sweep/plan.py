@@ -18,6 +18,11 @@
           data_spec.model.max_features: {choice: [sqrt, log2]}
           data_spec.model.ccp_alpha: {log_uniform: [1.0e-5, 1.0e-2]}
           data_spec.model.max_samples: {uniform: [0.5, 1.0]}
+      ray:                            # per run, for --executor ray (the --ray-* options override)
+        num_cpus: 2
+        num_gpus: 1                   # GPU runs land on GPU nodes
+        resources: {big_memory: 1}    # custom resources the nodes were started with
+        runtime_env: {pip: [scikit-learn==1.6.1]}   # Ray's runtime_env, passed through to the tasks
 
 Keys are the dotted keys of `core run --set`. Pure Python: no plugin is imported here.
 """
@@ -40,7 +45,9 @@ from core._errors import SpecError
 from core._spec import apply_overrides, read_spec_file, set_dotted, spec_from_mapping
 from core.contracts import RunSpec
 
-SWEEP_FIELDS = ("name", "seed", "metric", "mode", "grid", "random")
+SWEEP_FIELDS = ("name", "seed", "metric", "mode", "grid", "random", "ray")
+#: `sweep.ray`: what each run asks of a Ray cluster (the `--ray-*` options override it)
+RAY_FIELDS = ("num_cpus", "num_gpus", "resources", "runtime_env")
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int")
 MAX_RUNS = 10_000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -71,6 +78,8 @@ class SweepPlan:
     random_count: int = 0
     random_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: list[PlannedRun] = field(default_factory=list)
+    #: `sweep.ray`, checked: keyword arguments of `core._sweep.ray_executor.RayOptions`
+    ray: dict[str, Any] = field(default_factory=dict)
 
 
 def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None = None) -> SweepPlan:
@@ -118,6 +127,7 @@ def _parse_section(section: Mapping[str, Any], source: str, base: dict[str, Any]
     if not grid and not count:
         raise SpecError("needs a grid or random draws (or both)", source=source, field="sweep")
     plan = SweepPlan(name, source, base, seed, metric, mode, {k: list(v) for k, v in grid.items()}, count, params)
+    plan.ray = parse_ray(section.get("ray"), source, "sweep.ray")
     total = math.prod(len(v) for v in plan.grid.values()) * (count or 1)
     if total > MAX_RUNS:
         raise SpecError(f"expands to {total} runs, more than {MAX_RUNS}", source=source, field="sweep")
@@ -161,6 +171,43 @@ def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, A
                 raise SpecError(f"log_uniform needs positive bounds, got {args!r}", source=source, field=where)
         parsed[key] = {kind: args}
     return count, parsed
+
+
+def parse_ray(section: Any, source: str, where: str) -> dict[str, Any]:
+    """`sweep.ray` (or the `--ray-*` options gathered the same way), checked: non-negative numbers of
+    CPUs and GPUs, custom resources by name, `runtime_env` a mapping (Ray checks its contents)."""
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise SpecError("must be a mapping", source=source, field=where, allowed=RAY_FIELDS)
+    unknown = [k for k in section if k not in RAY_FIELDS]
+    if unknown:
+        raise SpecError("unknown field", source=source, field=f"{where}.{unknown[0]}", allowed=RAY_FIELDS)
+    out: dict[str, Any] = {}
+    for key in ("num_cpus", "num_gpus"):
+        value = section.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
+            raise SpecError(f"must be a number, 0 or more, got {value!r}", source=source, field=f"{where}.{key}")
+        out[key] = float(value)
+    resources = section.get("resources")
+    if resources is not None:
+        if not isinstance(resources, Mapping):
+            raise SpecError("must map resource names to amounts", source=source, field=f"{where}.resources")
+        for name, amount in resources.items():
+            if not isinstance(name, str) or not name or isinstance(amount, bool) \
+                    or not isinstance(amount, (int, float)) or amount <= 0:
+                raise SpecError(f"must map resource names to positive amounts, got {name!r}: {amount!r}",
+                                source=source, field=f"{where}.resources")
+        out["resources"] = {str(k): float(v) for k, v in resources.items()}
+    runtime_env = section.get("runtime_env")
+    if runtime_env is not None:
+        if not isinstance(runtime_env, Mapping):
+            raise SpecError("must be a mapping (Ray's runtime_env: pip, py_modules, working_dir, env_vars, ...)",
+                            source=source, field=f"{where}.runtime_env")
+        out["runtime_env"] = dict(runtime_env)
+    return out
 
 
 def _check_key(key: Any, source: str, where: str) -> None:

@@ -7,6 +7,8 @@ and results (JSON and CSV), and the run folders that belong to it.
       results.json   the table's rows and the sweep's totals
       results.csv    the same rows, for a spreadsheet
       stopping       made when the sweep is stopped, so a run that has not begun never starts
+      runs/<run id>/summary.json  the summary of a run that ran on another node (a Ray cluster: its
+                     folder stays there and in tracking, `core runs fetch` brings it here)
 
 Each run is an ordinary run folder under `runs/`, tagged `mlcore.sweep_id`, `mlcore.sweep_index`
 and `mlflow.parentRunId`; the store finds a sweep's runs by those tags, so the table tells what
@@ -25,8 +27,8 @@ from typing import Any
 
 from core._errors import BadInput
 from core._files import atomic_write_json, atomic_write_text
-from core._layout import sweeps_dir
-from core._records import RecordStatus, RunRecord, list_runs
+from core._layout import RUNS_DIR, sweeps_dir
+from core._records import HELD_SUMMARY, RecordStatus, RunRecord, list_runs, read_run
 from core._redact import redact_mapping
 from core._summary import iso
 from core._sweep.plan import SweepPlan
@@ -60,6 +62,10 @@ class SweepLayout:
     @property
     def stop_file(self) -> Path:
         return self.dir / "stopping"
+
+    def held(self, run_id: str) -> Path:
+        """The folder holding the summary of run `run_id`, which ran on another node."""
+        return self.dir / RUNS_DIR / run_id
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,16 @@ class SweepStore:
             if tags.get(SWEEP_TAG) == self.sweep_id and index.isdigit():
                 found.append((int(index), record))
         return found
+
+    def save_held_summary(self, run_id: str, summary: dict[str, Any]) -> None:
+        """Keep the summary a task returned for a run whose folder is on another node."""
+        folder = self.layout.held(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / HELD_SUMMARY, summary)
+
+    def held_record(self, run_id: str) -> RunRecord | None:
+        folder = self.layout.held(run_id)
+        return read_run(folder) if (folder / HELD_SUMMARY).is_file() else None
 
     def save_state(self, *, parent_run_id: str | None, tracking_uri: str) -> None:
         self.state = replace(self.state, parent_run_id=parent_run_id, tracking_uri=tracking_uri)

@@ -34,6 +34,11 @@ class ResultRow:
     #: FINISHED in an earlier attempt of the sweep, not rerun
     resumed: bool = False
     rank: int | None = None
+    #: tracking calls not yet in MLflow, kept in the run's journal on `node`
+    pending: int = 0
+    node: str | None = None
+    #: earlier attempts of this config whose task was lost with its node (this row is the last try)
+    retry_of: tuple[str, ...] = ()
 
     def to_json(self, *, ranked: bool) -> dict[str, Any]:
         """The row as results.json stores it; `resumed` only when set and `rank` only in a ranked table,
@@ -43,6 +48,12 @@ class ResultRow:
                                 "error": self.error, "run_dir": self.run_dir}
         if self.resumed:
             data["resumed"] = True
+        if self.pending:
+            data["pending"] = self.pending
+        if self.node:
+            data["node"] = self.node
+        if self.retry_of:
+            data["retry_of"] = list(self.retry_of)
         if ranked:
             data["rank"] = self.rank
         return data
@@ -59,7 +70,10 @@ class ResultRow:
         return cls(index=index if isinstance(index, int) else -1, key=str(data.get("key", "")),
                    overrides=dict(data.get("overrides") or {}), run_id=data.get("run_id"), status=status,
                    metrics=dict(data.get("metrics") or {}), error=data.get("error"), run_dir=data.get("run_dir"),
-                   resumed=bool(data.get("resumed")), rank=data.get("rank"))
+                   resumed=bool(data.get("resumed")), rank=data.get("rank"),
+                   pending=data.get("pending") if isinstance(data.get("pending"), int) else 0,
+                   node=data.get("node") if isinstance(data.get("node"), str) else None,
+                   retry_of=tuple(str(r) for r in data.get("retry_of") or ()))
 
 
 @dataclass
@@ -86,6 +100,11 @@ class SweepOutcome:
         return len(self.rows) - len(self.failed)
 
     @property
+    def pending(self) -> list[ResultRow]:
+        """Rows whose run still has tracking calls to send (`core sync` on their node)."""
+        return [r for r in self.rows if r.pending]
+
+    @property
     def best(self) -> ResultRow | None:
         return next((r for r in self.rows if r.rank == 1), None)
 
@@ -102,10 +121,14 @@ class SweepOutcome:
 
 
 def build_rows(planned: list[PlannedRun], results: Mapping[int, JobResult], done: Mapping[str, ResultRow],
-               on_disk: Callable[[], Mapping[int, RunRecord]]) -> list[ResultRow]:
+               on_disk: Callable[[], Mapping[int, RunRecord]], *,
+               retries: Mapping[int, list[str]] | None = None,
+               remote: Callable[[JobResult], RunRecord | None] | None = None) -> list[ResultRow]:
     """One row per planned run, from what its run folder says (the truth after a kill): `results`
     are this attempt's answers by index, `done` the rows FINISHED earlier by key, `on_disk` the
-    sweep's run folders by index (read only when some run has neither)."""
+    sweep's run folders by index (read only when some run has neither). A run that ran on another
+    node is read from the summary its task returned (`remote`, kept in the sweep's folder); one whose
+    node was lost is FAILED with the reason; `retries` are the lost attempts before the last, by index."""
     lost = any(p.key not in done and not getattr(results.get(p.index), "run_id", None) for p in planned)
     found = on_disk() if lost else {}
     rows = []
@@ -117,12 +140,27 @@ def build_rows(planned: list[PlannedRun], results: Mapping[int, JobResult], done
             continue
         result = results.get(run.index)
         error = result.error if result else None
-        record = read_run(Path(result.run_dir)) if result and result.run_dir else found.get(run.index)
-        if record is None:
-            rows.append(ResultRow(run.index, run.key, overrides, None, RecordStatus.NOT_RUN, error=error))
+        earlier = tuple((retries or {}).get(run.index, ()))
+        if result is not None and result.summary is not None and remote is not None:
+            record = remote(result)
+        elif result is not None and result.run_dir:
+            record = read_run(Path(result.run_dir))
+        elif result is not None and result.node_lost and result.run_id:
+            rows.append(ResultRow(run.index, run.key, overrides, result.run_id, RecordStatus.FAILED, error=error,
+                                  node=result.node, retry_of=earlier))
             continue
+        else:
+            record = found.get(run.index)
+        if record is None:
+            rows.append(ResultRow(run.index, run.key, overrides, None, RecordStatus.NOT_RUN, error=error,
+                                  retry_of=earlier))
+            continue
+        summary = record.summary
+        pending = summary.tracking.pending if summary and summary.tracking and summary.tracking.pending else 0
         rows.append(ResultRow(run.index, run.key, overrides, record.run_id, record.display_status, record.metrics,
-                              record.error or error, str(record.run_dir)))
+                              record.error or error, str(record.run_dir), pending=int(pending or 0),
+                              node=(result.node if result else None) or (summary.host if summary else None),
+                              retry_of=earlier))
     return rows
 
 
@@ -150,12 +188,13 @@ def csv_rows(outcome: SweepOutcome) -> list[list[Any]]:
     """results.csv: a header, then one line per row; overrides as JSON so types survive a spreadsheet."""
     metric = outcome.metric
     keys = sorted({k for row in outcome.rows for k in row.overrides})
-    table: list[list[Any]] = [["rank", "index", "run_id", "status", *keys, metric or "metric", "error"]]
+    table: list[list[Any]] = [["rank", "index", "run_id", "status", *keys, metric or "metric", "error", "pending"]]
     for row in outcome.rows:
         value = row.metrics.get(metric) if metric else None
         table.append([row.rank, row.index, row.run_id, row.status.value,
                       *[json.dumps(row.overrides.get(k)) if k in row.overrides else "" for k in keys],
-                      "" if value is None else value, row.error.splitlines()[0][:300] if row.error else ""])
+                      "" if value is None else value, row.error.splitlines()[0][:300] if row.error else "",
+                      row.pending or ""])
     return table
 
 

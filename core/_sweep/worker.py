@@ -11,7 +11,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,11 @@ from typing import Any, NoReturn
 from core._errors import EXIT_TERMINATED, RunInterrupted
 from core._records import RecordStatus
 
+#: the tag a retried run carries: the run id of the attempt whose task was lost
+RETRY_TAG = "mlcore.retry_of"
+NODE = socket.gethostname()
+#: what of a run folder is not sent to tracking with it: the lock and the disk reserve
+FOLDER_SKIP = ("tracking/run.lock", "tracking/reserve")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -33,11 +40,22 @@ class SweepJob:
     index: int
     key: str
     spec: dict[str, Any]
-    artifact_root: str
+    #: None: the node's own root (`node_artifact_root`), for a run on a cluster with no shared file system
+    artifact_root: str | None
     tracking_uri: str
     #: present once the sweep is stopping: a job that has not begun must not begin
     stop_file: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: made by the driver, so it knows which run a lost task was running
+    run_id: str | None = None
+    #: the run this one retries (its task was lost), and how many tries came before
+    retry_of: str | None = None
+    attempt: int = 0
+
+    @property
+    def node_local(self) -> bool:
+        """The run's folder lives on the node that runs it, not under the driver's root."""
+        return self.artifact_root is None
 
 
 @dataclass(frozen=True)
@@ -52,11 +70,19 @@ class JobResult:
     error: str | None = None
     run_dir: str | None = None
     pid: int | None = None
+    #: the host that ran it
+    node: str | None = None
+    #: the run's summary (`RunSummary.to_json()`), for a run whose folder is on another node
+    summary: dict[str, Any] | None = None
+    #: tracking calls still unsent when the task returned (they wait in the run's journal, on `node`)
+    pending: int = 0
+    #: the task was lost with its worker or node (not a failure of the run itself)
+    node_lost: bool = False
 
     @classmethod
-    def lost(cls, job: SweepJob, error: str) -> JobResult:
+    def lost(cls, job: SweepJob, error: str, *, node_lost: bool = False) -> JobResult:
         """A job whose worker died or was interrupted before it could answer."""
-        return cls(job.index, job.key, RecordStatus.UNKNOWN, error=error)
+        return cls(job.index, job.key, RecordStatus.UNKNOWN, error=error, node_lost=node_lost)
 
 
 #: in a pool worker, the pid of the driver that started it (None elsewhere, e.g. the sequential executor)
@@ -162,9 +188,20 @@ def validate_specs(specs: list[tuple[dict[str, Any], str]]) -> str | None:
     return None
 
 
+def node_artifact_root() -> Path:
+    """Where a node keeps the run folders of sweep runs it executes for a driver elsewhere:
+    `CORE_ARTIFACT_ROOT` as the node's environment has it (`CORE_ARTIFACT_ROOT=/data/mlcore ray start ...`:
+    Ray's workers inherit the environment their node was started with), else a folder in the node's
+    temporary directory."""
+    configured = os.environ.get("CORE_ARTIFACT_ROOT")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path(tempfile.gettempdir()) / f"mlcore-artifacts-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
 def execute_job(job: SweepJob) -> JobResult:
     """Run `job.spec` through core's runner; always returns a result, never raises for a failed
-    run. An interrupted run is recorded KILLED by the runner and re-raised here."""
+    run. An interrupted run is recorded KILLED by the runner and re-raised here (with `.outcome`)."""
     from core._errors import CoreError
     from core._runner import run
     from core._spec import spec_from_mapping
@@ -172,18 +209,71 @@ def execute_job(job: SweepJob) -> JobResult:
     global _BUSY
     pid = os.getpid()
     if job.stop_file and Path(job.stop_file).exists():  # the sweep was stopped before this one began
-        return JobResult(job.index, job.key, RecordStatus.NOT_RUN, pid=pid,
+        return JobResult(job.index, job.key, RecordStatus.NOT_RUN, pid=pid, node=NODE,
                          error="the sweep was stopped before this run started")
+    root = node_artifact_root() if job.node_local else job.artifact_root
+    tags = dict(job.tags)
+    if job.retry_of:
+        tags[RETRY_TAG] = job.retry_of
     _BUSY = True
     try:
         outcome = run(spec_from_mapping(job.spec, source=f"sweep run {job.index}"),
-                      artifact_root=job.artifact_root, tracking_uri=job.tracking_uri, extra_tags=job.tags)
+                      artifact_root=root, tracking_uri=job.tracking_uri, extra_tags=tags, run_id=job.run_id)
     except CoreError as exc:  # bad input found only now (e.g. the artifact root): a failed run of the sweep
-        return JobResult(job.index, job.key, RecordStatus.FAILED, pid=pid, error=f"{type(exc).__name__}: {exc}")
+        where = f" on node {NODE}" if job.node_local else ""
+        return JobResult(job.index, job.key, RecordStatus.FAILED, pid=pid, node=NODE,
+                         error=f"{type(exc).__name__}{where}: {exc}")
     finally:
         _BUSY = False
         if _driver_gone():  # the run is recorded (KILLED, if the driver's death interrupted it): no one waits
             _leave()
+    return result_of(job, outcome)
+
+
+def result_of(job: SweepJob, outcome: Any) -> JobResult:
+    """The `JobResult` of a run's `RunOutcome` (also of one interrupted: the runner attaches it to the
+    exception). A node-local run first sends its whole folder to tracking and retries what it could
+    not send, then carries its summary back to the driver."""
+    summary = outcome.summary
+    if job.node_local:
+        summary = finish_remote_run(outcome, job.tracking_uri)
+    pending = summary.tracking.pending if summary.tracking else 0
     return JobResult(job.index, job.key, RecordStatus.of(outcome.status), run_id=outcome.run_id,
-                     metrics=dict(outcome.summary.metrics or {}), error=outcome.error, run_dir=str(outcome.run_dir),
-                     pid=pid)
+                     metrics=dict(summary.metrics or {}), error=outcome.error, run_dir=str(outcome.run_dir),
+                     pid=os.getpid(), node=NODE, summary=summary.to_json() if job.node_local else None,
+                     pending=pending or 0)
+
+
+def finish_remote_run(outcome: Any, tracking_uri: str) -> Any:
+    """For a run whose folder stays on this node: send what tracking still lacks once more (`core
+    sync`), then the whole run folder to the run's artifacts (the summary, log, journal, report and
+    everything the plugin wrote), so the driver and `core runs fetch` never need this node's disk.
+    Best-effort: what fails is in the summary's pending count and the node keeps the folder."""
+    from core._records import read_run
+    from core._sync import sync_run
+    from core._tracking import open_backend, resolve_target
+    from core._tracking.backend import folder_files
+
+    summary = outcome.summary
+    run_dir = Path(outcome.run_dir)
+    tracking = summary.tracking
+    if tracking is None or tracking.uri in (None, "memory") or tracking.backend in (None, "fake"):
+        return summary
+    if tracking.pending:
+        try:
+            sync_run(run_dir, tracking_uri=tracking_uri)
+        except Exception:  # noqa: BLE001 - still pending: reported to the driver with this node's name
+            pass
+        summary = read_run(run_dir).summary or summary
+    if summary.tracking and summary.tracking.run_id and not summary.tracking.pending:
+        try:
+            backend = open_backend(resolve_target(tracking_uri, artifact_root=run_dir.parent.parent))
+            try:
+                for path, artifact_path in folder_files(run_dir, run_dir, None):
+                    if path.relative_to(run_dir).as_posix() not in FOLDER_SKIP:
+                        backend.log_artifact(summary.tracking.run_id, path, artifact_path)
+            finally:
+                backend.close()
+        except Exception:  # noqa: BLE001 - the folder stays on this node; `core runs fetch` says what is missing
+            pass
+    return summary
