@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core._records import RunRecord, lower_is_better
+from core._tracking.naming import MEASUREMENTS
 
 ENV_KEYS = ("python", "implementation", "platform", "machine", "mlcore", "git_commit")
 
@@ -46,15 +47,18 @@ class Verdict:
 
 
 def reproduction_verdict(original: RunRecord, rerun: RunRecord, *, rtol: float, atol: float) -> Verdict:
-    """Every final metric of the original must come out again within `atol + rtol * |original|`."""
+    """Every final metric of the original must come out again within `atol + rtol * |original|`; what
+    measures the machine rather than the model (`*_seconds`, `*_mem_mb`) is left out."""
     differing = {}
     for key, old in sorted(original.metrics.items()):
+        if key.endswith(MEASUREMENTS):
+            continue
         new = rerun.metrics.get(key)
         if new is None:
             differing[key] = {"original": old, "rerun": None, "abs_diff": None}
         elif not _close(old, new, rtol=rtol, atol=atol):
             differing[key] = {"original": old, "rerun": new, "abs_diff": abs(new - old)}
-    for key in sorted(set(rerun.metrics) - set(original.metrics)):
+    for key in sorted(k for k in set(rerun.metrics) - set(original.metrics) if not k.endswith(MEASUREMENTS)):
         differing[key] = {"original": None, "rerun": rerun.metrics[key], "abs_diff": None}
     return Verdict(not differing, differing, environment_differences(original.environment, rerun.environment))
 

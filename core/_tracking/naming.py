@@ -25,6 +25,10 @@ TAG_VALUES = {"purpose": ("smoke", "synthetic", "realdata"), "pipeline": ("train
 _PARAM_RE = re.compile(rf"^({'|'.join(PARAM_PREFIXES)})\.[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _METRIC_RE = re.compile(rf"^({'|'.join(SPLITS)})_[a-z0-9]+(_[a-z0-9]+)*$")
 
+#: metric name endings that measure the run's machine (epoch time, GPU memory), not what it learned:
+#: left out when runs are compared for reproducibility
+MEASUREMENTS = ("_seconds", "_mem_mb")
+
 
 def param_problem(key: str) -> str | None:
     if key == "seed" or _PARAM_RE.match(key):

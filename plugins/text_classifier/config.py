@@ -136,13 +136,13 @@ def _data(cfg: Mapping[str, Any], pipeline: str) -> TextData:
     path = cfg.get("path")
     if not isinstance(path, str) or not path:
         raise SpecError(f"is required for source: {source} (a path to a .{source} file)", field=f"{where}.path")
-    existing_path(path, f"{where}.path")
     columns = {}
     for key, default in (("text_column", "text"), ("label_column", "label")):
         value = cfg.get(key, default)
         if not isinstance(value, str) or not value:
             raise SpecError(f"must be a column name, got {value!r}", field=f"{where}.{key}")
         columns[key] = value
+    existing_path(path, f"{where}.path")
     return TextData(source, path=path, **columns)
 
 

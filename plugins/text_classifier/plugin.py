@@ -24,10 +24,10 @@ class TextClassifier(Plugin):
 
     def validate(self, spec: RunSpec) -> None:
         cfg = parse_config(spec.data_spec)
-        if cfg.train.device not in ("auto", "cpu"):
-            from plugins.common.torch_train.device import resolve_device
+        if cfg.train.device not in ("auto", "cpu") or cfg.train.precision != "fp32":
+            from plugins.common.torch_train.accel import check_device_and_precision
 
-            resolve_device(cfg.train.device)
+            check_device_and_precision(cfg.train.device, cfg.train.precision)
 
     def inputs(self, spec: RunSpec) -> tuple[RunInput, ...]:
         from plugins.text_classifier.artifacts import MODEL_META

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from core import ProgressBar
+from plugins.common.torch_train.accel import Accel, StepTimer, compiled, peak_memory_mb
 from plugins.common.torch_train.metrics import classification_metrics
 from plugins.common.torch_train.optim import (
     Scheduler,
@@ -40,10 +42,16 @@ class Encoded:
     def batch(self, index: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
         mask = self.attention_mask[index]
         width = max(int(mask.sum(dim=1).max()), 1)  # trim the padding this batch does not need
-        out = {"input_ids": self.input_ids[index, :width].to(device), "attention_mask": mask[:, :width].to(device)}
+        pin = device.type == "cuda"  # pinned host memory: the copy to the GPU overlaps the work before it
+        ids, mask = self.input_ids[index, :width], mask[:, :width]
+        out = {"input_ids": _to(ids, device, pin), "attention_mask": _to(mask, device, pin)}
         if self.labels is not None:
-            out["labels"] = self.labels[index].to(device)
+            out["labels"] = _to(self.labels[index], device, pin)
         return out
+
+
+def _to(tensor: torch.Tensor, device: torch.device, pin: bool) -> torch.Tensor:
+    return (tensor.pin_memory() if pin else tensor).to(device, non_blocking=pin)
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, data: Texts, labels: list[str], max_length: int) -> Encoded:
@@ -82,10 +90,17 @@ class TextTraining:
     epochs_done: list[int] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
     stopped_early: bool = False
+    accel: Accel = field(init=False)
+    #: what trains: `model` itself, or `torch.compile(model)` (what is saved is always `model`)
+    train_model: nn.Module = field(init=False)
+    timer: StepTimer = field(init=False)
 
     def __post_init__(self) -> None:
         t, stop = self.cfg.train, self.cfg.early_stopping
         self.model.to(self.device)
+        self.accel = Accel(self.device, t.precision)
+        self.train_model = compiled(self.model, t.compile)
+        self.timer = StepTimer(self.device)
         self.optimizer = build_optimizer(self.model.parameters(), name=t.optimizer, lr=t.lr,
                                          weight_decay=t.weight_decay, momentum=t.momentum)
         self.scheduler = build_scheduler(self.optimizer, kind=t.schedule.type, epochs=t.epochs,
@@ -96,10 +111,17 @@ class TextTraining:
     def fit(self, train: Encoded, val: Encoded, *, log_metrics: Callable[[dict[str, float], int], None],
             logger: logging.Logger, progress: ProgressBar) -> None:
         for epoch in range(1, self.cfg.train.epochs + 1):
+            self.timer.start_epoch()
             metrics = {"train_loss": self._train_epoch(train)}
+            metrics["train_epoch_seconds"] = self.timer.epoch_seconds()
+            if self.cfg.train.compile is not False and epoch == 1 and self.timer.first_step_s is not None:
+                metrics["train_compile_seconds"] = self.timer.first_step_s
             logits = predict_logits(self.model, val, device=self.device)
             metrics.update(classification_metrics(logits, val.labels, len(self.labels), "val"))
             metrics["train_lr"] = current_lr(self.optimizer)
+            peak = peak_memory_mb(self.device)
+            if peak is not None:
+                metrics["train_gpu_peak_mem_mb"] = peak
             watched = metrics[self.tracker.metric]
             improved = self.tracker.update(epoch, watched)
             if improved:
@@ -123,16 +145,24 @@ class TextTraining:
             self.model.load_state_dict(self.best_state)
 
     def _train_epoch(self, data: Encoded) -> float:
+        """One pass in a seeded order; the loss is summed on the device and read once per epoch."""
         self.model.train()
         order = torch.randperm(len(data), generator=self.generator)
         size = self.cfg.train.batch_size
-        total, seen = 0.0, 0
+        total = torch.zeros((), device=self.device, dtype=torch.float32 if self.device.type == "mps" else torch.float64)
+        seen = 0
         for start in range(0, len(data), size):
             index = order[start:start + size]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.model(**data.batch(index, self.device)).loss
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item() * len(index)
+            batch = data.batch(index, self.device)
+
+            def step(batch: dict[str, torch.Tensor] = batch) -> torch.Tensor:
+                self.optimizer.zero_grad(set_to_none=True)
+                with self.accel.autocast():
+                    loss = self.train_model(**batch).loss
+                self.accel.step(loss, self.optimizer)
+                return loss
+
+            loss = self.timer.first_step(step)
+            total += loss.detach().to(total.dtype) * len(index)
             seen += len(index)
-        return total / max(seen, 1)
+        return float(total.item()) / max(seen, 1)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from core import ProgressBar, RunContext, RunFileNotFound, SpecError
+from plugins.common.torch_train.accel import Accel, StepTimer, batch_to, compiled, peak_memory_mb, to_device
 from plugins.common.torch_train.optim import (
     Scheduler,
     build_optimizer,
@@ -47,6 +48,15 @@ class Training:
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_done: list[int] = field(default_factory=list)
     stopped_early: bool = False
+    accel: Accel = field(init=False)
+    #: what trains: `model` itself, or `torch.compile(model)` (checkpoints save `model`'s state, unprefixed)
+    train_model: nn.Module = field(init=False)
+    timer: StepTimer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.accel = Accel(self.device, self.cfg.train.precision)
+        self.train_model = compiled(self.model, self.cfg.train.compile)
+        self.timer = StepTimer(self.device)
 
     @classmethod
     def new(cls, cfg: MlpConfig, enc: Encoder, device: torch.device, seed: int | None) -> Training:
@@ -103,10 +113,19 @@ class Training:
             progress: ProgressBar) -> None:
         """Train from the epoch after the last one done to `train.epochs`, or until early stopping."""
         criterion = loss_fn(self.cfg.task)
-        for epoch in range(self.last_epoch + 1, self.cfg.train.epochs + 1):
-            metrics = {"train_loss": self._train_epoch(data.X_train, data.y_train, criterion)}
+        X_train, y_train = to_device((data.X_train, data.y_train), self.device)  # once, where it fits
+        first_epoch = self.last_epoch + 1
+        for epoch in range(first_epoch, self.cfg.train.epochs + 1):
+            self.timer.start_epoch()
+            metrics = {"train_loss": self._train_epoch(X_train, y_train, criterion)}
+            metrics["train_epoch_seconds"] = self.timer.epoch_seconds()
+            if self.cfg.train.compile is not False and self.timer.first_step_s is not None and epoch == first_epoch:
+                metrics["train_compile_seconds"] = self.timer.first_step_s
             metrics.update(measure(predict(self.model, data.X_val, device=self.device), data.y_val, self.enc, "val"))
             metrics["train_lr"] = current_lr(self.optimizer)
+            peak = peak_memory_mb(self.device)
+            if peak is not None:
+                metrics["train_gpu_peak_mem_mb"] = peak
             improved = self.tracker.update(epoch, metrics[self.tracker.metric])
             step_scheduler(self.scheduler, metrics[self.tracker.metric])
             for name, value in metrics.items():
@@ -128,23 +147,32 @@ class Training:
                 break
 
     def _train_epoch(self, X: torch.Tensor, y: torch.Tensor, criterion: nn.Module) -> float:
+        """One pass over the rows in a seeded order. The loss is summed on the device and read once at the
+        end: no per-batch host sync, so the GPU is never left waiting for Python."""
         self.model.train()
-        order = torch.randperm(len(X), generator=self.generator)
+        order = torch.randperm(len(X), generator=self.generator).to(X.device)
         size = self.cfg.train.batch_size
-        total, seen = 0.0, 0
+        # float64 where the device has it (MPS does not): the sum of many batch losses keeps its digits
+        total = torch.zeros((), device=self.device, dtype=torch.float32 if self.device.type == "mps" else torch.float64)
+        seen = 0
         for start in range(0, len(X), size):
             index = order[start:start + size]
             if len(index) == 1 and self.cfg.model.batch_norm and seen:
                 continue  # batch norm cannot train on one row; that row is used next epoch
-            xb, yb = X[index].to(self.device), y[index].to(self.device)
-            self.optimizer.zero_grad(set_to_none=True)
-            out = self.model(xb)
-            loss = criterion(out.reshape(-1) if self.cfg.task == "regression" else out, yb)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item() * len(index)
+            xb, yb = batch_to(X[index], self.device), batch_to(y[index], self.device)
+
+            def step(xb: torch.Tensor = xb, yb: torch.Tensor = yb) -> torch.Tensor:
+                self.optimizer.zero_grad(set_to_none=True)
+                with self.accel.autocast():
+                    out = self.train_model(xb)
+                    loss = criterion(out.reshape(-1) if self.cfg.task == "regression" else out, yb)
+                self.accel.step(loss, self.optimizer)
+                return loss
+
+            loss = self.timer.first_step(step)
+            total += loss.detach().to(total.dtype) * len(index)
             seen += len(index)
-        return total / max(seen, 1)
+        return float(total.item()) / max(seen, 1)
 
 
 def carry_best(context: RunContext, run_id: str) -> None:

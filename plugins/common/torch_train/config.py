@@ -1,7 +1,8 @@
 """The `train` and `early_stopping` sections every torch-based family shares. Pure Python: no torch.
 
     train: {epochs: 20, batch_size: 64, optimizer: adam, lr: 0.001, weight_decay: 0.0,
-            momentum: 0.9, schedule: {type: step, step_size: 10, gamma: 0.5}, device: auto}
+            momentum: 0.9, schedule: {type: step, step_size: 10, gamma: 0.5}, device: auto,
+            precision: fp32, compile: false}
     early_stopping: {metric: val_loss, patience: 5, min_delta: 0.0}
 """
 
@@ -21,6 +22,8 @@ SCHEDULE_KNOBS = {"none": (), "step": ("step_size", "gamma"), "cosine": (), "exp
                   "plateau": ("gamma", "patience")}
 LOWER_IS_BETTER = ("loss", "rmse", "mae")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+PRECISIONS = ("fp32", "bf16", "fp16")  # (plugins.common.torch_train.accel, which needs torch, says the same)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     schedule: ScheduleConfig = ScheduleConfig()
     device: str = "auto"
+    precision: str = "fp32"
+    compile: bool | str = False
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,8 @@ class EarlyStopping:
 
 def parse_train(cfg: Mapping[str, Any], defaults: TrainConfig = TrainConfig()) -> TrainConfig:
     where = "data_spec.train"
-    only_fields(cfg, ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "schedule", "device"),
-                where)
+    only_fields(cfg, ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "schedule", "device",
+                      "precision", "compile"), where)
     optimizer = choice(cfg, "optimizer", defaults.optimizer, where, OPTIMIZERS)
     if "momentum" in cfg and optimizer != "sgd":
         raise SpecError(f"only applies to optimizer: sgd (this run uses {optimizer})", field=f"{where}.momentum")
@@ -75,7 +80,16 @@ def parse_train(cfg: Mapping[str, Any], defaults: TrainConfig = TrainConfig()) -
         momentum=number(cfg, "momentum", defaults.momentum, where, low=0.0, high=1.0),
         schedule=_schedule(cfg.get("schedule", "none")),
         device=device,
+        precision=choice(cfg, "precision", defaults.precision, where, PRECISIONS),
+        compile=_compile(cfg.get("compile", defaults.compile), where),
     )
+
+
+def _compile(value: Any, where: str) -> bool | str:
+    if isinstance(value, bool) or value in COMPILE_MODES:
+        return value
+    raise SpecError(f"must be true, false or a torch.compile mode, got {value!r}", field=f"{where}.compile",
+                    allowed=(True, False, *COMPILE_MODES), got=value)
 
 
 def _schedule(value: Any) -> ScheduleConfig:
@@ -132,6 +146,12 @@ def training_fields(defaults: TrainConfig, metrics: Sequence[str]) -> tuple[Conf
                     "per-epoch learning-rate schedule; a mapping gives its knobs: step_size, gamma, patience"),
         ConfigField("train.device", "str", defaults.device, ("auto", "cpu", "cuda", "cuda:N", "mps"),
                     "auto: CUDA when available, else CPU"),
+        ConfigField("train.precision", "str", defaults.precision, PRECISIONS,
+                    "mixed precision via torch.autocast (fp16 with a gradient scaler, CUDA only; bf16 on CUDA or a "
+                    "CPU with native bfloat16); refused where the device cannot do it"),
+        ConfigField("train.compile", "bool or str", defaults.compile, (False, True, *COMPILE_MODES),
+                    "torch.compile the model for training; the first step's time, compile included, is logged as "
+                    "train_compile_seconds"),
         ConfigField("early_stopping.metric", "str", "val_loss", tuple(metrics), "the val metric that picks the best epoch"),
         ConfigField("early_stopping.patience", "int", None, ">= 1", "epochs without improvement before stopping; "
                     "unset: never stop early"),
