@@ -51,11 +51,20 @@ def regression_metrics(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, prefix:
 
 
 def plot_classification(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, feature_names: list[str],
-                        plots_dir: Path) -> list[Path]:
+                        plots_dir: Path, *, class_names: list[str] | None = None) -> list[Path]:
+    """Confusion matrix (with the classes' names where the data set has them: benign, malignant),
+    ROC curves and importances."""
     plt = pyplot()
     written = []
     fig, ax = plt.subplots(figsize=(6, 5))
-    skm.ConfusionMatrixDisplay.from_predictions(y, pipeline.predict(X), ax=ax, colorbar=False)
+    labels = list(pipeline.classes_)
+    named = class_names is not None and all(isinstance(c, (int, np.integer)) and 0 <= c < len(class_names)
+                                            for c in labels)
+    skm.ConfusionMatrixDisplay.from_predictions(
+        y, pipeline.predict(X), labels=labels, ax=ax, colorbar=False,
+        display_labels=[class_names[int(c)] for c in labels] if named else None)
+    if named:
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set_title("Confusion matrix (test)")
     written.append(save_figure(fig, plots_dir / "confusion_matrix.png"))
     if hasattr(pipeline, "predict_proba"):

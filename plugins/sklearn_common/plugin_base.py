@@ -66,8 +66,12 @@ class SklearnPlugin(Plugin):
         run_dir = context.artifact_dir
         plots = []
         if cfg.plots:
-            draw = eval.plot_classification if self.task == "classification" else eval.plot_regression
-            plots = draw(pipeline, parts.X_test, parts.y_test, dataset.feature_names, run_dir / artifacts.PLOTS)
+            if self.task == "classification":
+                plots = eval.plot_classification(pipeline, parts.X_test, parts.y_test, dataset.feature_names,
+                                                 run_dir / artifacts.PLOTS, class_names=dataset.class_names)
+            else:
+                plots = eval.plot_regression(pipeline, parts.X_test, parts.y_test, dataset.feature_names,
+                                             run_dir / artifacts.PLOTS)
         artifacts.save_model(run_dir, pipeline)
         if cfg.log_model:
             from plugins.sklearn_common import mlflow_model

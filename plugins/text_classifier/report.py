@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from core import RunContext
 from plugins.common.files import log_standard_folders
 from plugins.common.torch_train.metrics import classification_metrics
-from plugins.common.torch_train.plots import plot_confusion, plot_history
+from plugins.common.torch_train.plots import plot_confusion
 from plugins.text_classifier import artifacts, data
 from plugins.text_classifier.data import Texts, TextSplit
 from plugins.text_classifier.train import Encoded, TextTraining, predict_logits
@@ -60,9 +60,6 @@ def _keep(context: RunContext, training: TextTraining, tokenizer: PreTrainedToke
             "label_column": training.cfg.data.label_column})
     artifacts.write_json(run_dir, artifacts.HISTORY, {"epochs": training.epochs_done, **training.history})
     artifacts.write_json(run_dir, artifacts.DATA_SUMMARY, data.summary(texts, parts))
-    if training.cfg.plots and training.epochs_done:
-        plot_history(training.history, training.epochs_done, run_dir / artifacts.PLOTS,
-                     best_epoch=training.tracker.best_epoch)
     if log_model and training.best_state is not None:  # before the folders are logged: they leave it out
         from plugins.text_classifier import pyfunc
 

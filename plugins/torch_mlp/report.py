@@ -9,7 +9,7 @@ from core import RunContext, RunSpec
 from plugins.common.files import log_standard_folders
 from plugins.common.tabular import data as tabular
 from plugins.common.tabular.data import Dataset, Split
-from plugins.common.torch_train.plots import plot_confusion, plot_history
+from plugins.common.torch_train.plots import plot_confusion
 from plugins.torch_common.checkpoint import load_checkpoint
 from plugins.torch_mlp import artifacts
 from plugins.torch_mlp.config import MlpConfig
@@ -76,9 +76,6 @@ def _keep(context: RunContext, training: Training, dataset: Dataset, parts: Spli
     run_dir = context.artifact_dir
     artifacts.write_json(run_dir, artifacts.HISTORY, {"epochs": training.epochs_done, **training.history})
     artifacts.write_json(run_dir, artifacts.DATA_SUMMARY, tabular.summary(dataset, parts, task=training.cfg.task))
-    if training.cfg.plots and training.epochs_done:
-        plot_history(training.history, training.epochs_done, run_dir / artifacts.PLOTS,
-                     best_epoch=training.tracker.best_epoch)
     log_standard_folders(context)
 
 

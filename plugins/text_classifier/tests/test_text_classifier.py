@@ -79,8 +79,7 @@ def test_tiny_model_trains_with_per_epoch_metrics_and_saves_with_save_pretrained
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in model_dir.iterdir()}
     assert json.loads((model_dir / "config.json").read_text())["id2label"] == {"0": "sports", "1": "weather"}
     expected = {"models/model/config.json", "models/model_meta.json", "metrics/metrics.json",
-                "metrics/history.json", "data/data_summary.json", "plots/confusion_matrix.png",
-                "plots/loss_curves.png"}
+                "metrics/history.json", "data/data_summary.json", "plots/confusion_matrix.png"}
     assert expected <= set(recorded.artifacts)
 
 
