@@ -348,13 +348,7 @@ def test_score_from_a_model_uri_predicts_as_score_from_the_run_and_tags_the_sour
     assert tracker.tags["pipeline"] == "score" and tracker.params["model.source_uri"] == uri
 
 
-def _core_wires_model_uris() -> bool:
-    runner = Path(__file__).parents[1] / "core" / "_runner.py"
-    return "locate_model" in runner.read_text(encoding="utf-8")
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(not _core_wires_model_uris(), reason="core side of model_uri not wired yet", strict=False)
 def test_core_run_scores_from_a_runs_uri(mlflow_env, tmp_path):
     """End to end through `core run`: score.model_uri runs:/<id>/model, tags in the summary's run."""
     pytest.importorskip("sklearn", reason="needs the sklearn extra")
