@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from core._tracking import sqlite_store
+from core._tracking import sqlite_store, store_template
 from core._tracking.backend import TrackingBackend
 from core._tracking.target import (
     DEFAULT_EXPERIMENT,
@@ -57,10 +57,24 @@ def open_backend(target: TrackingTarget) -> TrackingBackend:
         # workers need not queue behind one another for the lock.
         return MlflowTracking(target.uri, artifact_location=target.artifact_location)
     with _first_use_lock(target):
-        # MlflowClient opens the store (and migrates a new SQLite schema) as it is built.
+        # A new store starts as a copy of an empty, migrated one when there is one for this MLflow.
+        new = db is not None and not db.exists()
+        seeded = new and store_template.seed(db, target.artifact_location)
         backend = MlflowTracking(target.uri, artifact_location=target.artifact_location)
+        if new:
+            try:
+                backend.open_store()  # made (migrated) or, a copy, its schema checked: here, under the lock
+            except Exception:
+                if seeded:
+                    # MLflow refused the copy: no later store starts from that template, and this one is
+                    # made anew by the next process to open it (this one's MLflow has it cached).
+                    store_template.forget()
+                    db.unlink(missing_ok=True)
+                raise
         if db is not None and ready is not None:
             sqlite_store.mark_ready(db, ready)
+        if new and not seeded:
+            store_template.keep(db)
         return backend
 
 

@@ -63,6 +63,11 @@ class MlflowTracking(TrackingBackend):
             self._client = cast("MlflowClient", GuardedClient(self._client, for_server(tracking_uri)))
         self._experiments: dict[str, str] = {}
 
+    def open_store(self) -> None:
+        """Open the store now (MLflow's client does so on first use): a new SQLite store is made, an
+        existing one's schema checked, here, under the caller's first-use lock."""
+        self._client.get_experiment("0")
+
     @property
     def uri(self) -> str:
         return public_uri(self._uri)
