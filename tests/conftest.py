@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from core._tracking import default_target
 
@@ -25,15 +26,59 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 sys.path.insert(0, str(EXT_SRC))
 
 
-@pytest.fixture(scope="session")
-def ext_site(tmp_path_factory) -> Path:
-    """The third-party plugin package installed for real with pip, into its own folder."""
-    target = tmp_path_factory.mktemp("ext_site")
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """A folder `make(folder)` fills, made once for the whole test run and then only read.
+
+    Run serially, this session's own. Under pytest-xdist (the CI jobs run `pytest -n ...`), each
+    worker is its own session; the first to get here makes it in the run's base temporary folder
+    (shared by this run's workers only) under a file lock, the others wait for it and reuse it, as
+    pytest-xdist's documentation recommends for expensive session fixtures."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # this run's basetemp; each worker's is a folder in it
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed half-way left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
+def _pip_install_ext(target: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(EXT_SRC)],
         check=True,
     )
-    return target
+
+
+# -- running in parallel (pytest-xdist) ---------------------------------------------------------------
+# CI runs `pytest -n 4` with `--dist loadgroup` (pyproject's addopts): tests are spread over worker
+# processes, except that tests marked `xdist_group(NAME)` all run on one worker, one after another.
+# Mark a test with a group when it must not overlap others of its kind: "mlflow_server" (a real MLflow
+# server, 20-30 s of start-up each), "many_processes" (eight processes at once, bounded in time).
+# A module- or class-scoped fixture (a Ray cluster for a module, say) would be made once per worker
+# that runs one of its tests, so its tests are grouped by module here, automatically.
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d and d[-1].scope in ("module", "class") for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+@pytest.fixture(scope="session")
+def ext_site(tmp_path_factory) -> Path:
+    """The third-party plugin package installed for real with pip, into its own folder."""
+    return made_once(tmp_path_factory, "ext_site", _pip_install_ext)
 
 
 @pytest.fixture
@@ -63,16 +108,20 @@ _MAKE_STORE = (
 )
 
 
-@pytest.fixture(scope="session")
-def migrated_store(tmp_path_factory) -> Path:
-    """The embedded store's folder as core makes it on first use (schema and `.ready` marker, no
-    experiment: an experiment records its artifact folder, which must be the test's own)."""
-    root = tmp_path_factory.mktemp("store_template")
+def _make_store(root: Path) -> None:
     # In a subprocess, as in real use; the cwd keeps MLflow's Default experiment path out of the repo.
     subprocess.run([sys.executable, "-c", _MAKE_STORE, str(root)], check=True, cwd=root)
     folder = default_target(root).lock_path.parent
     assert (folder / "mlflow.db").is_file() and list(folder.glob("*.ready")), sorted(folder.iterdir())
-    return folder
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> Path:
+    """The embedded store's folder as core makes it on first use (schema and `.ready` marker, no
+    experiment: an experiment records its artifact folder, which must be the test's own). Made once
+    per test run (`made_once`: one for all pytest-xdist workers); tests only copy it."""
+    root = made_once(tmp_path_factory, "store_template", _make_store)
+    return default_target(root).lock_path.parent
 
 
 def copy_store(template: Path, artifact_root: Path) -> Path:

@@ -462,6 +462,7 @@ def _children(pid):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("many_processes")  # never beside another eight-process test: it has 240 s
 @pytest.mark.parametrize("seed", [20])
 def test_concurrent_runs_syncs_and_repairs_with_random_kills_lose_and_duplicate_nothing(mlflow_env, tmp_path, seed):
     """Concurrent run/sync/repair with random SIGKILLs, then sync + repair: each metric once in MLflow, statuses agree."""

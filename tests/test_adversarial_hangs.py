@@ -121,6 +121,7 @@ def test_a_ready_marker_for_its_own_store_is_trusted_without_the_lock(mlflow_env
 
 
 @pytest.mark.slow  # eight processes making one store at once
+@pytest.mark.xdist_group("many_processes")  # never beside another eight-process test
 def test_eight_runs_at_once_on_a_store_deleted_under_its_marker_all_track(mlflow_env, tmp_path):
     """Eight runs started together after the store was deleted (its marker left) all finish tracked, and the schema stays sound."""
     store = _store(mlflow_env)

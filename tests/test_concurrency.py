@@ -9,6 +9,7 @@ from conftest import write_spec
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("many_processes")  # never beside another eight-process test
 def test_eight_simultaneous_runs_on_a_fresh_store(fresh_store_env, tmp_path):
     """Concurrent first use of the SQLite store is serialised: 8 FINISHED, every metric recorded."""
     spec = write_spec(tmp_path / "steps.yaml", "plugin: ext_steps\ndata_spec: {steps: 50}\n")

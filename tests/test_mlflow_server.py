@@ -8,7 +8,8 @@ from conftest import only_run_dir, read_summary, run_cli, write_spec
 pytest.importorskip("flask", reason="a real MLflow server needs full mlflow: pip install 'mlcore[ui]'")
 from mlflow_server import MlflowServer
 
-pytestmark = pytest.mark.slow
+# A real server takes 20-30 s of a CPU to start: one at a time under pytest-xdist.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow_server")]
 
 
 @pytest.fixture

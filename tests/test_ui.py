@@ -30,6 +30,7 @@ def test_ui_without_the_extra_says_what_to_install(mlflow_env):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow_server")  # a real MLflow server: one at a time under pytest-xdist
 @pytest.mark.skipif(not _has_full_mlflow(), reason="needs full mlflow: pip install 'mlcore[ui]'")
 def test_ui_serves_the_embedded_store_on_localhost(fresh_store_env, tmp_path):
     """`core ui --port P` answers on 127.0.0.1:P and stops with its process group."""
@@ -56,6 +57,7 @@ def test_ui_serves_the_embedded_store_on_localhost(fresh_store_env, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow_server")  # a real MLflow server: one at a time under pytest-xdist
 @pytest.mark.skipif(not _has_full_mlflow(), reason="needs full mlflow: pip install 'mlcore[ui]'")
 def test_ui_says_starting_then_the_url_once_it_answers_and_a_sigterm_frees_the_port(fresh_store_env, tmp_path):
     """Issue 21: the URL is printed only once the server answers, and SIGTERM to `core ui` alone (not its
