@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:show_command"))
+    r = rsub.add_parser("fetch", help="bring a run that ran on another node (a Ray sweep) here from the tracking server")
+    r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    _add_location_flags(r)
+    r.set_defaults(handler=_lazy("core._commands.fetch_cmd:fetch_command"))
     r = rsub.add_parser("compare", help="params that differ and metrics side by side, best marked")
     r.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two or more run ids or prefixes")
     r.add_argument("--plot", metavar="METRIC", help="write a PNG of METRIC across the runs: its history as lines, or "

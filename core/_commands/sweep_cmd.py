@@ -8,6 +8,7 @@ ranked table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any, TextIO
 
@@ -56,7 +57,10 @@ def sweep_command(args: argparse.Namespace) -> int:
                            mode=args.mode, resume=args.resume, retries=args.retries, retry_failed=args.retry_failed,
                            ray=_ray_options(args, plan.ray) if args.executor == "ray" else None)
     # Under --json, stdout carries the JSON alone: what would go there goes to stderr.
-    with _Console(sys.stderr if args.json else sys.stdout) as console:
+    # Under --json, what anything else prints meanwhile goes to stderr too (Ray's driver prints cluster
+    # events, "Raylet is terminated ...", to stdout).
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with quiet, _Console(sys.stderr if args.json else sys.stdout) as console:
         outcome = run_sweep(plan, options, on_event=console)
     if args.json:
         print_json({"sweep_id": outcome.sweep_id, "folder": str(outcome.folder), "metric": outcome.metric,
