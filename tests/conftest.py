@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,18 @@ EXT_SRC = HERE / "ext_pkg"
 # Telemetry off and MLflow quiet in every process a test starts.
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+# The user's cache stays out of the tests: core keeps an empty migrated store there
+# (`$XDG_CACHE_HOME/mlcore/stores`, core._tracking.store_template), which a test must neither depend on
+# nor change. Every process a test starts (plugin tests included) gets a cache of this test process's
+# own (one per pytest-xdist worker), removed at the end; pip's download cache stays the user's.
+_USER_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+os.environ.setdefault("PIP_CACHE_DIR", os.path.join(_USER_CACHE, "pip"))
+_TEST_CACHE = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mlcore-tests-cache-")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)  # in every pytest-xdist worker too (atexit is not run there)
 
 # The test plugin package is importable in-process; entry points come from the
 # pip-installed copy (`ext_site`) in subprocesses.
