@@ -133,6 +133,11 @@ def test_parent_and_children_in_mlflow_then_resume_runs_only_what_is_missing(mlf
     proc = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"]], mlflow_env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
+    # nothing left to run: answered from the sweep's files, no executor started (issue 21)
+    again = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"], "--json"], mlflow_env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["startup_s"] == 0.0 and "checking their configs" in again.stderr
+    assert len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
 
 
 def test_ctrl_c_stops_the_sweep_and_leaves_no_run_running(cli_env, tmp_path):

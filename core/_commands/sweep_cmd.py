@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 from typing import Any, TextIO
 
 from core._commands._output import print_json, print_table
@@ -36,6 +37,7 @@ FINISHED = RecordStatus.FINISHED.value
 
 
 def sweep_command(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     plan = load_sweep(args.file, overrides=args.overrides, name=args.name)
     if args.dry_run:
         from core._runner import prepare
@@ -57,10 +59,15 @@ def sweep_command(args: argparse.Namespace) -> int:
                            mode=args.mode, resume=args.resume, retries=args.retries, retry_failed=args.retry_failed,
                            ray=_ray_options(args, plan.ray) if args.executor == "ray" else None)
     # Under --json, stdout carries the JSON alone: what would go there goes to stderr.
+    out = sys.stderr if args.json else sys.stdout
+    # Checking every run's config and starting the workers takes seconds: say so, not silence.
+    print(f"sweep {plan.name}: {len(plan.runs)} runs of plugin '{plan.runs[0].spec.plugin}'; checking their "
+          f"configs{' and starting the ' + args.executor + ' executor' if args.executor != 'sequential' else ''}...",
+          file=out, flush=True)
     # Under --json, what anything else prints meanwhile goes to stderr too (Ray's driver prints cluster
     # events, "Raylet is terminated ...", to stdout).
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    with quiet, _Console(sys.stderr if args.json else sys.stdout) as console:
+    with quiet, _Console(out) as console:
         outcome = run_sweep(plan, options, on_event=console)
     if args.json:
         print_json({"sweep_id": outcome.sweep_id, "folder": str(outcome.folder), "metric": outcome.metric,
@@ -68,7 +75,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                     "startup_s": outcome.startup_s, "elapsed_s": outcome.elapsed_s, "runs": outcome.rows_json(),
                     "exit_code": outcome.exit_code})
         return outcome.exit_code
-    _print_table(outcome)
+    _print_table(outcome, wall_s=time.perf_counter() - started)
     return outcome.exit_code
 
 
@@ -178,7 +185,7 @@ class _Console:
             self.bar = None
 
 
-def _print_table(outcome: SweepOutcome) -> None:
+def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
     metric = outcome.metric
     keys = list(dict.fromkeys(k for row in outcome.rows for k in row.overrides))
     pending = outcome.pending
@@ -195,8 +202,10 @@ def _print_table(outcome: SweepOutcome) -> None:
     print()
     print_table(header, rows)
     ranked = f", ranked by {metric} ({outcome.mode})" if metric else ""
-    print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{ranked}; {outcome.elapsed_s:.1f}s"
-          + (f" (executor start-up {outcome.startup_s:.1f}s)" if outcome.startup_s >= 0.05 else ""))
+    # The wall clock from the command's start (what the user waited), then the runs' phase from the first
+    # submitted to the last back, and the executor's start-up (workers spawned, Ray started or joined).
+    print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{ranked}; {wall_s:.1f}s in all (runs "
+          f"{outcome.elapsed_s:.1f}s; executor start-up {outcome.startup_s:.1f}s)")
     print(f"table: {SweepLayout(outcome.folder).results_csv} and results.json")
     if outcome.parent_run_id:
         print(f"mlflow: parent run {outcome.parent_run_id}")

@@ -135,9 +135,6 @@ def run_sweep(plan: SweepPlan, options: SweepOptions, *,
     target = resolve_target(resolve_uri(options.tracking_uri), artifact_root=root)
     _refuse_unreachable_store(runner, target)
     try:
-        # Workers start importing (Ray: the cluster is joined) now, in parallel with the validation and
-        # store set-up below; a cluster that cannot be reached stops the sweep here, before anything is made.
-        runner.warm_up(len(plan.runs), plan.runs[0].spec.to_dict(), str(root), target.uri)
         return _Sweep(plan, options, runner, root, target, on_event or _ignore).run()
     finally:
         runner.close()
@@ -190,12 +187,19 @@ class _Sweep:
 
     def run(self) -> SweepOutcome:
         plan, options = self.plan, self.options
-        # Every run's config is checked before any starts.
-        self.runner.validate([(p.spec.to_dict(), f"{plan.source} (run {p.index}: {describe(p.overrides)})")
-                              for p in plan.runs])
         metric = options.metric or plan.metric
         mode = options.mode or plan.mode or (("min" if lower_is_better(metric) else "max") if metric else None)
-        store = SweepStore.open(self.root, plan, options.resume)
+        # A resume with nothing left to run answers from the sweep's files alone: no workers, no checks.
+        store = SweepStore.open(self.root, plan, options.resume) if options.resume else None
+        left = [p for p in plan.runs if store is None or p.key not in store.finished()]
+        if left:
+            # Workers start importing (Ray: the cluster is joined) now, in parallel with the validation
+            # and store set-up; a cluster that cannot be reached stops the sweep here, before a new
+            # sweep's folder is made. Every run's config is checked before any starts.
+            self.runner.warm_up(len(left), plan.runs[0].spec.to_dict(), str(self.root), self.target.uri)
+            self.runner.validate([(p.spec.to_dict(), f"{plan.source} (run {p.index}: {describe(p.overrides)})")
+                                  for p in plan.runs])
+        store = store or SweepStore.open(self.root, plan, options.resume)
         parent = self._open_parent(store.state)
         try:
             return self._run_with_parent(store, parent, metric, mode)
@@ -298,6 +302,8 @@ class _Sweep:
                  stop_file: Path) -> tuple[dict[int, JobResult], str | None]:
         """Each job's result by index, and the signal that stopped the sweep (None if none did)."""
         results: dict[int, JobResult] = {}
+        if not jobs:  # nothing left to run: no executor is started
+            return results, None
         by_index = {job.index: job for job in jobs}
         interrupt = None
         try:
