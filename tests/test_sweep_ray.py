@@ -199,3 +199,62 @@ def test_bad_ray_options_are_bad_input(cli_env, tmp_path):
     proc = run_cli(["sweep", str(write_spec(tmp_path / "t.yaml", STEPS.format(name="opts"))), "--executor", "ray",
                     "--max-workers", "0"], cli_env)
     assert proc.returncode == 2 and "--max-workers" in proc.stderr, proc.stderr
+
+
+def test_what_a_lost_task_says():
+    """Ray's errors for a lost worker or node are node loss (retried); a module missing on a node names
+    the node and the distribution; anything else is reported as it is."""
+    from core._sweep.ray_executor import RayOptions, lost_result
+    from core._sweep.worker import SweepJob
+
+    job = SweepJob(0, "k", {"plugin": "x"}, None, "memory", run_id="r1")
+
+    class NodeDiedError(Exception):
+        pass
+
+    class RayTaskError(Exception):
+        ip = "10.0.0.7"
+
+    lost = lost_result(job, NodeDiedError("the node running this task died"))
+    assert lost.node_lost and "node lost (NodeDiedError)" in lost.error
+    missing = lost_result(job, RayTaskError("ModuleNotFoundError: No module named 'core'"))
+    assert not missing.node_lost and missing.status.value == "FAILED"
+    assert "node 10.0.0.7" in missing.error and "mlcore is not installed there" in missing.error
+    plugin = lost_result(job, RayTaskError("No module named 'sklearn'"))
+    assert "the module 'sklearn' is not installed there" in plugin.error
+    options = RayOptions(num_cpus=2, num_gpus=0.5, resources={"node2": 1}, runtime_env={"env_vars": {"A": "1"}})
+    assert options.task_options() == {"num_cpus": 2, "max_retries": 0, "num_gpus": 0.5, "resources": {"node2": 1},
+                                      "runtime_env": {"env_vars": {"A": "1"}}}
+
+
+def test_the_sweep_file_ray_section_and_the_options_merge(tmp_path):
+    import argparse
+
+    from core._commands.sweep_cmd import _ray_options
+    from core._sweep.plan import load_sweep
+
+    text = STEPS.format(name="opts") + "  ray: {num_cpus: 2, resources: {big: 1}}\n"
+    plan = load_sweep(write_spec(tmp_path / "s.yaml", text))
+    assert plan.ray == {"num_cpus": 2.0, "resources": {"big": 1.0}}
+    env_file = write_spec(tmp_path / "env.yaml", "env_vars: {MLCORE_X: '1'}\n")
+    args = argparse.Namespace(ray_num_cpus=None, ray_num_gpus=1.0, ray_resource=["gpu_node=1"],
+                              ray_runtime_env=str(env_file))
+    options = _ray_options(args, plan.ray)
+    assert (options.num_cpus, options.num_gpus, options.resources) == (2.0, 1.0, {"gpu_node": 1.0})
+    assert options.runtime_env == {"env_vars": {"MLCORE_X": "1"}}
+
+
+@pytest.mark.slow
+def test_retry_failed_reruns_a_failing_config_as_a_new_run(cli_env, tmp_path):
+    text = STEPS.format(name="flaky").replace("[2, 3, 4]", "[2, oops]")
+    proc = run_cli(["sweep", str(write_spec(tmp_path / "s.yaml", text)), "--executor", "ray", "--max-workers", "2",
+                    "--retry-failed", "1", "--json"], _env(cli_env), timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = {r["overrides"]["data_spec.steps"]: r for r in json.loads(proc.stdout)["runs"]}
+    assert rows[2]["status"] == "FINISHED" and rows["oops"]["status"] == "FAILED"
+    assert len(rows["oops"]["retry_of"]) == 1 and "retrying as run" in proc.stderr
+    runs = [json.loads(p.read_text()) for p in (Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").glob(
+        "*/summary/run_summary.json")]
+    failed = [r for r in runs if r["status"] == "FAILED"]
+    assert len(failed) == 2 and {r["spec"]["seed"] for r in failed} == {1}
+    assert any(r["tags"].get("mlcore.retry_of") == rows["oops"]["retry_of"][0] for r in failed)
