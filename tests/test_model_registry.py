@@ -331,6 +331,7 @@ def test_bad_model_uri_exits_2_with_one_line_before_any_folder(tmp_path, env, ti
     assert _runs(env) == before
 
 
+@pytest.mark.slow  # several core processes on an embedded store: the extras job
 def test_offline_run_registers_on_sync_exactly_once(tmp_path, env):
     done = _train(tmp_path, env, "--offline", "--register", "churn@champion", "--json")
     assert done.returncode == 0, done.stderr
@@ -354,6 +355,7 @@ def test_offline_run_registers_on_sync_exactly_once(tmp_path, env):
     assert [(r["version"], r["aliases"]) for r in listed] == [("1", ["champion"])]
 
 
+@pytest.mark.slow  # several core processes on an embedded store: the extras job
 def test_a_run_killed_after_it_finished_registers_on_sync(tmp_path, env):
     """Killed after journaling its FINISHED outcome, before its end and registration: sync does both."""
     done = _train(tmp_path, env, "--offline", "--register", "churn", "--json")
@@ -370,6 +372,7 @@ def test_a_run_killed_after_it_finished_registers_on_sync(tmp_path, env):
 # -- a real MLflow server, and MLflow's scoring server ---------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow_server")
 def test_register_and_alias_on_a_real_server(tmp_path, cli_env, tiny_site):
     pytest.importorskip("flask", reason="a real MLflow server needs full mlflow: pip install 'mlcore[ui]'")
     from mlflow_server import MlflowServer
@@ -395,6 +398,7 @@ def test_register_and_alias_on_a_real_server(tmp_path, cli_env, tiny_site):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow_server")
 def test_core_models_serve_answers_invocations(tmp_path, env):
     pytest.importorskip("flask", reason="MLflow's scoring server needs full mlflow: pip install 'mlcore[ui]'")
     pytest.importorskip("pandas")
