@@ -70,12 +70,7 @@ def _on_disk(item: RunInput, root: Path, source: str | None) -> bool:
         return folder.is_dir()
     if rel.is_absolute() or ".." in rel.parts:
         raise SpecError(f"'{item.path}' is not a path inside a run folder", source=source, field=item.field)
-    if (folder / rel).exists():
-        return True
-    if folder.is_dir():  # the run is here, without the file: tracking would not have it either
-        raise RunFileNotFound(f"{_where(source, item)}: run '{run_id}' has no {rel.as_posix()} "
-                              f"(in {folder})")
-    return False
+    return (folder / rel).exists()  # else tracking may still hold it (`context.run_file` fetches it then)
 
 
 def _open(target: TrackingTarget) -> TrackingBackend | None:
@@ -96,11 +91,12 @@ def _open(target: TrackingTarget) -> TrackingBackend | None:
 def _check_tracked_run(item: RunInput, root: Path, target: TrackingTarget, backend: TrackingBackend | None,
                        source: str | None) -> None:
     folder = runs_dir(root) / str(item.run_id)
+    here = f"{folder} has no {item.path}" if folder.is_dir() and item.path else f"no folder {folder}"
     if backend is None:
         if target.is_memory or (target.sqlite_path is not None and not target.sqlite_path.exists()):
             where = "the memory tracker keeps nothing between processes" if target.is_memory else \
                 f"there is no tracking store at {target.sqlite_path} yet"
-            raise RunFileNotFound(f"{_where(source, item)}: no run '{item.run_id}': no folder {folder}, "
+            raise RunFileNotFound(f"{_where(source, item)}: no run '{item.run_id}' to read it from: {here}, "
                                   f"and {where}")
         return  # offline or unreachable: cannot tell; the run reports it if it is missing
     try:
@@ -109,5 +105,5 @@ def _check_tracked_run(item: RunInput, root: Path, target: TrackingTarget, backe
         _LOG.debug("cannot check run %s in tracking: %s", item.run_id, exc)
         return
     if known is False:
-        raise RunFileNotFound(f"{_where(source, item)}: no run '{item.run_id}': no folder {folder}, and no "
+        raise RunFileNotFound(f"{_where(source, item)}: no run '{item.run_id}' to read it from: {here}, and no "
                               f"run tagged mlcore.run_id={item.run_id} in {public_uri(backend.uri)}")

@@ -189,13 +189,15 @@ def _update_summary(run_dir: Path, report: SyncReport, target: TrackingTarget | 
         backend, uri = ("memory" if target.is_memory else "mlflow"), public_uri(target.uri)
     elif report.backend_run_id and backend in (None, "offline"):
         backend = "mlflow"
+    lost = (f"journal line(s) {', '.join(map(str, report.corrupt_lines[:20]))} corrupt on disk: those calls are "
+            "lost" if report.corrupt_lines else None)
     updated = TrackingInfo(
         backend=backend,
         uri=uri,
         experiment=tracking.experiment,
         run_id=report.backend_run_id,
         pending=report.pending,
-        last_error=report.error,
+        last_error=report.error or lost,  # the record says a call was lost, long after this sync's output
     )
     registered = RegistrationInfo.of(report.registered) or summary.registered
     if updated != tracking or registered != summary.registered:

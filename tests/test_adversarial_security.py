@@ -398,6 +398,8 @@ def test_a_fifo_in_place_of_a_journal_does_not_hang_a_named_sync(cli_env, tmp_pa
     synced = run_cli(["sync", out["run_id"]], cli_env, timeout=60)
     assert synced.returncode == 1 and "Traceback" not in synced.stderr, synced.stderr
     assert f"tracking/{which} is not a regular file" in synced.stderr
+    repaired = run_cli(["runs", "repair", out["run_id"]], cli_env, timeout=60)  # trims the journal: never opened
+    assert "Traceback" not in repaired.stderr and repaired.returncode in (0, 1, 2), repaired.stderr
 
 
 # -- 19: links out of the artifact root, a copied root ---------------------------------------------------
@@ -457,7 +459,8 @@ def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env,
     torn, bad_state, good = _offline_runs(mlflow_env, tmp_path, 3)
     lines = (torn / "tracking" / "journal.jsonl").read_text().splitlines(keepends=True)
     lines.insert(2, "{this is not json\n")
-    (torn / "tracking" / "journal.jsonl").write_text("".join(lines))
+    lines.insert(4, '{"seq": 999, "op": "tags", "tags": {"team": "caf\udcff"}}\n')  # a byte that is not UTF-8
+    (torn / "tracking" / "journal.jsonl").write_text("".join(lines), errors="surrogateescape")
     (bad_state / "tracking" / "state.json").write_text("{not json")
     synced = run_cli(["sync"], mlflow_env, timeout=180)
     out = synced.stdout + synced.stderr
@@ -467,7 +470,8 @@ def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env,
     assert f"{torn.name}: sent" in synced.stdout, out
     _, tracked = _tracked(read_summary(good))
     assert tracked.info.status == "FINISHED"
-    assert f"{torn.name}: warning: journal line(s) 3 are corrupt" in synced.stderr, out
+    assert f"{torn.name}: warning: journal line(s) 3, 5 are corrupt on disk: those calls are lost" in synced.stderr, out
+    assert "journal line(s) 3, 5 corrupt on disk" in read_summary(torn)["tracking"]["last_error"]  # the record says so
     _, around = _tracked(read_summary(torn))
     assert around.info.status == "FINISHED" and around.data.tags["plugin"] == "echo"  # the rest arrived
 

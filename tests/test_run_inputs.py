@@ -55,13 +55,16 @@ def test_an_earlier_run_in_the_root_passes_and_its_file_is_read(tmp_path):
     assert _needs(tmp_path, earlier.run_id, backend=fake).outputs == {"read": "weights"}
 
 
-def test_an_earlier_run_without_the_file_is_named(tmp_path):
+def test_an_earlier_run_without_the_file_is_read_from_tracking_or_named(tmp_path):
+    """Its folder lacks the file: tracking has the run, so the file is fetched; with tracking that knows
+    no such run, the error names the folder that lacks it."""
     fake = FakeTracking()
     earlier = run(RunSpec(plugin="writes_model"), artifact_root=tmp_path, registry=REGISTRY, backend=fake)
     (earlier.run_dir / "models" / "m.txt").unlink()
-    with pytest.raises(RunFileNotFound, match=f"run '{earlier.run_id}' has no models/m.txt"):
-        _needs(tmp_path, earlier.run_id, backend=fake)
-    assert len(list((tmp_path / "runs").iterdir())) == 1
+    assert _needs(tmp_path, earlier.run_id, backend=fake).outputs == {"read": "weights"}
+    with pytest.raises(RunFileNotFound, match=f"runs/{earlier.run_id} has no models/m.txt"):
+        _needs(tmp_path, earlier.run_id, backend=FakeTracking())
+    assert len(list((tmp_path / "runs").iterdir())) == 2
 
 
 def test_an_earlier_run_known_only_to_tracking_passes(tmp_path):

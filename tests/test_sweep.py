@@ -133,10 +133,13 @@ def test_parent_and_children_in_mlflow_then_resume_runs_only_what_is_missing(mlf
     proc = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"]], mlflow_env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
-    # nothing left to run: answered from the sweep's files, no executor started (issue 21)
+    # nothing left to run: answered from the sweep's files, no executor started, the parent run untouched
+    points = len(client.get_metric_history(out["parent_run_id"], "sweep_finished"))
     again = run_cli(["sweep", str(fixed), "--resume", out["sweep_id"], "--json"], mlflow_env, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["startup_s"] == 0.0 and "checking their configs" in again.stderr
+    assert json.loads(again.stdout)["startup_s"] == 0.0 and "nothing left to run" in again.stderr
+    assert json.loads(again.stdout)["parent_run_id"] == out["parent_run_id"]
+    assert len(client.get_metric_history(out["parent_run_id"], "sweep_finished")) == points
     assert len(list((Path(mlflow_env["CORE_ARTIFACT_ROOT"]) / "runs").iterdir())) == runs_before + 2
 
 
@@ -216,3 +219,21 @@ def test_resume_after_the_driver_was_killed_finds_finished_runs_on_disk(cli_env,
     assert done.returncode == 0, done.stderr
     assert "1 of 2 runs already FINISHED, running 1" in done.stdout
     assert len(list(runs.iterdir())) == 3  # the finished one, the killed one, the rerun
+
+
+def test_a_cluster_drivers_checks_leave_the_nodes_files_and_devices_to_the_nodes():
+    """A CSV that only the cluster's nodes have, or a precision only their GPUs can do, is no reason for the
+    driver to refuse the sweep; on this machine (no cluster) both are bad input as for `core run`."""
+    pytest.importorskip("sklearn", reason="needs the sklearn extra")
+    from core._errors import BadInput
+    from core._sweep.executors import SequentialExecutor
+
+    class OnCluster(SequentialExecutor):
+        on_cluster = True
+
+    specs = [({"plugin": "sklearn_regressor", "data_spec": {"data": {"source": "csv", "path": "/data/on-nodes.csv",
+                                                                     "target": "y"}}}, "s.yaml (run 0)")]
+    OnCluster().validate(specs)
+    with pytest.raises(BadInput, match="file not found"):
+        SequentialExecutor().validate(specs)
+    assert "CORE_VALIDATION" not in os.environ

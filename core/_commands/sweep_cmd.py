@@ -23,6 +23,7 @@ from core._sweep.driver import (
     RunDone,
     RunRetried,
     RunsOver,
+    SweepChecking,
     SweepEvent,
     SweepOptions,
     SweepStarted,
@@ -60,10 +61,6 @@ def sweep_command(args: argparse.Namespace) -> int:
                            ray=_ray_options(args, plan.ray) if args.executor == "ray" else None)
     # Under --json, stdout carries the JSON alone: what would go there goes to stderr.
     out = sys.stderr if args.json else sys.stdout
-    # Checking every run's config and starting the workers takes seconds: say so, not silence.
-    print(f"sweep {plan.name}: {len(plan.runs)} runs of plugin '{plan.runs[0].spec.plugin}'; checking their "
-          f"configs{' and starting the ' + args.executor + ' executor' if args.executor != 'sequential' else ''}...",
-          file=out, flush=True)
     # Under --json, what anything else prints meanwhile goes to stderr too (Ray's driver prints cluster
     # events, "Raylet is terminated ...", to stdout).
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
@@ -121,6 +118,8 @@ class _Console:
 
     def __call__(self, event: SweepEvent) -> None:
         match event:
+            case SweepChecking():
+                self._checking(event)
             case SweepStarted():
                 self._started(event)
             case RunDone():
@@ -138,6 +137,16 @@ class _Console:
             case ParentRunUnfinished(run_id=run_id, error=exc):
                 print(f"warning: could not finish the parent MLflow run {run_id}: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
+
+    def _checking(self, event: SweepChecking) -> None:
+        """Checking every run's config and starting the workers takes seconds: say so, not silence."""
+        if not event.to_run:
+            print(f"sweep {event.name}: nothing left to run (all {event.planned} runs FINISHED)", file=self.out,
+                  flush=True)
+            return
+        starting = f" and starting the {event.executor} executor" if event.executor != "sequential" else ""
+        print(f"sweep {event.name}: {event.to_run} runs to run; checking their configs{starting}...", file=self.out,
+              flush=True)
 
     def _started(self, event: SweepStarted) -> None:
         if event.resuming:

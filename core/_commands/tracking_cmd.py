@@ -44,8 +44,9 @@ def sync_command(args: argparse.Namespace) -> int:
             or "nothing"
         if r.corrupt_lines:
             lines = ", ".join(map(str, r.corrupt_lines[:10])) + (" ..." if len(r.corrupt_lines) > 10 else "")
-            print(f"{r.run_id}: warning: journal line(s) {lines} are corrupt on disk and were skipped; "
-                  "every other call was sent", file=sys.stderr)
+            rest = "every other call was sent" if r.ok else "the others are as below"
+            print(f"{r.run_id}: warning: journal line(s) {lines} are corrupt on disk: those calls are lost; {rest}",
+                  file=sys.stderr)
         if r.skipped:
             print(f"{r.run_id}: skipped ({r.skipped})")
         elif r.ok:
@@ -54,7 +55,8 @@ def sync_command(args: argparse.Namespace) -> int:
             print(f"{r.run_id}: sent {sent}; {r.pending} still pending: {r.error}", file=sys.stderr)
         if r.registered and not r.skipped:
             print(f"  registered: {describe(r.registered)}")
-    return 0 if all(r.ok for r in reports) and not failed else 1
+    # A call lost to a corrupt journal line is not a clean sync, even with all the rest sent.
+    return 0 if all(r.ok and not r.corrupt_lines for r in reports) and not failed else 1
 
 
 #: journal records as a person counts them ("sent 1 start, 40 metric points, 4 artifacts, 1 end")

@@ -54,6 +54,17 @@ class SweepOptions:
 
 
 @dataclass(frozen=True)
+class SweepChecking:
+    """Before anything starts: `to_run` of the `planned` runs will run (none: a resume with nothing
+    left); their configs are being checked and the executor started, which takes seconds."""
+
+    name: str
+    planned: int
+    to_run: int
+    executor: str
+
+
+@dataclass(frozen=True)
 class SweepStarted:
     """The folder and parent run are ready; `to_run` of the `planned` runs start now. `resuming`:
     the sweep already has FINISHED runs, which are not run again."""
@@ -121,7 +132,7 @@ class ParentRunUnfinished:
     error: Exception
 
 
-SweepEvent = (SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver | NoParentRun
+SweepEvent = (SweepChecking | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver | NoParentRun
               | ParentRunUnfinished)
 
 
@@ -192,6 +203,7 @@ class _Sweep:
         # A resume with nothing left to run answers from the sweep's files alone: no workers, no checks.
         store = SweepStore.open(self.root, plan, options.resume) if options.resume else None
         left = [p for p in plan.runs if store is None or p.key not in store.finished()]
+        self.emit(SweepChecking(plan.name, len(plan.runs), len(left), options.executor))
         if left:
             # Workers start importing (Ray: the cluster is joined) now, in parallel with the validation
             # and store set-up; a cluster that cannot be reached stops the sweep here, before a new
@@ -200,7 +212,9 @@ class _Sweep:
             self.runner.validate([(p.spec.to_dict(), f"{plan.source} (run {p.index}: {describe(p.overrides)})")
                                   for p in plan.runs])
         store = store or SweepStore.open(self.root, plan, options.resume)
-        parent = self._open_parent(store.state)
+        # Nothing left to run: the parent MLflow run already holds this sweep's results; reopening and
+        # ending it again would log its metrics a second time.
+        parent = self._open_parent(store.state) if left else None
         try:
             return self._run_with_parent(store, parent, metric, mode)
         except BaseException as exc:
@@ -213,7 +227,7 @@ class _Sweep:
     def _run_with_parent(self, store: SweepStore, parent: ParentRun | None, metric: str | None,
                          mode: str | None) -> SweepOutcome:
         plan, options = self.plan, self.options
-        parent_id = parent.run_id if parent else None
+        parent_id = parent.run_id if parent else store.state.parent_run_id
         self.backend = parent.backend if parent else None
         store.save_state(parent_run_id=parent_id, tracking_uri=public_uri(self.target.uri))
         done = store.finished()

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 EXECUTORS = ("sequential", "process", "ray")
 
 
+#: set to `portable` while a sweep driver validates runs that will execute on other machines
+VALIDATION_ENV = "CORE_VALIDATION"
+
+
 class Executor(ABC):
     name = "abstract"
     #: seconds spent starting workers / connecting, reported apart from the runs
@@ -43,8 +47,20 @@ class Executor(ABC):
         """Start workers now and let them import what runs of `spec` need. Default: nothing."""
 
     def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
-        """Raise `BadInput` for the first (spec, source) `core run` would refuse. Default: here."""
-        message = validate_specs(specs)
+        """Raise `BadInput` for the first (spec, source) `core run` would refuse. Default: here. For a
+        cluster, what only the node that runs can know (its files, its devices) is left to that node:
+        `CORE_VALIDATION=portable` while the driver checks (see `plugins.common.fields.local_checks`)."""
+        previous = os.environ.get(VALIDATION_ENV)
+        if self.on_cluster:
+            os.environ[VALIDATION_ENV] = "portable"
+        try:
+            message = validate_specs(specs)
+        finally:
+            if self.on_cluster:
+                if previous is None:
+                    os.environ.pop(VALIDATION_ENV, None)
+                else:
+                    os.environ[VALIDATION_ENV] = previous
         if message is not None:
             raise BadInput(message)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from core._files import atomic_write_json
 from core._layout import RunLayout
@@ -157,12 +158,12 @@ def trim_torn_tail(path: Path) -> None:
     `os.truncate` at the last newline: the complete records before it are never rewritten, so a
     process killed while trimming cannot lose them (rewriting the file could, and did).
     """
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    end = size
-    with open(path, "rb") as fh:
+    fh = _open_regular(path)
+    if fh is None:
+        return  # missing, or not a regular file (a FIFO would block): nothing a trim may touch
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        end = size
         while end > 0:
             start = max(0, end - 65536)
             fh.seek(start)
@@ -182,7 +183,10 @@ def has_end(path: Path, *, tail_bytes: int = 65536) -> bool | None:
     Reads the file's first line and its last `tail_bytes` only: the end call is journaled last.
     """
     try:
-        with open(path, "rb") as fh:
+        opened = _open_regular(path)
+        if opened is None:
+            return None
+        with opened as fh:
             first = fh.readline()
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - tail_bytes))
@@ -206,22 +210,24 @@ def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False,
     """The complete records of a journal file with `seq > after`, in order.
 
     A last line without its newline was torn by a kill mid-write and never counts. A line that
-    is not a record (bytes corrupted on disk) raises, unless `skip_corrupt` (readers that only
-    display, like `core runs`) or `corrupt`, a list its line numbers are added to (`core sync`:
-    one bad line must not keep every other record of the run from being sent).
+    is not a record (bytes corrupted on disk: not UTF-8, not JSON, not a journal record) raises,
+    unless `skip_corrupt` (readers that only display, like `core runs`) or `corrupt`, a list its
+    line numbers are added to (`core sync`: one bad line must not keep every other record of the
+    run from being sent). A journal that is not a regular file is read as empty.
     """
-    if not path.exists():
+    fh = _open_regular(path)
+    if fh is None:
         return
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.endswith("\n"):
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
                 break
             try:
-                record = json.loads(line)
+                record = json.loads(raw.decode("utf-8"))  # strictly: a flipped byte is no altered name
                 seq = record["seq"]
                 if not isinstance(seq, int) or not isinstance(record.get("op"), str):
                     raise ValueError("not a journal record")
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError):  # UnicodeDecodeError and JSONDecodeError included
                 if skip_corrupt:
                     continue
                 if corrupt is not None:
@@ -230,3 +236,16 @@ def read_records(path: Path, *, after: int = 0, skip_corrupt: bool = False,
                 raise
             if seq > after:
                 yield record
+
+
+def _open_regular(path: Path) -> BinaryIO | None:
+    """`path` opened for binary reading if it is a regular file; None if it is missing or not a regular
+    file (opened without blocking, so a FIFO put in its place cannot hang the reader)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None  # (one that cannot be read raises, as before: that is a damaged record, said so)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core import ConfigField, SpecError
-from plugins.common.fields import as_mapping, boolean, choice, existing_path, number, only_fields
+from plugins.common.fields import as_mapping, boolean, choice, existing_path, local_checks, number, only_fields
 from plugins.common.mlflow_model import LOG_MODEL_HELP, MODEL_URI_FORMS, score_source
 from plugins.common.split import parse_split
 from plugins.common.torch_train.config import (
@@ -157,7 +157,7 @@ def _model(cfg: Mapping[str, Any]) -> TextModel:
         if not isinstance(path, str) or not path:
             raise SpecError("is required for source: pretrained (a local directory saved with save_pretrained)",
                             field=f"{where}.path")
-        if not Path(path).is_dir():
+        if local_checks() and not Path(path).is_dir():
             raise SpecError(f"'{path}' is not a local directory: models are never downloaded; give the folder a "
                             "model and tokenizer were saved to with save_pretrained", field=f"{where}.path")
         return TextModel(source, path=path, max_length=max_length)

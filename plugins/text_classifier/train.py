@@ -128,7 +128,8 @@ class TextTraining:
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
             step_scheduler(self.scheduler, watched)
             for name, value in metrics.items():
-                self.history.setdefault(name, []).append(value)
+                if name != "train_compile_seconds":  # once per run, not per epoch: the history stays a table
+                    self.history.setdefault(name, []).append(value)
             self.epochs_done.append(epoch)
             log_metrics(metrics, epoch)
             logger.info("epoch %d/%d: %s%s", epoch, self.cfg.train.epochs,

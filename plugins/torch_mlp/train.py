@@ -129,7 +129,8 @@ class Training:
             improved = self.tracker.update(epoch, metrics[self.tracker.metric])
             step_scheduler(self.scheduler, metrics[self.tracker.metric])
             for name, value in metrics.items():
-                self.history.setdefault(name, []).append(value)
+                if name != "train_compile_seconds":  # once per run, not per epoch: the history stays a table
+                    self.history.setdefault(name, []).append(value)
             self.epochs_done.append(epoch)
             log_metrics(metrics, epoch)
             payload = self.checkpoint(run_id)

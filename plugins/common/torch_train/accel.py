@@ -155,8 +155,11 @@ def peak_memory_mb(device: torch.device) -> float | None:
 def check_device_and_precision(device_name: str, precision: str) -> None:
     """For a plugin's `validate`: the device exists here and can train at `precision` (SpecError, exit 2,
     before any run folder; `auto` is checked as what it resolves to on this machine)."""
+    from plugins.common.fields import local_checks
     from plugins.common.torch_train.device import resolve_device
 
+    if not local_checks():  # a sweep driver for a cluster: the node with the GPU checks it
+        return
     device = resolve_device(device_name)
     problem = precision_problem(precision, device)
     if problem:

@@ -64,6 +64,11 @@ def test_compile_on_a_cpu_trains_logs_its_cost_and_saves_the_plain_modules_weigh
     assert outcome.status.value == "FINISHED", outcome.error
     compile_points = [m for m in fake.only_run().metrics if m.key == "train_compile_seconds"]
     assert len(compile_points) == 1 and compile_points[0].step == 1 and compile_points[0].value > 0
+    import json
+
+    history = json.loads((outcome.run_dir / "metrics" / "history.json").read_text())
+    assert "train_compile_seconds" not in history  # one value per epoch, every column
+    assert all(len(v) == len(history["epochs"]) for v in history.values())
     state = torch.load(outcome.run_dir / "models" / "best.pt", weights_only=True)["model_state"]
     assert not any(k.startswith("_orig_mod.") for k in state)  # loads into an uncompiled MLP
 
