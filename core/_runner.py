@@ -41,7 +41,7 @@ from core._inputs import check_inputs
 from core._layout import EXCEPTION_PATH, RunLayout, runs_dir
 from core._models import ModelLocator, check_model_input, check_uri_form, describe, registration
 from core._records import EarlierRunFiles
-from core._redact import redact_mapping, scrub
+from core._redact import redact, redact_mapping, scrub
 from core._registry import Registry
 from core._report import write_report
 from core._runlock import hold
@@ -354,7 +354,7 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
         failure = (type(state.exc).__name__, error or "") if state.exc is not None else None
         _best_effort(logger, "journal the outcome", lambda: recorder.decide(
             state.status, int(ended.timestamp() * 1000), failure,
-            outputs=json_safe(state.outputs, max_bytes=OUTCOME_OUTPUTS_BYTES)))
+            outputs=redact(json_safe(state.outputs, max_bytes=OUTCOME_OUTPUTS_BYTES))))
     summary = _write(state, state.status, recorder=recorder, logger=logger, ended=ended, error=error)
     _best_effort(logger, "log the summary", lambda: _log_file(recorder, RunLayout(state.run_dir).summary, "summary"))
     _best_effort(logger, "write reports/report.html", lambda: _log_file(

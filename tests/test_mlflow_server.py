@@ -36,7 +36,7 @@ def test_run_against_a_server_reads_back_with_plain_client(cli_env, tmp_path, se
     assert run.data.params == {"data.steps": "30"}
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == list(range(30))
     assert run.data.tags["purpose"] == "smoke" and run.data.tags["plugin"] == "ext_steps"
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"metrics", "summary", "reports"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"metrics", "summary", "reports", "logs"}
 
 
 def test_server_down_mid_run_then_sync(cli_env, tmp_path, server):
