@@ -240,13 +240,7 @@ def _tags(data: Mapping[str, Any], source: str) -> dict[str, str]:
         if len(key) > MAX_KEY_LENGTH:
             raise SpecError(f"tag name '{key[:40]}...' is {len(key)} characters, MLflow keeps at most {MAX_KEY_LENGTH}",
                             source=source, field="tags")
-        if isinstance(value, (Mapping, list)):
-            raise SpecError(f"must be a scalar, not {_type_name(value)}", source=source, field=f"tags.{key}")
-        text = "" if value is None else str(value)
-        if len(text) > MAX_TAG_VALUE_LENGTH:
-            raise SpecError(f"is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}", source=source,
-                            field=f"tags.{key}")
-        clean_tags[key] = text
+        clean_tags[key] = _tag_value(value, source, f"tags.{key}")
     return clean_tags
 
 
@@ -289,13 +283,7 @@ def _register(name: Any, alias: str | None, tags: Mapping[Any, Any], source: str
             raise SpecError(f"bad tag name {key!r}", source=source, field=where, allowed="letters, digits, '_', '-', '.'")
         if key.startswith(RESERVED_TAG_PREFIXES) or key in ("plugin", "headline_metric"):
             raise SpecError("is reserved: core sets it on the version", source=source, field=f"{where}.{key}")
-        if isinstance(value, (Mapping, list)):
-            raise SpecError(f"must be a scalar, not {_type_name(value)}", source=source, field=f"{where}.{key}")
-        text = "" if value is None else str(value)
-        if len(text) > MAX_TAG_VALUE_LENGTH:
-            raise SpecError(f"is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}", source=source,
-                            field=f"{where}.{key}")
-        clean[key] = text
+        clean[key] = _tag_value(value, source, f"{where}.{key}")
     return {"name": name, "alias": alias or None, "tags": clean}
 
 
@@ -350,6 +338,17 @@ def parse_scalar(raw: str) -> Any:
         return raw
     # `--set name=` means the empty string, not null; null must be written out.
     return raw if value is None and raw.strip() not in ("null", "~") else value
+
+
+def _tag_value(value: Any, source: str, field: str) -> str:
+    """A tag's value as MLflow keeps it: a scalar, as text, within MLflow's length."""
+    if isinstance(value, (Mapping, list)):
+        raise SpecError(f"must be a scalar, not {_type_name(value)}", source=source, field=field)
+    text = "" if value is None else str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise SpecError(f"is {len(text)} characters, MLflow keeps at most {MAX_TAG_VALUE_LENGTH}", source=source,
+                        field=field)
+    return text
 
 
 def _optional_str(data: Mapping[str, Any], field: str, source: str) -> str | None:
