@@ -32,7 +32,7 @@ from core._tracking.target import public_uri
 from core.contracts import RunStatus
 
 
-def _read_only(db: Path) -> sqlite3.Connection:
+def read_only(db: Path) -> sqlite3.Connection:
     """A read-only connection that never creates the file and waits at most a second for a writer."""
     return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
 
@@ -43,7 +43,7 @@ def made_revision(db: Path) -> str | None:
     if not db.is_file():
         return None
     try:
-        with contextlib.closing(_read_only(db)) as conn:
+        with contextlib.closing(read_only(db)) as conn:
             revisions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
             made = conn.execute("SELECT 1 FROM experiments WHERE experiment_id = 0").fetchone()
     except sqlite3.Error:  # no such table, not a database, locked past the second: not known to be made

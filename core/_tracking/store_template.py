@@ -16,7 +16,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from core._tracking.sqlite_store import made_revision
+from core._tracking.sqlite_store import made_revision, read_only
 
 #: what MLflow writes in every store it makes: the default experiment, whose artifact location is the
 #: one thing in an empty store that depends on where it was made
@@ -58,7 +58,7 @@ def seed(db: Path, artifact_location: str | None) -> bool:
     partial = db.with_name(db.name + ".seeding")
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(template)) as src, contextlib.closing(sqlite3.connect(partial)) as dst:
+        with contextlib.closing(read_only(template)) as src, contextlib.closing(sqlite3.connect(partial)) as dst:
             src.backup(dst)
             if artifact_location:
                 dst.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
@@ -74,7 +74,7 @@ def seed(db: Path, artifact_location: str | None) -> bool:
 
 def _intact(db: Path) -> bool:
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(read_only(db)) as conn:
             return conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
     except sqlite3.Error:
         return False
@@ -91,8 +91,7 @@ def keep(db: Path) -> None:
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as src, \
-                contextlib.closing(sqlite3.connect(partial)) as dst:
+        with contextlib.closing(read_only(db)) as src, contextlib.closing(sqlite3.connect(partial)) as dst:
             src.backup(dst)
         os.replace(partial, target)  # whole or not at all: other processes may be reading the folder
     except (OSError, sqlite3.Error):
