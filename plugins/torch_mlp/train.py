@@ -87,6 +87,7 @@ class Training:
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler_state": self.accel.state_dict(),
             "tracker": self.tracker.state_dict(),
             "history": self.history,
             "epochs_done": self.epochs_done,
@@ -103,6 +104,7 @@ class Training:
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         if self.scheduler is not None and ckpt["scheduler_state"] is not None:
             self.scheduler.load_state_dict(ckpt["scheduler_state"])
+        self.accel.load_state_dict(ckpt.get("scaler_state"))
         self.tracker = BestTracker.from_state({**ckpt["tracker"], "patience": self.tracker.patience})
         self.history = {k: list(v) for k, v in ckpt["history"].items()}
         self.epochs_done = list(ckpt["epochs_done"])

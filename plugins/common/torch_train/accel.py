@@ -86,6 +86,16 @@ class Accel:
         self.scaler.step(optimizer)
         self.scaler.update()
 
+    def state_dict(self) -> dict | None:
+        """What a checkpoint keeps so a resumed fp16 run scales as the uninterrupted one would (the scale
+        grown or backed off over many steps); None when there is no scaler."""
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        # a checkpoint from before the scaler was saved, or from another precision, restarts the scale
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
 
 def compiled(model: nn.Module, setting: bool | str) -> nn.Module:
     """`torch.compile(model)` for training when asked; the module itself otherwise. Checkpoints keep

@@ -106,3 +106,42 @@ def test_a_cpu_checkpoint_resumes_on_cuda(tmp_path):
     first, _ = _run(tmp_path, {"device": "cpu"})
     resumed, _ = _run(tmp_path, {"device": "cuda", "epochs": 3}, resume={"run_id": first.run_id})
     assert resumed.status.value == "FINISHED", resumed.error
+
+
+def test_the_fp16_gradient_scale_is_kept_in_the_checkpoint_and_restored_on_resume():
+    """A resumed fp16 run continues with the scale the first run had grown or backed off to, not the
+    initial 65536 (which would overflow and skip steps again). CPU GradScaler stands in for CUDA's."""
+    from plugins.common.torch_train.accel import Accel
+
+    first = Accel(torch.device("cpu"))
+    assert first.state_dict() is None  # fp32: nothing to keep
+    first.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    saved = first.state_dict()
+    assert saved["scale"] == 1024.0
+
+    resumed = Accel(torch.device("cpu"))
+    resumed.scaler = torch.amp.GradScaler("cpu")
+    resumed.load_state_dict(saved)
+    assert resumed.scaler.get_scale() == 1024.0
+    resumed.load_state_dict(None)  # a checkpoint from before the scaler was saved: the scale restarts
+    assert resumed.scaler.get_scale() == 1024.0
+
+
+def test_a_checkpoint_says_it_has_no_scaler_and_one_without_the_key_still_resumes(tmp_path):
+    first, _ = _run(tmp_path, {"device": "cpu"})
+    last = first.run_dir / "models" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["scaler_state"] is None
+    del ckpt["scaler_state"]  # written before the scaler was saved
+    torch.save(ckpt, last)
+    resumed, _ = _run(tmp_path, {"device": "cpu", "epochs": 3}, resume={"run_id": first.run_id})
+    assert resumed.status.value == "FINISHED", resumed.error
+
+
+@GPU
+def test_an_fp16_run_resumes_with_its_gradient_scale(tmp_path):
+    first, _ = _run(tmp_path, {"device": "cuda", "precision": "fp16"})
+    saved = torch.load(first.run_dir / "models" / "last.pt", weights_only=True)["scaler_state"]
+    assert saved and saved["scale"] > 0
+    resumed, _ = _run(tmp_path, {"device": "cuda", "precision": "fp16", "epochs": 3}, resume={"run_id": first.run_id})
+    assert resumed.status.value == "FINISHED", resumed.error
