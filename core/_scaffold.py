@@ -46,7 +46,10 @@ def scaffold(name: str, *, dest: str | None = None, repo_root: Path | None = Non
         tests_dir = root / "tests"
     if package_dir.exists():
         raise BadInput(f"'{package_dir}' already exists: remove it or pick another name")
-    values = {"name": name, "package": package, "cls": class_name(name), "dist": f"mlcore-{name.replace('_', '-')}"}
+    values = {"name": name, "package": package, "cls": class_name(name), "dist": f"mlcore-{name.replace('_', '-')}",
+              # import blocks as isort (ruff's I001) groups them: in the checkout `core` and `plugins` are
+              # first-party together; in a package of its own `core` sits with pytest, the package apart
+              "core_gap": "\n" if dest is None else "", "own_gap": "" if dest is None else "\n"}
     written = []
     for template in sorted(TEMPLATES.rglob("*.tmpl")):
         rel = template.relative_to(TEMPLATES).as_posix().removesuffix(".tmpl")

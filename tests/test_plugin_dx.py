@@ -82,6 +82,8 @@ def test_new_plugin_in_its_own_package_installs_checks_lists_and_runs(cli_env, t
     ran = run_cli(["run", str(dest / "lemon_tree" / "examples" / "smoke.yaml"), "--json"], env)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["outputs"]["test_accuracy"] > 0.7
+    lint = _ruff(dest, "--isolated", "--line-length", "120")  # ruff's defaults: what a new project has
+    assert lint.returncode == 0, lint.stdout
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(dest / "tests")],
                            cwd=dest, env=env, capture_output=True, text=True, timeout=300)
     assert tests.returncode == 0, tests.stdout[-3000:]
@@ -97,6 +99,11 @@ def test_new_plugin_in_the_checkout_is_registered(tmp_path):
     assert {"plugins/kiwi_fruit/plugin.py", "plugins/kiwi_fruit/config.py", "plugins/kiwi_fruit/README.md",
             "plugins/kiwi_fruit/examples/smoke.yaml", "plugins/kiwi_fruit/tests/test_kiwi_fruit.py"} <= names
     text = (tmp_path / "pyproject.toml").read_text()
+    repo = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    ruff_sections = "\n".join(part for part in repo.split("\n[") if part.startswith("tool.ruff"))
+    (tmp_path / "pyproject.toml").write_text(text + "\n[" + ruff_sections.replace("\ntool.ruff", "\n[tool.ruff"))
+    lint = _ruff(tmp_path)  # this checkout's rules, which the new plugin joins
+    assert lint.returncode == 0, lint.stdout
     assert 'a = "plugins.a:A"\nkiwi_fruit = "plugins.kiwi_fruit.plugin:KiwiFruitPlugin"\n\n[tool.x]' in text
     from core._errors import BadInput
 
@@ -104,6 +111,13 @@ def test_new_plugin_in_the_checkout_is_registered(tmp_path):
         scaffold("kiwi_fruit", repo_root=tmp_path)
     with pytest.raises(BadInput, match="lower_snake_case"):
         scaffold("Kiwi-Fruit", repo_root=tmp_path)
+
+
+def _ruff(where: Path, *options: str) -> subprocess.CompletedProcess:
+    """`ruff check` on a scaffolded plugin: what it writes passes the linter as it stands."""
+    pytest.importorskip("ruff", reason="ruff comes with the dev extra")
+    return subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise",
+                           *options, str(where)], cwd=where, capture_output=True, text=True, timeout=120)
 
 
 # -- a plugin breaking each checklist item fails `check` with the right reason -------------------------
