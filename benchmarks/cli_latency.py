@@ -1,0 +1,110 @@
+"""Benchmark (issue 18, item 5): the wall time of the cheap commands, against Python's own floor.
+
+Each sample is a fresh process of the `core` program (the console script beside this Python, else
+`python -m core`): `core --help`, `core plugins list` (plugin cache warm, and with an empty cache
+directory each time: the entry-point scan and every plugin module imported, what it cost before the
+cache), `core runs list` on an empty artifact root and on one of --runs runs. The floor is measured in
+the same run: `python -c pass` and `python -c "import core"`. Commands are interleaved round by round
+(so a burst of load on the shared machine hits them all alike); each figure is the median of --repeat.
+
+    python benchmarks/cli_latency.py [--repeat 9] [--runs 200]
+
+The run folders are copies of one real run (a no-op plugin logging 3 params and 5 metrics, memory
+tracking), each with its own run id in its summary: `core runs list` reads them as it reads any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from _timing import timed  # benchmarks/ is the script's folder, first on sys.path
+
+TARGET_S = 0.15
+
+
+def make_runs(root: Path, count: int) -> None:
+    """`count` run folders in `root`: one real run, copied under new run ids (newest last)."""
+    from core import Plugin, PluginInfo, RunResult, RunSpec
+    from core._registry import Registry
+    from core._runner import new_run_id, run
+
+    class Noop(Plugin):
+        info = PluginInfo(key="noop", description="logs a little", version="1.0")
+
+        def run(self, spec, *, context):
+            context.tracking.log_params({"a": 1, "b": "two", "c": 3.0})
+            for i in range(5):
+                context.tracking.log_metric(f"test_m{i}", i / 10)
+            return RunResult(outputs={"test_m0": 0.0})
+
+    outcome = run(RunSpec(plugin="noop"), artifact_root=root, tracking_uri="memory",
+                  registry=Registry({"noop": Noop}))
+    template = outcome.run_dir
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    for i in range(count - 1):
+        run_id = new_run_id(start + timedelta(seconds=i))
+        copy = template.parent / run_id
+        shutil.copytree(template, copy)
+        summary = copy / "summary" / "run_summary.json"
+        data = json.loads(summary.read_text())
+        data["run_id"] = run_id
+        summary.write_text(json.dumps(data, indent=2))
+
+
+def core_command() -> list[str]:
+    script = Path(sys.executable).parent / "core"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "core"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    core = core_command()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        many, empty = tmp / "many", tmp / "empty"
+        make_runs(many, args.runs)
+        empty.mkdir()
+        base = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", XDG_CACHE_HOME=str(tmp / "cache"),
+                    CORE_TRACKING_URI="memory")
+        cases = {
+            "python -c pass": ([sys.executable, "-c", "pass"], base),
+            'python -c "import core"': ([sys.executable, "-c", "import core"], base),
+            "core --help": ([*core, "--help"], base),
+            "core plugins list": ([*core, "plugins", "list"], base),
+            "core plugins list (no cache)": ([*core, "plugins", "list"], None),
+            "core runs list (no runs)": ([*core, "runs", "list", "--artifact-root", str(empty)], base),
+            f"core runs list ({args.runs} runs)": ([*core, "runs", "list", "--artifact-root", str(many)], base),
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        timed(cases["core plugins list"][0], base)  # fills the cache, as any earlier command would have
+        for i in range(args.repeat):
+            for name, (cmd, env) in cases.items():
+                env = env if env is not None else dict(base, XDG_CACHE_HOME=str(tmp / f"cold-cache{i}"))
+                times[name].append(timed(cmd, env))
+    median = {name: statistics.median(samples) for name, samples in times.items()}
+    floor, with_core = median["python -c pass"], median['python -c "import core"']
+    print(f"{' '.join(core)}: fresh processes, interleaved, median of {args.repeat} "
+          f"(load average {os.getloadavg()[0]:.2f})")
+    print(f"{'command':<32} {'median s':>9} {'min s':>7} {'x floor':>8} {'x import core':>14}  target")
+    for name, value in median.items():
+        verdict = "" if not name.startswith("core") or "no cache" in name else (
+            "ok" if value <= TARGET_S else f"over {TARGET_S}")
+        print(f"{name:<32} {value:>9.3f} {min(times[name]):>7.3f} {value / floor:>8.2f} {value / with_core:>14.2f}"
+              f"  {verdict}")
+    cold, warm = median["core plugins list (no cache)"], median["core plugins list"]
+    print(f"plugins list: cache x{cold / warm:.2f} faster ({cold - warm:.3f} s saved)")
+
+
+if __name__ == "__main__":
+    main()
