@@ -35,7 +35,6 @@ from core._errors import (
     TrackingError,
 )
 from core._progress import ProgressBar
-from core._tracking.backend import Metric, TrackingBackend
 from core.contracts import (
     ConfigField,
     Plugin,
@@ -55,9 +54,10 @@ if TYPE_CHECKING:
     from core._summary import RunSummary
     from core._sweep.driver import SweepOptions, run_sweep
     from core._sweep.plan import load_sweep
+    from core._tracking.backend import Metric, TrackingBackend
 
 # Exported, but imported on first use: they pull in the whole runner (tracking, records,
-# report), and `import core` must stay cheap for `--help` and plugin listing.
+# report), and `import core` must stay cheap for `--help`, `core runs list` and plugin listing.
 _LAZY = {
     "run": "core._runner",
     "RunOutcome": "core._runner",
@@ -66,6 +66,9 @@ _LAZY = {
     "load_sweep": "core._sweep.plan",
     "run_sweep": "core._sweep.driver",
     "SweepOptions": "core._sweep.driver",
+    # the tracking package opens stores (sqlite3, file locks): only backends and tests need these
+    "TrackingBackend": "core._tracking.backend",
+    "Metric": "core._tracking.backend",
 }
 
 __all__ = [
@@ -120,5 +123,5 @@ def __getattr__(name: str) -> Any:
     if name == "TrackingClient":
         warnings.warn("core.TrackingClient is deprecated: use core.TrackingBackend (for backends) or "
                       "core.Tracker (what a plugin's context.tracking is)", DeprecationWarning, stacklevel=2)
-        return TrackingBackend
+        return __getattr__("TrackingBackend")
     raise AttributeError(f"module 'core' has no attribute '{name}'")

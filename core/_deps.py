@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 import re
 from collections.abc import Iterable
-from importlib import metadata
 from types import ModuleType
 
 from core._errors import MissingExtra
@@ -51,6 +50,8 @@ def extra_requirements(extra: str) -> list[str]:
 def requirements(dist: str, extra: str | None = None, *, only_extra: bool = False) -> list[str]:
     """Distribution names `dist` requires: its base requirements (unless `only_extra`) and those
     of `extra`, with self-references such as `mlcore[sklearn,ui]` expanded."""
+    from importlib import metadata  # here, not above: it costs `import core` ~40 ms (email, zipfile)
+
     try:
         requires = metadata.requires(dist) or []
     except metadata.PackageNotFoundError:
@@ -79,6 +80,8 @@ def normalize_name(name: str) -> str:
 
 def package_versions(names: Iterable[str]) -> dict[str, str | None]:
     """Installed version of each distribution, None where it is absent."""
+    from importlib import metadata
+
     versions: dict[str, str | None] = {}
     for name in names:
         try:
@@ -89,6 +92,8 @@ def package_versions(names: Iterable[str]) -> dict[str, str | None]:
 
 
 def mlcore_version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:

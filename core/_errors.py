@@ -6,7 +6,6 @@ message is one line naming the culprit (file, field, allowed values).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 EXIT_OK = 0
@@ -99,6 +98,8 @@ def close_matches(word: str, choices: Iterable[str]) -> list[str]:
     by_norm = {norm(c): c for c in choices}
     if norm(word) in by_norm:
         return [by_norm[norm(word)]] if by_norm[norm(word)] != word else []
+    import difflib  # only when a name was not found: kept out of `import core`
+
     return [by_norm[m] for m in difflib.get_close_matches(norm(word), list(by_norm), n=2, cutoff=0.75)]
 
 

@@ -12,7 +12,6 @@ import enum
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,10 +22,8 @@ from typing import Any
 
 from core._errors import BadInput, RunFileNotFound
 from core._layout import RunLayout, runs_dir, sweeps_dir
-from core._runlock import held_elsewhere
 from core._safefiles import inside, read_regular, regular_file, regular_files
 from core._summary import CorruptSummary, RunSummary, parse_iso
-from core._tracking.journal import read_records
 from core.contracts import RunStatus
 
 _LOWER_IS_BETTER = re.compile(r"(loss|error|rmse|mae|mse|perplexity)(_|$)")
@@ -163,6 +160,9 @@ class RunRecord:
 
     # -- the journal: every tracking call, in order ---------------------------------
     def journal_records(self) -> Iterator[dict[str, Any]]:
+        # Imported here: the tracking package opens stores (sqlite3), which `core runs list` never needs.
+        from core._tracking.journal import read_records
+
         path = self.layout.journal
         if os.path.lexists(path) and regular_file(path, self.run_dir) is None:
             return iter(())  # a FIFO (or a link out) where the journal belongs is never opened
@@ -221,6 +221,8 @@ def abandoned(run_dir: Path) -> bool:
             return False
     except OSError:
         return False
+    from core._runlock import held_elsewhere  # filelock: only for this rare folder without a summary
+
     return not held_elsewhere(run_dir)
 
 
@@ -331,8 +333,14 @@ def held_runs(root: Path) -> list[Path]:
 def list_runs(root: Path) -> list[RunRecord]:
     """Every run folder in the artifact root, and every run a sweep driver holds the summary of, newest
     first (run ids sort by start time)."""
+    return list(iter_runs(root))
+
+
+def iter_runs(root: Path) -> Iterator[RunRecord]:
+    """`list_runs` one at a time: each summary is read only when its record is asked for, so a caller
+    that wants the newest few (`core runs list --limit`) reads only those, whatever the root holds."""
     folders = sorted(run_folders(root) + held_runs(root), key=lambda p: p.name)
-    return [read_run(p) for p in reversed(folders)]
+    return (read_run(p) for p in reversed(folders))
 
 
 def filter_runs(runs: list[RunRecord], *, plugin: str | None = None, status: str | None = None,
@@ -380,6 +388,8 @@ def parse_tag_filters(items: list[str]) -> dict[str, str]:
 def process_alive(pid: Any, host: Any, started: datetime | None) -> bool | None:
     if not isinstance(pid, int) or pid <= 0:
         return False
+    import socket  # only for a run recorded RUNNING: `core runs list` of ended runs never needs it
+
     if host and host != socket.gethostname():
         return None  # another machine's process: nothing here can tell
     try:

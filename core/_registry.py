@@ -1,19 +1,22 @@
 """Discover, list and load plugins through the `mlcore.plugins` entry-point group.
 
-Built-in plugins register through the same group as third-party ones. Listing
-imports each plugin's light `plugin.py` (never its heavy helpers); a plugin
-whose module fails to import is reported and skipped when listing, and fails
-loudly, with the reason, when a run asks for it.
+Built-in plugins register through the same group as third-party ones. The entry
+points, and what listing shows of each plugin (its `info`), come from the user's
+cache (`core._plugin_cache`) while the installed distributions and the plugins'
+module files are unchanged; else listing imports each plugin's light `plugin.py`
+(never its heavy helpers). A plugin whose module fails to import is reported and
+skipped when listing, and fails loudly, with the reason, when a run asks for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from importlib import metadata
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from core._deps import missing_modules
 from core._errors import PluginLoadError, PluginNotFound
+from core._plugin_cache import EntryPointRecord, PluginCache
 from core.contracts import Plugin, PluginInfo
 
 ENTRY_POINT_GROUP = "mlcore.plugins"
@@ -44,7 +47,8 @@ class Registry:
 
     def __init__(self, classes: Mapping[str, type[Plugin]] | None = None) -> None:
         self._classes = dict(classes) if classes is not None else None
-        self._entry_points: dict[str, metadata.EntryPoint] | None = None
+        self._entry_points: dict[str, EntryPointRecord] | None = None
+        self._cache: PluginCache | None = None
 
     def keys(self) -> list[str]:
         if self._classes is not None:
@@ -62,10 +66,10 @@ class Registry:
             raise self._not_found(key)
         cls = _load_entry_point(ep)
         info = getattr(cls, "info", None)
-        if info is not None and info.version is None and ep.dist is not None:
+        if info is not None and info.version is None and ep.dist_version is not None:
             # Versions come from the distribution that registered the plugin,
             # so a plugin cannot drift from what pip reports.
-            cls.info = replace(info, version=ep.dist.version)
+            cls.info = replace(info, version=ep.dist_version)
         return cls
 
     def create(self, key: str) -> Plugin:
@@ -76,8 +80,20 @@ class Registry:
             raise PluginLoadError(f"plugin '{key}' could not be created: {type(exc).__name__}: {exc}") from None
 
     def entries(self) -> Iterator[PluginEntry]:
-        """Every registered plugin, loaded far enough to read its `info`; failures are kept."""
-        yield from (self.entry(key) for key in self.keys())
+        """Every registered plugin, loaded far enough to read its `info` (or its `info` as cached while
+        nothing it was read from changed); failures are kept, and never cached."""
+        if self._classes is not None:
+            yield from (self.entry(key) for key in self.keys())
+            return
+        cache = self._plugin_cache()
+        cached, fresh, entries = cache.infos(), {}, []
+        for key in self.keys():
+            entry = _entry_from_cache(key, self._eps()[key], cached.get(key)) or self.entry(key)
+            if entry.error is None:
+                fresh[key] = _entry_to_cache(entry)
+            entries.append(entry)
+        cache.remember_infos(fresh)  # after every load: the module files they came from are all loaded now
+        yield from entries
 
     def entry(self, key: str) -> PluginEntry:
         """One registered plugin as `entries` reports it, loading only that one."""
@@ -87,18 +103,21 @@ class Registry:
         ep = self._eps().get(key)
         if ep is None:
             raise self._not_found(key)
-        dist = ep.dist.name if ep.dist is not None else None
-        version = ep.dist.version if ep.dist is not None else None
         try:
             info = self.load(key).info
         except PluginLoadError as exc:
-            return PluginEntry(key, ep.value, dist, version, error=str(exc))
-        return PluginEntry(key, ep.value, dist, info.version or version, info)
+            return PluginEntry(key, ep.value, ep.dist_name, ep.dist_version, error=str(exc))
+        return PluginEntry(key, ep.value, ep.dist_name, info.version or ep.dist_version, info)
 
-    def _eps(self) -> dict[str, metadata.EntryPoint]:
+    def _plugin_cache(self) -> PluginCache:
+        if self._cache is None:
+            self._cache = PluginCache(ENTRY_POINT_GROUP)
+        return self._cache
+
+    def _eps(self) -> dict[str, EntryPointRecord]:
         if self._entry_points is None:
-            found: dict[str, metadata.EntryPoint] = {}
-            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            found: dict[str, EntryPointRecord] = {}
+            for ep in self._plugin_cache().entry_points():
                 # Editable installs can surface one distribution twice; the first wins.
                 found.setdefault(ep.name, ep)
             self._entry_points = found
@@ -109,7 +128,29 @@ class Registry:
         return PluginNotFound(f"unknown plugin '{key}' (installed: {installed})", key=key, installed=self.keys())
 
 
-def _load_entry_point(ep: metadata.EntryPoint) -> type[Plugin]:
+def _entry_to_cache(entry: PluginEntry) -> dict[str, Any]:
+    return {"target": entry.target, "distribution": entry.distribution, "version": entry.version,
+            "info": asdict(entry.info) if entry.info else None}
+
+
+def _entry_from_cache(key: str, ep: EntryPointRecord, row: dict[str, Any] | None) -> PluginEntry | None:
+    """The entry as cached for this very entry point, or None (not cached, or not of this shape)."""
+    if row is None or row.get("target") != ep.value or row.get("distribution") != ep.dist_name:
+        return None
+    try:
+        fields = dict(row["info"])
+        for name in ("requires", "seeds"):
+            fields[name] = tuple(fields[name])
+        info = PluginInfo(**fields)
+        version = row["version"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if info.key != key or not (version is None or isinstance(version, str)):
+        return None
+    return PluginEntry(key, ep.value, ep.dist_name, version, info)
+
+
+def _load_entry_point(ep: EntryPointRecord) -> type[Plugin]:
     try:
         obj = ep.load()
     except Exception as exc:  # noqa: BLE001 - any import-time failure is the plugin's, reported with its reason

@@ -78,6 +78,25 @@ def test_list_is_newest_first_and_filters(cli_env, three_runs):
     assert bad.returncode == 2 and "--since" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_list_reads_only_the_runs_it_prints(cli_env, three_runs, monkeypatch, capsys):
+    """`--limit N` reads the newest summaries until N match, never the whole root (a root of thousands
+    of runs lists as fast as one of ten); filters still see every run they need."""
+    import core._records as records
+    from core.cli import main
+
+    read = []
+    real = records.read_run
+    monkeypatch.setattr(records, "read_run", lambda path: read.append(path.name) or real(path))
+    root = cli_env["CORE_ARTIFACT_ROOT"]
+    slow, fast, failed = three_runs
+    assert main(["runs", "list", "--artifact-root", root, "--limit", "1", "--json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [failed.run_id] == read
+    read.clear()
+    assert main(["runs", "list", "--artifact-root", root, "--limit", "1", "--plugin", "curve", "--json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [fast.run_id]
+    assert read == [failed.run_id, fast.run_id]
+
+
 def test_show_by_prefix_with_params_metrics_files_and_error(cli_env, three_runs):
     _, fast, failed = three_runs
     shown = run_cli(["runs", "show", fast.run_id[:-3]], cli_env)

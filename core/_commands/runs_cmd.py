@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from core._commands._output import format_value, print_json, print_table
-from core._compare import differing_params, metric_table, reproduction_verdict
 from core._errors import BadInput, MissingExtra
 from core._records import (
     RecordStatus,
     RunRecord,
     filter_runs,
     find_run,
+    iter_runs,
     list_runs,
     parse_since,
     parse_tag_filters,
@@ -31,11 +31,16 @@ def list_command(args: argparse.Namespace) -> int:
         raise BadInput(f"--limit: {args.limit} is not a positive number of runs")
     root = artifact_root(args.artifact_root)
     since = parse_since(args.since) if args.since else None
-    listed = list_runs(root)
-    for damaged in (r for r in listed if r.damaged):  # listed as UNKNOWN; why, once each
-        print(f"{damaged.run_id}: {damaged.problem}", file=sys.stderr)
-    runs = filter_runs(listed, plugin=args.plugin, status=args.status,
-                       tags=parse_tag_filters(args.tag), since=since)[: args.limit]
+    tags = parse_tag_filters(args.tag)
+    runs: list[RunRecord] = []
+    # Newest first, each summary read only when reached: the newest `--limit` matches are all that is
+    # read, however many runs the root holds.
+    for record in iter_runs(root):
+        if record.damaged:  # listed as UNKNOWN; why, once each
+            print(f"{record.run_id}: {record.problem}", file=sys.stderr)
+        runs += filter_runs([record], plugin=args.plugin, status=args.status, tags=tags, since=since)
+        if len(runs) >= args.limit:
+            break
     if args.json:
         print_json([_brief(r) for r in runs])
         return 0
@@ -94,6 +99,8 @@ def show_command(args: argparse.Namespace) -> int:
 def compare_command(args: argparse.Namespace) -> int:
     if len(args.run_ids) < 2:
         raise BadInput("compare needs at least two run ids")
+    from core._compare import differing_params, metric_table
+
     runs = [_load(args, rid) for rid in args.run_ids]
     params = differing_params(runs)
     metrics = metric_table(runs)
@@ -158,6 +165,7 @@ def repair_command(args: argparse.Namespace) -> int:
 
 
 def rerun_command(args: argparse.Namespace) -> int:
+    from core._compare import reproduction_verdict
     from core._runner import run as run_spec
     from core.contracts import RunSpec
 
