@@ -60,6 +60,8 @@ from core._tracking import (
     prepare_experiment,
     public_uri,
     resolve_target,
+    service_client,
+    sqlite_store,
 )
 from core._tracking.backend import RUN_ID_TAG, TrackingBackend
 from core._tracking.handle import TrackingHandle
@@ -230,7 +232,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
             )
             with interrupts_as_exceptions(received):  # a signal noted so far interrupts here
                 if backend is None and not target.offline:
-                    backend = _open_backend_or_none(target, experiment, logger)
+                    backend = _open_backend_or_none(target, experiment, logger, root)
                 recorder.attach(backend)
                 logger.info("run %s started: plugin %s, folder %s", run_id, plugin.info.key, run_dir)
                 if spec.seed is not None:
@@ -288,9 +290,18 @@ class _RunState:
         self.exc, self.status, self.interrupt = exc, status, interrupt
 
 
-def _open_backend_or_none(target: TrackingTarget, experiment: str, logger: logging.Logger) -> TrackingBackend | None:
+def _open_backend_or_none(target: TrackingTarget, experiment: str, logger: logging.Logger,
+                          root: Path) -> TrackingBackend | None:
     """The backend, with its store and experiment ready; None (offline, journal only) if it
-    cannot be reached, so an unreachable server never stops a run from starting."""
+    cannot be reached, so an unreachable server never stops a run from starting.
+
+    Through the local tracking service when it can be used (`_tracking/service_client`): this process
+    then never imports MLflow, and the experiment is made by the service when the start is sent."""
+    db = target.sqlite_path
+    if service_client.usable_for(target) and (db is None or sqlite_store.problem(db) is None):
+        remote = service_client.connect(target, root, logger=logger)
+        if remote is not None:
+            return remote
     try:
         backend = open_backend(target)
         prepare_experiment(backend, target, experiment)

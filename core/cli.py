@@ -97,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     p.set_defaults(handler=_lazy("core._commands.tracking_cmd:ui_command"))
 
+    p = sub.add_parser("tracking", help="the local tracking service: status, stop",
+                       description="The background process that keeps MLflow and the store open for runs "
+                       "(off with CORE_TRACKING_SERVICE=off).")
+    tsub = p.add_subparsers(title="tracking commands", metavar="ACTION")
+    t = tsub.add_parser("status", help="the artifact root's tracking services: pid, state, clients, calls, idle time")
+    _add_root_flag(t)
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_status_command"))
+    t = tsub.add_parser("stop", help="stop the artifact root's tracking services (runs then start a new one)")
+    _add_root_flag(t)
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_stop_command"))
+
     p = sub.add_parser(
         "sweep",
         help="run many configs of one spec: grid and random search, in parallel, ranked",

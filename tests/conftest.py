@@ -22,6 +22,12 @@ EXT_SRC = HERE / "ext_pkg"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
+# The local tracking service is off in every process a test starts, unless the test turns it on
+# (tests/test_tracking_service.py does, and stops what it started by pid): each test has its own
+# artifact root, so a service per test would never be shared, would outlive the test by its idle time,
+# and would hide the in-process path that `CORE_TRACKING_SERVICE=off` and every fallback take.
+os.environ["CORE_TRACKING_SERVICE"] = "off"
+
 # The user's cache stays out of the tests: core keeps an empty migrated store there
 # (`$XDG_CACHE_HOME/mlcore/stores`, core._tracking.store_template), which a test must neither depend on
 # nor change. Every process a test starts (plugin tests included) gets a cache of this test process's

@@ -157,3 +157,45 @@ def _stop_group(child: subprocess.Popen) -> None:
         os.killpg(child.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def service_status_command(args: argparse.Namespace) -> int:
+    """`core tracking status`: the artifact root's tracking services, and how each is."""
+    from core._commands._output import print_table
+    from core._tracking import service_admin, service_client
+
+    root = artifact_root(args.artifact_root)
+    found = service_admin.services(root)
+    if args.json:
+        print_json({"enabled": service_client.enabled(), "services": [s.to_dict() for s in found]})
+        return 0
+    if not service_client.enabled():
+        print(f"the tracking service is off (${service_client.SERVICE_ENV}): runs send in-process")
+    if not found:
+        print(f"no tracking service in {root}")
+        return 0
+    print_table(["pid", "state", "clients", "calls", "idle", "tracking"],
+                [[s.pid, s.state, _or_dash(s.clients), _or_dash(s.calls),
+                  f"{s.idle_s:.0f}s of {s.idle_timeout_s:.0f}s" if s.idle_s is not None and s.idle_timeout_s else "-",
+                  s.uri] for s in found])
+    return 0
+
+
+def service_stop_command(args: argparse.Namespace) -> int:
+    """`core tracking stop`: every tracking service of the artifact root stopped (by its pid, checked)."""
+    from core._tracking import service_admin
+
+    root = artifact_root(args.artifact_root)
+    found = [s for s in service_admin.services(root) if s.state != "gone"]
+    results = [(s, service_admin.stop(s)) for s in found]
+    if args.json:
+        print_json([{"pid": s.pid, "uri": s.uri, "stopped": ok} for s, ok in results])
+    elif not results:
+        print(f"no tracking service running in {root}")
+    for s, ok in results if not args.json else ():
+        print(f"tracking service {s.pid} ({s.uri}): {'stopped' if ok else 'still running'}")
+    return 0 if all(ok for _, ok in results) else 1
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)

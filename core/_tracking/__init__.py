@@ -88,6 +88,9 @@ def prepare_experiment(backend: TrackingBackend, target: TrackingTarget, experim
     experiment_id = getattr(backend, "experiment_id", None)
     if experiment_id is None:
         return
+    if getattr(backend, "prepares_experiments", False):
+        experiment_id(experiment)  # the tracking service takes the lock itself (taking it here would deadlock)
+        return
     if isinstance(backend, sqlite_store.UnopenableStore):
         experiment_id(experiment)  # says why at once, taking no lock in a folder that may not be one
     with _first_use_lock(target):

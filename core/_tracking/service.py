@@ -1,0 +1,341 @@
+"""The local tracking service: one process per tracking target that keeps MLflow imported and the
+store open, so that runs (and sweep workers) hand it their calls instead of paying for both.
+
+Started by the first run that needs it (`service_client`), detached in its own session:
+`python -m core._tracking.service --root ROOT`, the target in its environment. It takes the
+target's lock file first (`flock`, released by the kernel however the process ends): a second
+service for the same store finds it held and exits, so two never both send. It listens on a Unix
+socket in the artifact root (0600 in a 0700 folder; never TCP), answers each connection in a thread,
+and exits after `CORE_TRACKING_SERVICE_IDLE` seconds (default 300) with no connection open.
+
+A call is answered only after the backend returned: the run advances its journal's watermark on
+that answer, so what the service accepted is what MLflow accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core._files import atomic_write_json
+from core._tracking.service_wire import (
+    LOCATION_ENV,
+    URI_ENV,
+    ServiceGone,
+    ServicePlace,
+    place_for,
+    private_dir,
+    receive,
+    send,
+)
+
+IDLE_ENV = "CORE_TRACKING_SERVICE_IDLE"
+DEFAULT_IDLE_S = 300.0
+_LOG = logging.getLogger("mlcore.tracking.service")
+
+
+def idle_seconds() -> float:
+    try:
+        return max(0.1, float(os.environ.get(IDLE_ENV, DEFAULT_IDLE_S)))
+    except ValueError:
+        return DEFAULT_IDLE_S
+
+
+class TrackingService:
+    """The service's state: the backend, its lock, who is connected, and when it was last used."""
+
+    def __init__(self, place: ServicePlace, uri: str, artifact_location: str | None, idle_s: float) -> None:
+        from core._tracking.target import TrackingTarget
+
+        self.place = place
+        self.target = TrackingTarget(uri, artifact_location)
+        self.idle_s = idle_s
+        self.backend: Any = None
+        self.open_error: BaseException | None = None
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self._lock_fd: int | None = None
+        self._listener: socket.socket | None = None
+        self._clients = 0
+        self._calls = 0
+        self._runs: set[str] = set()
+        self._last_used = time.monotonic()
+        self._state = threading.Lock()
+        # SQLite takes one writer at a time: calls to a local store are made one at a time, as separate
+        # processes made them before (a server takes them in parallel).
+        self._serial = threading.Lock() if self.target.sqlite_path is not None else contextlib.nullcontext()
+        self._experiments: dict[str, str] = {}
+        self.started = time.time()
+
+    # -- lifecycle ------------------------------------------------------------------
+    def claim(self) -> bool:
+        """Take the target's lock; False when another service holds it (that one sends, this one exits)."""
+        private_dir(self.place.dir)
+        fd = os.open(self.place.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def listen(self) -> None:
+        """Bind the socket, owner-only from its first moment (umask), replacing one a dead service left."""
+        private_dir(self.place.socket.parent)
+        with contextlib.suppress(FileNotFoundError):
+            self.place.socket.unlink()  # only the lock's holder gets here: any socket there is stale
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(self.place.socket))
+        finally:
+            os.umask(old)
+        os.chmod(self.place.socket, 0o600)
+        listener.listen(64)
+        listener.settimeout(0.5)
+        self._listener = listener
+        self._write_info()
+
+    def open_backend(self) -> None:
+        """MLflow imported and the store opened (made, from the template, when new): the slow part, done
+        once here. Connections are accepted meanwhile; their calls wait for this."""
+        from core._tracking import open_backend
+
+        try:
+            self.backend = open_backend(self.target)
+            opener = getattr(self.backend, "open_store", None)
+            if opener is not None and self.target.sqlite_path is not None:
+                opener()
+        except BaseException as exc:  # noqa: BLE001 - every call is answered with it, then the service exits
+            self.open_error = exc
+            from core._redact import scrub
+
+            _LOG.error("cannot open the store: %s", scrub(f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.ready.set()
+
+    def serve(self) -> None:
+        assert self._listener is not None
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                with self._state:
+                    idle = self._clients == 0 and time.monotonic() - self._last_used > self.idle_s
+                if idle or (self.open_error is not None and self._clients == 0):
+                    break
+                continue
+            except OSError:
+                if self.stopping.is_set():
+                    break
+                raise
+            with self._state:
+                self._clients += 1
+                self._last_used = time.monotonic()
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        self.close()
+
+    def close(self) -> None:
+        """Stop taking connections: the socket goes first (a run that comes now starts a new service),
+        then the info file; the lock goes with the process."""
+        self.stopping.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.close()
+            self._listener = None
+            with contextlib.suppress(OSError):
+                if json.loads(self.place.info.read_text()).get("pid") == os.getpid():
+                    self.place.info.unlink()
+            with contextlib.suppress(OSError):
+                self.place.socket.unlink()
+        if self.backend is not None:
+            with contextlib.suppress(Exception):
+                self.backend.close()
+
+    def _write_info(self) -> None:
+        from core._tracking.target import public_uri
+
+        atomic_write_json(self.place.info, {
+            "pid": os.getpid(), "uri": public_uri(self.target.uri), "socket": str(self.place.socket),
+            "key": self.place.key, "started": self.started, "idle_timeout_s": self.idle_s,
+            "python": sys.executable,
+        })
+
+    def status(self) -> dict[str, Any]:
+        with self._state:
+            return {"pid": os.getpid(), "clients": self._clients, "calls": self._calls, "runs": len(self._runs),
+                    "idle_s": round(time.monotonic() - self._last_used, 3), "ready": self.ready.is_set(),
+                    "uptime_s": round(time.time() - self.started, 3)}
+
+    # -- one connection -----------------------------------------------------------------
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                while True:
+                    request = receive(conn)
+                    if request is None:
+                        return
+                    reply = self._answer(request)
+                    send(conn, reply)
+                    if request.get("op") == "stop":
+                        self.stopping.set()
+                        return
+        except (OSError, ServiceGone):
+            return  # the run went away mid-call: its journal still holds the call
+        finally:
+            with self._state:
+                self._clients -= 1
+                self._last_used = time.monotonic()
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        args = request.get("args") or {}
+        if op == "hello":
+            return {"ok": True, "result": {"key": self.place.key, **self.status()}}
+        if op in ("status", "stop"):
+            status = self.status()
+            status["clients"] -= 1  # not counting the connection that asks
+            return {"ok": True, "result": status}
+        handler = _OPS.get(str(op))
+        if handler is None:
+            return {"ok": False, "error": {"type": "TrackingError", "message": f"unknown call {op!r}"}}
+        self.ready.wait()
+        try:
+            if self.open_error is not None:
+                raise self.open_error
+            with self._serial:
+                result = handler(self, args)
+        except Exception as exc:  # noqa: BLE001 - relayed to the run, which handles it as it would in-process
+            return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
+        finally:
+            with self._state:
+                self._calls += 1
+                self._last_used = time.monotonic()
+        return {"ok": True, "result": result}
+
+    def experiment(self, name: str) -> str:
+        """The experiment's id, made once under the store's first-use lock (as in-process runs do)."""
+        if name not in self._experiments:
+            from core._tracking import prepare_experiment
+
+            prepare_experiment(self.backend, self.target, name)
+            self._experiments[name] = self.backend.experiment_id(name)
+        return self._experiments[name]
+
+
+# -- the calls, as `service_client.ServiceBackend` sends them ------------------------------------------
+def _start_run(svc: TrackingService, a: dict[str, Any]) -> str:
+    svc.experiment(a["experiment"])
+    run_id = svc.backend.start_run(experiment=a["experiment"], run_name=a["run_name"], tags=a["tags"],
+                                   start_time_ms=a["start_time_ms"])
+    with svc._state:
+        svc._runs.add(run_id)
+    return str(run_id)
+
+
+def _log_batch(svc: TrackingService, a: dict[str, Any]) -> None:
+    from core._tracking.backend import Metric
+
+    metrics = [Metric(k, float(v), int(s), int(t)) for k, v, s, t in a.get("metrics") or ()]
+    svc.backend.log_batch(a["run_id"], metrics=metrics, params=a.get("params") or {}, tags=a.get("tags") or {})
+
+
+def _end_run(svc: TrackingService, a: dict[str, Any]) -> None:
+    from core.contracts import RunStatus
+
+    svc.backend.end_run(a["run_id"], RunStatus(a["status"]), a["end_time_ms"])
+
+
+def _find_model(svc: TrackingService, a: dict[str, Any]) -> dict[str, Any]:
+    from core._tracking.model_uri import parse_model_uri
+
+    return _version_dict(svc.backend.find_model(parse_model_uri(a["uri"])))
+
+
+def _download_model(svc: TrackingService, a: dict[str, Any]) -> str:
+    from core._tracking.model_uri import ModelVersion
+
+    fields = dict(a["model"])
+    fields["aliases"] = tuple(fields.get("aliases") or ())
+    return str(svc.backend.download_model(ModelVersion(**fields), Path(a["dst_dir"])))
+
+
+def _register(svc: TrackingService, a: dict[str, Any]) -> dict[str, Any]:
+    done = svc.backend.register_model(a["run_id"], artifact_path=a["artifact_path"], name=a["name"],
+                                      alias=a.get("alias"), tags=a.get("tags") or {}, core_run_id=a["core_run_id"])
+    return {"name": done.name, "version": done.version, "alias": done.alias}
+
+
+def _version_dict(version: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    out = asdict(version)
+    out["aliases"] = list(out.get("aliases") or ())
+    out["tags"] = dict(out.get("tags") or {})
+    return out
+
+
+_OPS: dict[str, Callable[[TrackingService, dict[str, Any]], Any]] = {
+    "experiment_id": lambda svc, a: svc.experiment(a["name"]),
+    "start_run": _start_run,
+    "log_batch": _log_batch,
+    "log_artifact": lambda svc, a: svc.backend.log_artifact(a["run_id"], Path(a["local_path"]), a.get("artifact_path")),
+    "end_run": _end_run,
+    "has_run": lambda svc, a: svc.backend.has_run(a["core_run_id"]),
+    "download_artifact": lambda svc, a: str(svc.backend.download_artifact(a["core_run_id"], a["artifact_path"],
+                                                                         Path(a["dst_dir"]))),
+    "find_model": _find_model,
+    "download_model": _download_model,
+    "register_model": _register,
+    "model_versions": lambda svc, a: [_version_dict(v) for v in svc.backend.model_versions(a.get("name"))],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core._tracking.service")
+    parser.add_argument("--root", required=True)
+    args = parser.parse_args(argv)
+    uri, location = os.environ.get(URI_ENV), os.environ.get(LOCATION_ENV) or None
+    if not uri:
+        parser.error(f"${URI_ENV} names the tracking URI to serve")
+    # MLflow's and alembic's INFO lines stay out of the service's log; its own go in.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(process)d %(levelname)s %(message)s")
+    _LOG.setLevel(logging.INFO)
+    # Its own session already (started with start_new_session): a Ctrl-C meant for a run never
+    # reaches it; a SIGTERM (`core tracking stop` falls back to one) ends it cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    place = place_for(Path(args.root), uri, location)
+    service = TrackingService(place, uri, location, idle_seconds())
+    if not service.claim():
+        _LOG.info("another tracking service holds %s: this one exits", place.lock)
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())
+    service.listen()
+    from core._tracking.target import public_uri
+
+    _LOG.info("tracking service for %s listening on %s", public_uri(service.target.uri), place.socket)
+    threading.Thread(target=service.open_backend, daemon=True).start()
+    try:
+        service.serve()
+    finally:
+        service.close()
+    _LOG.info("tracking service exits (%s calls)", service.status()["calls"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

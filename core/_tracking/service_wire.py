@@ -1,0 +1,130 @@
+"""What a run and its tracking service say to each other over their Unix socket, and where they meet.
+
+Pure standard library: the run side imports this and never MLflow. A message is a 4-byte big-endian
+length and that many bytes of JSON (NaN and infinities allowed: Python on both ends). A request is
+`{"op": ..., "args": {...}}`; a reply `{"ok": true, "result": ...}` or `{"ok": false, "error": {"type",
+"message"}}` (a backend's failure, relayed: the service itself is fine).
+
+Where: `ServicePlace`, the files of one service in `<artifact root>/tracking-service/` (owner-only,
+0700): `<key>.sock` (0600), `<key>.lock` (held by the one service that sends), `<key>.json` (what
+`core tracking status` shows), `<key>.log` (its stderr). A socket path longer than AF_UNIX allows
+(108 bytes on Linux, 104 on macOS) moves to `$TMPDIR/mlcore-<uid>/<hash>.sock`, also owner-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import stat
+import struct
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SERVICE_DIR = "tracking-service"
+#: bytes a socket path may have here (AF_UNIX: 108 with the NUL on Linux, 104 on macOS)
+MAX_SOCKET_PATH = 100
+#: the largest message either side accepts (a batch of 1,000 metrics is ~100 KB)
+MAX_MESSAGE = 64 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+#: the environment variables that carry the target to the service (never its command line: `ps` shows
+#: that to every user, and a server URI may hold a password)
+URI_ENV, LOCATION_ENV = "CORE_TRACKING_SERVICE_URI", "CORE_TRACKING_SERVICE_ARTIFACT_LOCATION"
+
+
+class ServiceGone(ConnectionError):
+    """The service closed the connection, sent something that is not a reply, or did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlace:
+    """The files of the service for one tracking target, in one artifact root."""
+
+    dir: Path
+    key: str
+    socket: Path
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / f"{self.key}.lock"
+
+    @property
+    def info(self) -> Path:
+        return self.dir / f"{self.key}.json"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / f"{self.key}.log"
+
+
+def service_key(uri: str, artifact_location: str | None) -> str:
+    """One service per target and Python: the URI (credentials included, so other credentials get
+    their own), the artifact location, the interpreter, and MLflow's credential variables."""
+    creds = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLFLOW_TRACKING_"))
+    text = json.dumps([uri, artifact_location, sys.executable, creds])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def place_for(root: Path, uri: str, artifact_location: str | None) -> ServicePlace:
+    folder = Path(root) / SERVICE_DIR
+    key = service_key(uri, artifact_location)
+    sock = folder / f"{key}.sock"
+    if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
+        # Too long for AF_UNIX: a short path keyed by the long one, in a folder only this user may enter.
+        digest = hashlib.sha256(os.fsencode(sock)).hexdigest()[:20]
+        sock = Path(tempfile.gettempdir()) / f"mlcore-{os.getuid()}" / f"{digest}.sock"
+    return ServicePlace(folder, key, sock)
+
+
+def private_dir(path: Path) -> Path:
+    """Make `path` (mode 0700) or check that it is this user's and nobody else's; OSError if not."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise PermissionError(f"{path} is not a folder of this user's: the tracking service will not use it")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)  # ours: made owner-only (a umask or an older version left it open)
+    return path
+
+
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
+    data = json.dumps(message, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def receive(sock: socket.socket) -> dict[str, Any] | None:
+    """The next message; None when the other side closed the connection between messages."""
+    header = _read(sock, _HEADER.size, first=True)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE:
+        raise ServiceGone(f"message of {size} bytes refused")
+    body = _read(sock, size)
+    try:
+        message = json.loads(body.decode("utf-8")) if body is not None else None
+    except ValueError as exc:
+        raise ServiceGone(f"not a message: {exc}") from None
+    if not isinstance(message, dict):
+        raise ServiceGone("not a message")
+    return message
+
+
+def _read(sock: socket.socket, size: int, *, first: bool = False) -> bytes | None:
+    chunks, got = [], 0
+    while got < size:
+        chunk = sock.recv(min(size - got, 1 << 20))
+        if not chunk:
+            if first and got == 0:
+                return None
+            raise ServiceGone("the connection closed mid-message")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
