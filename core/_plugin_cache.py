@@ -7,10 +7,10 @@ they are kept in `$XDG_CACHE_HOME/mlcore/plugins/` (default `~/.cache/mlcore/plu
 JSON file per Python executable and `sys.path`, and trusted only while what they were read from is
 as it was:
 
-- the entry points, while every `sys.path` entry is unchanged: the folder's own mtime (a
-  distribution installed or removed there adds or removes a folder in it), and each `*.dist-info` /
-  `*.egg-info` folder in it with the mtimes of the folder, its `entry_points.txt` and its `METADATA`
-  (`PKG-INFO`): an editable install re-made, or its entry points edited in place, is seen;
+- the entry points, while every `sys.path` entry holds the same `*.dist-info` / `*.egg-info` folders
+  (a distribution installed or removed there adds or removes one), each with the mtimes it had of the
+  folder, its `entry_points.txt` and its `METADATA` (`PKG-INFO`): an editable install re-made, or its
+  entry points edited in place, is seen;
 - each plugin's `info` (what `core plugins list` shows), while those entry points hold and every
   module file that was loaded when it was read (the plugin's modules, core's, any other; the standard
   library aside) has the mtime and size it had. A plugin that failed to load is never kept: it is
@@ -157,8 +157,8 @@ class PluginCache:
 
 
 def installed_fingerprint() -> list[Any]:
-    """What the installed distributions were read from, as it is now: each `sys.path` entry's mtime
-    (size for a zip), and in each folder every `*.dist-info`/`*.egg-info` with the mtimes of the folder,
+    """What the installed distributions were read from, as it is now: each `sys.path` entry (a zip's
+    mtime and size), and in each folder every `*.dist-info`/`*.egg-info` with the mtimes of the folder,
     its `entry_points.txt` and its `METADATA`/`PKG-INFO`."""
     out: list[Any] = []
     for entry in sys.path:
@@ -182,7 +182,9 @@ def installed_fingerprint() -> list[Any]:
             meta = "PKG-INFO" if name.lower().endswith(".egg-info") else "METADATA"
             metas.append([name, _mtime(path), _mtime(os.path.join(path, "entry_points.txt")),
                           _mtime(os.path.join(path, meta))])
-        out.append([entry, st.st_mtime_ns, metas])
+        # Not the folder's own mtime: its listing of metadata folders says what was installed or removed,
+        # and a folder that changes all day (a working directory on sys.path, /tmp) keeps its cache.
+        out.append([entry, metas])
     return out
 
 

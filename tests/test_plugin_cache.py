@@ -101,6 +101,18 @@ def test_entry_points_come_from_the_cache_until_a_distribution_changes(site, mon
     assert (entry.version, entry.distribution) == ("0.2", "cacheplug")
 
 
+def test_files_coming_and_going_beside_the_distributions_keep_the_cache(site, monkeypatch):
+    """A folder on sys.path that changes all day (the working directory under `python -m core`, /tmp):
+    files that are no distribution's metadata do not make every command scan again."""
+    _install(site, "cache_a = cacheplug:A\n")
+    assert "cache_a" in Registry().keys()
+    (site / "notes.txt").write_text("not a distribution")
+    (site / "scratch").mkdir()
+    with monkeypatch.context() as m:
+        _no_scan(m)
+        assert "cache_a" in Registry().keys()
+
+
 def test_a_folder_added_to_sys_path_is_seen(site, tmp_path, monkeypatch):
     Registry().keys()  # the cache made without it
     other = tmp_path / "other"
