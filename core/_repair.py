@@ -78,5 +78,5 @@ def _repair_locked(run_dir: Path, tracking_uri: str | None, died: str, known_dea
     except Exception:  # noqa: BLE001 - the summary is what counts; the page is a convenience
         pass
     status = (summary.status if summary is not None else RunStatus.KILLED).value
-    return RepairReport(record.run_id, True, status, report.pending, report.error, tracked=journal.started)
+    return RepairReport(record.run_id, True, status, report.pending, report.error, tracked=journal.started or report.rebuilt_start)
 

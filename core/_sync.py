@@ -38,6 +38,7 @@ from core._tracking import (
     public_uri,
     resolve_target,
 )
+from core._tracking.backend import RUN_ID_TAG
 from core._tracking.journal import Journal, release_space
 from core._tracking.recorder import SendError, send_records
 from core._tracking.target import recorded_target
@@ -56,6 +57,8 @@ class SyncReport:
     corrupt_lines: list[int] = field(default_factory=list)
     #: the run's model registration as it stands after this sync (`RegistrationInfo` fields), if it asked for one
     registered: dict[str, Any] | None = None
+    #: the journal's start line was corrupt: the start was rebuilt from the summary (`rebuilt_start`)
+    rebuilt_start: bool = False
 
     @property
     def ok(self) -> bool:
@@ -114,9 +117,16 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     report = report or SyncReport(run_id=run_dir.name)
     release_space(run_dir)  # the reserve of a run that died with it: room for what is written now
     journal = Journal(run_dir)  # read under the lock: what another sync sent is acknowledged now
-    settle(run_dir, journal, _summary_or_none(run_dir))
+    summary = _summary_or_none(run_dir)
+    start = rebuilt_start(journal, summary)
+    if start is not None:
+        journal.started = True  # so a missing end is journaled, and the end is sent, not dropped as startless
+    settle(run_dir, journal, summary)
     report.corrupt_lines = list(journal.corrupt_lines)
     records = journal.pending()
+    if start is not None and records:
+        records = [start, *records]
+        report.rebuilt_start = True
     report.registered = _registration_state(journal)
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
@@ -140,11 +150,37 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
         if backend is not None:
             backend.close()
     report.sent = Counter(r["op"] for r in records[:sent])
-    report.pending = len(records) - sent
+    report.pending = len(records) - sent - (1 if report.rebuilt_start and sent == 0 else 0)  # the start is no journal line
     report.backend_run_id = journal.state.get("backend_run_id")
     report.registered = _registration_state(journal)
     _update_summary(run_dir, report, target)
     return report
+
+
+def rebuilt_start(journal: Journal, summary: RunSummary | None) -> dict[str, Any] | None:
+    """The `start` record of a run whose journal's start line is corrupt on disk, rebuilt from its summary.
+
+    Without a start nothing after it can be sent (there is no MLflow run to send it to), so one corrupt
+    first line would keep every later call of the run pending for ever. The summary holds what the start
+    said: the run id, the plugin, the run's name and experiment, the tags core recorded (its own tags
+    among them, so MLflow's run is found again by `mlcore.run_id` if it was made after all) and the start
+    time. None when the journal has its start, the run reached tracking, no line is corrupt (a run killed
+    before it journaled its start has nothing else to send either) or there is no summary to rebuild from.
+    Its `seq` is the watermark: sending it acknowledges no journal line."""
+    if journal.started or journal.state.get("backend_run_id") or not journal.corrupt_lines or summary is None:
+        return None
+    if summary.started_at is None:
+        return None
+    spec_experiment = summary.spec.get("experiment")
+    experiment = summary.tracking.experiment or (spec_experiment if isinstance(spec_experiment, str) else None)
+    return {
+        "seq": journal.sent_seq,
+        "op": "start",
+        "experiment": experiment or DEFAULT_EXPERIMENT,
+        "run_name": summary.name or summary.run_id,
+        "tags": {**summary.tags, "plugin": summary.plugin.key, RUN_ID_TAG: summary.run_id},
+        "time": int(summary.started_at.timestamp() * 1000),
+    }
 
 
 def _registration_state(journal: Journal) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -474,6 +475,40 @@ def test_a_corrupt_journal_or_state_does_not_stop_sync_of_the_others(mlflow_env,
     assert "journal line(s) 3, 5 corrupt on disk" in read_summary(torn)["tracking"]["last_error"]  # the record says so
     _, around = _tracked(read_summary(torn))
     assert around.info.status == "FINISHED" and around.data.tags["plugin"] == "echo"  # the rest arrived
+
+
+@pytest.mark.slow
+def test_a_corrupt_start_line_is_rebuilt_from_the_summary_and_the_rest_sent(mlflow_env, tmp_path):
+    """The journal's first line (the start) corrupt on disk: without it no call could ever be sent (no MLflow
+    run to send to). `core sync` rebuilds the start from the summary (run id, plugin, name, tags, start time)
+    and sends every other call to one MLflow run; a second sync sends nothing and makes no second run."""
+    (run_dir,) = _offline_runs(mlflow_env, tmp_path, 1)
+    journal = run_dir / "tracking" / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    assert json.loads(lines[0])["op"] == "start"
+    lines[0] = '{"seq": 1, "op": "sta\n'  # torn in the middle, mended with a newline
+    journal.write_text("".join(lines))
+    before = read_summary(run_dir)
+
+    synced = run_cli(["sync"], mlflow_env, timeout=180)
+    assert synced.returncode == 1 and "Traceback" not in synced.stderr, synced.stderr  # a line was lost: not clean
+    assert f"{run_dir.name}: sent 1 start," in synced.stdout and "1 end" in synced.stdout, synced.stdout
+    assert "journal line(s) 1 are corrupt on disk" in synced.stderr and "start was rebuilt" in synced.stderr
+    summary = read_summary(run_dir)
+    assert summary["tracking"]["pending"] == 0 and summary["tracking"]["run_id"]
+    client, tracked = _tracked(summary)
+    assert tracked.info.status == "FINISHED" and tracked.info.run_name == run_dir.name
+    assert tracked.data.tags["plugin"] == "echo" and tracked.data.tags["mlcore.run_id"] == run_dir.name
+    assert {k: v for k, v in tracked.data.tags.items() if not k.startswith("mlflow.")} == before["tags"]
+    assert tracked.data.params == {"data.n": "3", "model.type": "none"}
+    assert tracked.data.metrics["train_loss"] == 0.5
+    assert [a.path for a in client.list_artifacts(tracked.info.run_id)]  # the artifacts too
+    assert tracked.info.start_time == int(datetime.fromisoformat(before["started_at"]).timestamp() * 1000)
+
+    again = run_cli(["sync", run_dir.name], mlflow_env, timeout=180)
+    assert f"{run_dir.name}: sent nothing" in again.stdout, again.stdout + again.stderr
+    runs = client.search_runs([tracked.info.experiment_id], f"tags.`mlcore.run_id` = '{run_dir.name}'")
+    assert [r.info.run_id for r in runs] == [tracked.info.run_id]
 
 
 WRONG_TYPES = {"metrics": [1, 2], "started_at": 5, "params": {"a": [1]}, "plugin": {"key": 5},

@@ -45,6 +45,8 @@ def sync_command(args: argparse.Namespace) -> int:
         if r.corrupt_lines:
             lines = ", ".join(map(str, r.corrupt_lines[:10])) + (" ..." if len(r.corrupt_lines) > 10 else "")
             rest = "every other call was sent" if r.ok else "the others are as below"
+            if r.rebuilt_start:
+                rest = "the run's start was rebuilt from its summary; " + rest
             print(f"{r.run_id}: warning: journal line(s) {lines} are corrupt on disk: those calls are lost; {rest}",
                   file=sys.stderr)
         if r.skipped:
