@@ -31,6 +31,7 @@ from core._errors import (
     PluginNotFound,
     RunFileNotFound,
     RunInterrupted,
+    RunPruned,
     SpecError,
     TrackingError,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "RunInput",
     "RunInterrupted",
     "RunOutcome",
+    "RunPruned",
     "RunResult",
     "RunSpec",
     "RunStatus",

@@ -152,5 +152,20 @@ class RunInterrupted(BaseException):
     exit_code = EXIT_TERMINATED
 
 
+class RunPruned(BaseException):
+    """A search's pruner stopped this run at `step` of its watched metric (`core sweep` with `search:`).
+
+    Raised from the tracking call that logged the metric, after the values were recorded. A
+    BaseException, like KeyboardInterrupt, so a plugin's `except Exception` cannot swallow it; a
+    plugin's `finally` (or `except BaseException: save; raise`) runs, and the runner records the run
+    PRUNED: not a failure (exit 0), everything logged kept."""
+
+    exit_code = EXIT_OK
+
+    def __init__(self, metric: str, step: int, value: float) -> None:
+        self.metric, self.step, self.value = metric, step, value
+        super().__init__(f"pruned at step {step}: {metric}={value:.6g}")
+
+
 class InvalidTrackingValue(CoreError, ValueError):
     """A plugin logged a name or value that MLflow would reject or silently change."""

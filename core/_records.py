@@ -42,6 +42,7 @@ class RecordStatus(enum.Enum):
     FINISHED = RunStatus.FINISHED.value
     FAILED = RunStatus.FAILED.value
     KILLED = RunStatus.KILLED.value
+    PRUNED = RunStatus.PRUNED.value
     DEAD = "DEAD"
     NOT_RUN = "NOT RUN"
     UNKNOWN = "UNKNOWN"
@@ -80,7 +81,7 @@ class RunRecord:
 
     @property
     def status(self) -> RecordStatus:
-        """As recorded: RUNNING, FINISHED, FAILED, KILLED (or UNKNOWN without a summary)."""
+        """As recorded: RUNNING, FINISHED, FAILED, KILLED, PRUNED (or UNKNOWN without a summary)."""
         return RecordStatus.of(self.summary.status) if self.summary else RecordStatus.UNKNOWN
 
     @property

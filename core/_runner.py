@@ -34,6 +34,7 @@ from core._errors import (
     ModelNotFound,
     PluginNotFound,
     RunInterrupted,
+    RunPruned,
     SpecError,
 )
 from core._files import json_safe
@@ -67,6 +68,7 @@ from core._tracking.backend import RUN_ID_TAG, TrackingBackend
 from core._tracking.handle import TrackingHandle
 from core._tracking.journal import Journal, release_space, reserve_space
 from core._tracking.naming import NamingPolicy
+from core._tracking.pruning import PRUNED_STEP_TAG, PRUNED_TAG, PruneWatch, TrialReporter
 from core._tracking.recorder import RunRecorder
 from core.contracts import Plugin, RunContext, RunResult, RunSpec, RunStatus
 
@@ -89,7 +91,7 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        if self.status is RunStatus.FINISHED:
+        if self.status in (RunStatus.FINISHED, RunStatus.PRUNED):  # pruned by a search: not a failure
             return 0
         if self.interrupt == "SIGTERM":
             return EXIT_TERMINATED
@@ -170,11 +172,14 @@ def run(
     source: str | None = None,
     strict: bool | None = None,
     run_id: str | None = None,
+    trial: TrialReporter | None = None,
 ) -> RunOutcome:
     """Carry out one run. KeyboardInterrupt / RunInterrupted are re-raised after the
     record is written (with `.outcome` attached), so callers such as sweeps stop too.
     `strict`: naming-convention slips raise instead of warning (default: $CORE_STRICT_NAMES).
-    `run_id`: one made beforehand with `new_run_id` (`core run`'s supervisor watches its folder)."""
+    `run_id`: one made beforehand with `new_run_id` (`core run`'s supervisor watches its folder).
+    `trial`: the search trial this run is (`core sweep` with `search:`): its watched metric is reported
+    as logged, and a run its pruner stops ends PRUNED."""
     plugin = prepare(spec, registry=registry, source=source)
     root = resolve_root(artifact_root)
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
@@ -194,7 +199,8 @@ def run(
         # This process works on the run until it ends: `core sync` and `core runs repair` wait for it.
         run_lock = hold(run_dir)
         try:
-            return _run_in_folder(spec, plugin, root, target, run_id, run_dir, backend, extra_tags, strict, received)
+            return _run_in_folder(spec, plugin, root, target, run_id, run_dir, backend, extra_tags, strict, received,
+                                  trial)
         finally:
             if run_lock is not None:
                 run_lock.release()
@@ -202,7 +208,7 @@ def run(
 
 def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTarget, run_id: str, run_dir: Path,
                    backend: TrackingBackend | None, extra_tags: dict[str, str] | None,
-                   strict: bool | None, received: list[int]) -> RunOutcome:
+                   strict: bool | None, received: list[int], trial: TrialReporter | None = None) -> RunOutcome:
     # A signal is only noted until the run's record exists and is complete; inside
     # `interrupts_as_exceptions` it interrupts the plugin.
     with deferred_interrupts(received):
@@ -221,6 +227,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
             journal.update_state(register_request=dict(spec.register))
         reserve_space(run_dir)  # room for how the run ended, should the disk fill meanwhile
         recorder = RunRecorder(None, journal, logger=logger)  # journals only until a backend is attached
+        watch = PruneWatch(trial, logger) if trial is not None else None
         try:
             # The start is journaled before the backend is opened (seconds, for a new store or a
             # slow server): a run killed or interrupted meanwhile has a start to send and to end.
@@ -241,7 +248,8 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
                 context = RunContext(
                     run_id=run_id,
                     spec=spec,
-                    tracking=TrackingHandle(recorder, NamingPolicy(strict=strict_names(strict), logger=logger)),
+                    tracking=TrackingHandle(recorder, NamingPolicy(strict=strict_names(strict), logger=logger),
+                                            prune=watch),
                     artifact_dir=run_dir,
                     logger=logger,
                     locate_run_file=EarlierRunFiles(root, RunLayout(run_dir),
@@ -255,6 +263,10 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
                     )
                 state.outputs = dict(result.outputs)
                 state.status = RunStatus.FINISHED
+                if watch is not None and watch.pruned is not None:  # the plugin caught it and returned
+                    state.prune(watch.pruned)
+        except RunPruned as exc:
+            state.prune(exc)
         except KeyboardInterrupt as exc:
             state.fail(exc, RunStatus.KILLED, interrupt="SIGINT")
         except RunInterrupted as exc:
@@ -286,8 +298,14 @@ class _RunState:
     #: the model registration asked for, as it stands until tracking answers (`registered` in the summary)
     registration: dict[str, Any] | None = None
 
+    #: the search's pruner stopped the run (status PRUNED; not an error: no error file)
+    pruned: RunPruned | None = None
+
     def fail(self, exc: BaseException, status: RunStatus, interrupt: str | None = None) -> None:
         self.exc, self.status, self.interrupt = exc, status, interrupt
+
+    def prune(self, exc: RunPruned) -> None:
+        self.exc, self.status, self.interrupt, self.pruned = None, RunStatus.PRUNED, None, exc
 
 
 def _open_backend_or_none(target: TrackingTarget, experiment: str, logger: logging.Logger,
@@ -359,6 +377,12 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
         _best_effort(logger, "write errors/exception.txt", lambda: _log_file(
             recorder, write_exception(state.run_dir, state.exc), "errors"))
         logger.error("run %s %s: %s", state.run_id, state.status.value, error)
+    if recorder is not None and state.pruned is not None and state.status is RunStatus.PRUNED:
+        # MLflow has no PRUNED: the run ends KILLED there, and these tags say it was the pruner.
+        pruned = state.pruned
+        _best_effort(logger, "tag the pruned run", lambda: recorder.set_tags(
+            {PRUNED_TAG: "true", PRUNED_STEP_TAG: str(pruned.step)}))
+        logger.info("run %s pruned at step %d (%s=%.6g)", state.run_id, pruned.step, pruned.metric, pruned.value)
     if recorder is not None:
         # How the run ended is journaled before the summary says it: a process killed from here on
         # is ended with this status by `core sync` or `core runs repair`.

@@ -24,11 +24,14 @@ class RunStatus(enum.Enum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
+    #: stopped by a search's pruner (not a failure); MLflow has no such state: KILLED there, with the
+    #: tags `mlcore.pruned=true` and `mlcore.pruned_step`
+    PRUNED = "PRUNED"
 
     @property
     def mlflow_name(self) -> str:
-        """MLflow's name for this state: the same word, kept in one place should they differ."""
-        return self.value
+        """MLflow's name for this state: the same word, but PRUNED, which MLflow records as KILLED."""
+        return "KILLED" if self is RunStatus.PRUNED else self.value
 
     @property
     def is_terminal(self) -> bool:

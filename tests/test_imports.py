@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["mlflow", "numpy", "pandas", "sklearn", "torch", "transformers", "tokenizers", "ray", "matplotlib", "sqlalchemy"]
+HEAVY = ["mlflow", "numpy", "pandas", "sklearn", "torch", "transformers", "tokenizers", "ray", "matplotlib", "sqlalchemy", "optuna"]
 
 PROBE = """
 import json, sys, contextlib, io

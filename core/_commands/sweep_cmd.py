@@ -23,6 +23,8 @@ from core._sweep.driver import (
     RunDone,
     RunRetried,
     RunsOver,
+    SearchPlotSkipped,
+    StudyTrouble,
     SweepChecking,
     SweepEvent,
     SweepOptions,
@@ -40,6 +42,8 @@ FINISHED = RecordStatus.FINISHED.value
 def sweep_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     plan = load_sweep(args.file, overrides=args.overrides, name=args.name)
+    if args.dry_run and plan.search is not None:
+        return _dry_run_search(plan, as_json=args.json)
     if args.dry_run:
         from core._runner import prepare
 
@@ -134,6 +138,11 @@ class _Console:
             case NoParentRun(error=exc):
                 print(f"warning: no parent MLflow run ({type(exc).__name__}: {_first_line(str(exc))[:200]}); runs "
                       "are still tracked one by one", file=sys.stderr)
+            case SearchPlotSkipped(reason=reason):
+                print(f"note: search plot left out: {reason}", file=sys.stderr)
+            case StudyTrouble(error=exc):
+                print(f"warning: the search's study could not be told a run's end ({type(exc).__name__}: "
+                      f"{_first_line(str(exc))[:200]})", file=sys.stderr)
             case ParentRunUnfinished(run_id=run_id, error=exc):
                 print(f"warning: could not finish the parent MLflow run {run_id}: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
@@ -145,11 +154,19 @@ class _Console:
                   flush=True)
             return
         starting = f" and starting the {event.executor} executor" if event.executor != "sequential" else ""
+        if event.adaptive:
+            print(f"sweep {event.name}: a search of up to {event.to_run} trials; checking its config{starting}...",
+                  file=self.out, flush=True)
+            return
         print(f"sweep {event.name}: {event.to_run} runs to run; checking their configs{starting}...", file=self.out,
               flush=True)
 
     def _started(self, event: SweepStarted) -> None:
-        if event.resuming:
+        if event.adaptive:
+            earlier = f" ({event.planned - event.to_run} earlier)" if event.resuming else ""
+            print(f"{'resuming ' if event.resuming else ''}sweep {event.sweep_id}: search of up to {event.to_run} "
+                  f"trials{earlier}, executor {event.executor}", file=self.out)
+        elif event.resuming:
             print(f"resuming sweep {event.sweep_id}: {event.planned - event.to_run} of {event.planned} runs already "
                   f"{FINISHED}, running {event.to_run}", file=self.out)
         else:
@@ -176,11 +193,16 @@ class _Console:
             if result.pending:
                 shown += f"  ({result.pending} tracking calls pending on {result.node or 'its node'})"
             self._write(f"ok     {where}{shown}  ({describe(event.overrides)})", self.out)
+        elif result.status is RecordStatus.PRUNED:
+            value = result.metrics.get(event.metric) if event.metric else None
+            shown = f"  {event.metric}={value:.6g} (last)" if isinstance(value, (int, float)) else ""
+            self._write(f"pruned {where}{shown}  ({describe(event.overrides)})", self.out)
         else:
             first = _first_line((result.error or result.status.value).strip())
             self._write(f"{result.status.value:<6} {where}: {first}  ({describe(event.overrides)})", sys.stderr)
         if self.bar is not None:
-            self.bar.update(1, running=event.running, failed=event.failed)
+            counts = {"finished": event.finished, "pruned": event.pruned} if event.pruned else {}
+            self.bar.update(1, running=event.running, **counts, failed=event.failed)
 
     def _write(self, text: str, stream: TextIO) -> None:
         if self.bar is not None:
@@ -206,6 +228,8 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
         status = row.status.value + (" (earlier)" if row.resumed else "")
         if row.retry_of:
             status += f" (retry of {row.retry_of[-1]})"
+        if row.pruned_step is not None:
+            status += f" @ step {row.pruned_step}"
         rows.append([row.rank or "-", row.run_id or "-", status, *[_show(row.overrides.get(k)) for k in keys]]
                     + ([_show(value)] if metric else []) + ([row.pending or "-"] if pending else []))
     print()
@@ -213,7 +237,8 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
     ranked = f", ranked by {metric} ({outcome.mode})" if metric else ""
     # The wall clock from the command's start (what the user waited), then the runs' phase from the first
     # submitted to the last back, and the executor's start-up (workers spawned, Ray started or joined).
-    print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{ranked}; {wall_s:.1f}s in all (runs "
+    pruned = f", {outcome.pruned} {RecordStatus.PRUNED.value}" if outcome.pruned else ""
+    print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{pruned}{ranked}; {wall_s:.1f}s in all (runs "
           f"{outcome.elapsed_s:.1f}s; executor start-up {outcome.startup_s:.1f}s)")
     print(f"table: {SweepLayout(outcome.folder).results_csv} and results.json")
     if outcome.parent_run_id:
@@ -228,6 +253,31 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
     elif outcome.failed:
         print(f"{len(outcome.failed)} run(s) did not finish: rerun them with --resume {outcome.sweep_id}",
               file=sys.stderr)
+
+
+def _dry_run_search(plan: Any, *, as_json: bool) -> int:
+    """A search's runs are chosen as it goes: check its extreme configs and say what it will do."""
+    from core._runner import prepare
+    from core._sweep.plan import resolve
+    from core._sweep.search import probe_overrides
+
+    search = plan.search
+    for overrides in probe_overrides(search):
+        prepare(resolve(plan, 0, overrides).spec, source=f"{plan.source} (search: {describe(overrides)})")
+    settings = {"sampler": search.sampler, "trials": search.trials, "timeout": search.timeout,
+                "metric": search.metric, "mode": search.mode, "seed": search.seed, "pruner": search.pruner,
+                "pruner_options": search.pruner_options, "startup_trials": search.startup_trials,
+                "params": search.params}
+    if as_json:
+        print_json({"search": settings})
+        return 0
+    budget = " and ".join(filter(None, [f"{search.trials} trials" if search.trials else "",
+                                        f"{search.timeout:g}s" if search.timeout else ""]))
+    print(f"sweep {plan.name}: search of plugin '{plan.base.get('plugin')}', sampler {search.sampler}, {budget}, "
+          f"pruner {search.pruner}, {search.metric} ({search.mode}) (configs valid at the ends of every range)")
+    for key, dist in search.params.items():
+        print(f"  {key}: {dist}")
+    return 0
 
 
 def _first_line(text: str) -> str:

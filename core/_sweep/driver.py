@@ -9,6 +9,7 @@ The driver never prints: it tells its caller what happens, as it happens, throug
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,10 +21,11 @@ from core._runner import new_run_id
 from core._settings import artifact_root as resolve_root
 from core._settings import tracking_uri as resolve_uri
 from core._signals import interrupts_as_exceptions
+from core._spec import spec_from_mapping
 from core._sweep.executors import Executor, ProcessExecutor, SequentialExecutor
 from core._sweep.lost import mark_lost
 from core._sweep.parent import ParentRun
-from core._sweep.plan import PlannedRun, SweepPlan
+from core._sweep.plan import PlannedRun, SweepPlan, resolve
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
 from core._sweep.table import SweepOutcome, build_rows, describe, rank
 from core._sweep.worker import JobResult, SweepJob
@@ -62,6 +64,8 @@ class SweepChecking:
     planned: int
     to_run: int
     executor: str
+    #: an adaptive search: `to_run` is the most trials it will make (its timeout may end it sooner)
+    adaptive: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,14 @@ class SweepStarted:
     resuming: bool
     executor: str
     max_workers: int | None
+    #: an adaptive search (`search:`): `to_run` is the most trials it will make
+    adaptive: bool = False
 
 
 @dataclass(frozen=True)
 class RunDone:
-    """One run came back: the `done`-th of `total`; `running` and `failed` so far."""
+    """One run came back: the `done`-th of `total`; `running`, `failed` (neither FINISHED nor
+    PRUNED), `finished` and `pruned` so far."""
 
     result: JobResult
     overrides: dict[str, Any]
@@ -89,6 +96,8 @@ class RunDone:
     metric: str | None
     running: int
     failed: int
+    finished: int = 0
+    pruned: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,20 @@ class NoParentRun:
 
 
 @dataclass(frozen=True)
+class StudyTrouble:
+    """The search's study could not be told how a run ended (its journal file failed)."""
+
+    error: Exception
+
+
+@dataclass(frozen=True)
+class SearchPlotSkipped:
+    """A search's plot was left out of the parent run (no matplotlib, too few finished trials)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class ParentRunUnfinished:
     """The parent MLflow run could not be given its results or ended; the sweep's files have them."""
 
@@ -133,7 +156,7 @@ class ParentRunUnfinished:
 
 
 SweepEvent = (SweepChecking | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver | NoParentRun
-              | ParentRunUnfinished)
+              | ParentRunUnfinished | StudyTrouble | SearchPlotSkipped)
 
 
 def run_sweep(plan: SweepPlan, options: SweepOptions, *,
@@ -195,6 +218,31 @@ class _Sweep:
     backend: TrackingBackend | None = None
     #: by sweep index, the run ids of attempts lost before the last
     retried: dict[int, list[str]] = field(default_factory=dict)
+    #: the sweep's study, for a sweep with `search:` (`core._sweep.search.Search`)
+    search: Any = None
+    #: the planned runs by sweep index (a search's grow as its trials are asked)
+    planned: dict[int, PlannedRun] = field(default_factory=dict)
+
+    def _base_spec(self) -> dict[str, Any]:
+        return self.plan.runs[0].spec.to_dict() if self.plan.runs else spec_from_mapping(
+            self.plan.base, source=self.plan.source).to_dict()
+
+    def _open_search(self, store: SweepStore) -> None:
+        from core._sweep.search import Search
+
+        self.search = Search.open(self.plan, store.layout.dir, store.sweep_id)
+        self.plan.runs = self.search.earlier_runs()
+        self.planned = {p.index: p for p in self.plan.runs}
+
+    def _to_check(self) -> list[tuple[dict[str, Any], str]]:
+        """The specs checked before any run starts: every planned run, or for a search its two extreme configs."""
+        plan = self.plan
+        if plan.search is None:
+            return [(p.spec.to_dict(), f"{plan.source} (run {p.index}: {describe(p.overrides)})") for p in plan.runs]
+        from core._sweep.search import probe_overrides
+
+        return [(resolve(plan, 0, o).spec.to_dict(), f"{plan.source} (search: {describe(o)})")
+                for o in probe_overrides(plan.search)]
 
     def run(self) -> SweepOutcome:
         plan, options = self.plan, self.options
@@ -202,19 +250,31 @@ class _Sweep:
         mode = options.mode or plan.mode or (("min" if lower_is_better(metric) else "max") if metric else None)
         # A resume with nothing left to run answers from the sweep's files alone: no workers, no checks.
         store = SweepStore.open(self.root, plan, options.resume) if options.resume else None
-        left = [p for p in plan.runs if store is None or p.key not in store.finished()]
-        self.emit(SweepChecking(plan.name, len(plan.runs), len(left), options.executor))
-        if left:
+        if plan.search is not None:
+            from core._sweep.trial import optuna_module
+
+            optuna_module()  # a missing extra is said before anything starts
+            if store is not None:
+                self._open_search(store)
+            to_run = self.search.left if self.search is not None else plan.search.budget
+            self.emit(SweepChecking(plan.name, len(plan.runs) + to_run, to_run, options.executor, adaptive=True))
+        else:
+            left = [p for p in plan.runs if store is None or p.key not in store.finished()]
+            to_run = len(left)
+            self.emit(SweepChecking(plan.name, len(plan.runs), to_run, options.executor))
+            self.planned = {p.index: p for p in plan.runs}
+        if to_run:
             # Workers start importing (Ray: the cluster is joined) now, in parallel with the validation
             # and store set-up; a cluster that cannot be reached stops the sweep here, before a new
             # sweep's folder is made. Every run's config is checked before any starts.
-            self.runner.warm_up(len(left), plan.runs[0].spec.to_dict(), str(self.root), self.target.uri)
-            self.runner.validate([(p.spec.to_dict(), f"{plan.source} (run {p.index}: {describe(p.overrides)})")
-                                  for p in plan.runs])
+            self.runner.warm_up(to_run, self._base_spec(), str(self.root), self.target.uri)
+            self.runner.validate(self._to_check())
         store = store or SweepStore.open(self.root, plan, options.resume)
+        if plan.search is not None and self.search is None:
+            self._open_search(store)
         # Nothing left to run: the parent MLflow run already holds this sweep's results; reopening and
         # ending it again would log its metrics a second time.
-        parent = self._open_parent(store.state) if left else None
+        parent = self._open_parent(store.state) if to_run else None
         try:
             return self._run_with_parent(store, parent, metric, mode)
         except BaseException as exc:
@@ -233,10 +293,14 @@ class _Sweep:
         done = store.finished()
         store.layout.stop_file.unlink(missing_ok=True)  # a resumed sweep starts afresh
         self.store = store
-        jobs = self._jobs([p for p in plan.runs if p.key not in done], store, parent_id)
+        if self.search is not None:
+            jobs: Any = self._trial_jobs(store, parent_id)
+        else:
+            jobs = self._jobs([p for p in plan.runs if p.key not in done], store, parent_id)
         store.save_plan(plan)
-        self.emit(SweepStarted(store.sweep_id, plan.name, len(plan.runs), len(jobs), bool(done), options.executor,
-                               options.max_workers))
+        self.emit(SweepStarted(store.sweep_id, plan.name, len(plan.runs) + (len(jobs) if self.search else 0),
+                               len(jobs), bool(done), options.executor, options.max_workers,
+                               adaptive=self.search is not None))
         started = time.perf_counter()
         results, interrupt = self._execute(jobs, metric, store.layout.stop_file)
         elapsed = time.perf_counter() - started
@@ -263,18 +327,44 @@ class _Sweep:
     def _open_parent(self, state: SweepState) -> ParentRun | None:
         if self.target.is_memory:
             return None
-        experiment = self.plan.runs[0].spec.experiment or DEFAULT_EXPERIMENT
+        base = self._base_spec()
+        experiment = base.get("experiment") or DEFAULT_EXPERIMENT
         try:
-            return ParentRun.open(self.target, experiment, state, self.plan.runs[0].spec.plugin)
+            return ParentRun.open(self.target, experiment, state, base["plugin"])
         except Exception as exc:  # noqa: BLE001 - tracking trouble never stops a sweep: each run journals and can be synced later
             self.emit(NoParentRun(exc))
             return None
 
     def _finish_parent(self, parent: ParentRun, outcome: SweepOutcome, layout: SweepLayout) -> None:
+        best_params, search_files = None, []
+        if self.search is not None:
+            try:
+                best = self.search.best()
+                best_params = best[0] if best else None
+                search_files, skipped = self.search.write_report(layout.dir / "search")
+                if skipped:
+                    self.emit(SearchPlotSkipped(skipped))
+            except Exception as exc:  # noqa: BLE001 - the table and the runs stand without the plots
+                self.emit(StudyTrouble(exc))
         try:
-            parent.finish(outcome, [layout.results_json, layout.results_csv, layout.plan])
+            parent.finish(outcome, [layout.results_json, layout.results_csv, layout.plan], best_params=best_params,
+                          search_files=search_files)
         except Exception as exc:  # noqa: BLE001 - the sweep's own files hold its results; only the parent run lags
             self.emit(ParentRunUnfinished(parent.run_id, exc))
+
+    def _trial_jobs(self, store: SweepStore, parent_id: str | None) -> _TrialJobs:
+        """A search's jobs, each a trial asked of the study when a worker is free to run it."""
+        search = self.search
+        search.channel = self.runner.trial_channel(str(search.storage_path), search.study.study_name,
+                                                   search.settings.pruner, dict(search.settings.pruner_options))
+
+        def planned(run: PlannedRun) -> None:
+            self.plan.runs.append(run)
+            self.planned[run.index] = run
+            store.save_plan(self.plan)  # a resumed sweep finds this trial's run folder by it
+
+        return _TrialJobs(lambda: search.jobs(lambda run: self._jobs([run], store, parent_id)[0], planned),
+                          search.left)
 
     def _jobs(self, todo: list[PlannedRun], store: SweepStore, parent_id: str | None) -> list[SweepJob]:
         # On a cluster each run's folder lives on its node (none shares this disk); the driver keeps
@@ -308,17 +398,18 @@ class _Sweep:
         if not self.runner.retry(again):
             return None
         self.retried.setdefault(job.index, []).append(previous or "?")
-        self.emit(RunRetried(result, self.plan.runs[job.index].overrides, previous, again.run_id or "?",
+        self.emit(RunRetried(result, self.planned[job.index].overrides, previous, again.run_id or "?",
                              again.attempt, allowed, marked))
         return again
 
-    def _execute(self, jobs: list[SweepJob], metric: str | None,
+    def _execute(self, jobs: list[SweepJob] | _TrialJobs, metric: str | None,
                  stop_file: Path) -> tuple[dict[int, JobResult], str | None]:
         """Each job's result by index, and the signal that stopped the sweep (None if none did)."""
         results: dict[int, JobResult] = {}
-        if not jobs:  # nothing left to run: no executor is started
+        if not len(jobs):  # nothing left to run: no executor is started
             return results, None
-        by_index = {job.index: job for job in jobs}
+        by_index: dict[int, SweepJob] = {}
+        jobs = _Seen(jobs, by_index)
         interrupt = None
         try:
             with interrupts_as_exceptions():
@@ -333,9 +424,12 @@ class _Sweep:
                                 by_index[result.index] = again
                                 continue
                             results[result.index] = result
-                            failed = sum(1 for r in results.values() if r.status is not RecordStatus.FINISHED)
-                            self.emit(RunDone(result, self.plan.runs[result.index].overrides, len(results), len(jobs),
-                                              metric, self.runner.running(), failed))
+                            self._tell(job, result)
+                            counts = Counter(r.status for r in results.values())
+                            failed = len(results) - counts[RecordStatus.FINISHED] - counts[RecordStatus.PRUNED]
+                            self.emit(RunDone(result, self.planned[result.index].overrides, len(results), len(jobs),
+                                              metric, self.runner.running(), failed, counts[RecordStatus.FINISHED],
+                                              counts[RecordStatus.PRUNED]))
                     except KeyboardInterrupt:
                         interrupt = "SIGINT"
                     except RunInterrupted:
@@ -348,13 +442,54 @@ class _Sweep:
                             if result.summary is not None and result.run_id:
                                 self.store.save_held_summary(result.run_id, result.summary)
                             results[result.index] = result
+                            self._tell(by_index.get(result.index), result, interrupted=True)
                 finally:
                     self.emit(RunsOver())
         except KeyboardInterrupt:
             interrupt = interrupt or "SIGINT"
         finally:
             self.runner.close()  # waits for the runs told to stop: their records are complete before the table
+            for index, job in by_index.items():  # a trial asked but never answered: not counted on --resume
+                if index not in results:
+                    self._tell(job, JobResult.lost(job, "the sweep stopped"), interrupted=True)
         return results, interrupt
+
+    def _tell(self, job: SweepJob | None, result: JobResult, *, interrupted: bool = False) -> None:
+        """A search's study hears how each trial's run ended (FINISHED with its value, PRUNED, FAIL)."""
+        if self.search is None or job is None:
+            return
+        try:
+            self.search.tell(job, result, interrupted=interrupted)
+        except Exception as exc:  # noqa: BLE001 - the study's file is the search's; the runs' records stand
+            self.emit(StudyTrouble(exc))
+
+
+class _TrialJobs:
+    """A search's jobs: made as they are taken (`make()` asks the study), `budget` of them at most."""
+
+    def __init__(self, make: Callable[[], Any], budget: int) -> None:
+        self._make, self._budget = make, budget
+
+    def __len__(self) -> int:
+        return self._budget
+
+    def __iter__(self) -> Any:
+        return iter(self._make())
+
+
+class _Seen:
+    """`jobs` as an executor takes them, each noted by index in `seen` (a search's are made as taken)."""
+
+    def __init__(self, jobs: Any, seen: dict[int, SweepJob]) -> None:
+        self._jobs, self._seen = jobs, seen
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Any:
+        for job in self._jobs:
+            self._seen[job.index] = job
+            yield job
 
 
 def _is_local_address(address: str) -> bool:

@@ -41,7 +41,8 @@ class Executor(ABC):
 
     @abstractmethod
     def submit_all(self, jobs: list[SweepJob]) -> Iterator[JobResult]:
-        """Run `jobs`; yield each result as it finishes (any order)."""
+        """Run `jobs`; yield each result as it finishes (any order). `jobs` is taken one at a time, as
+        a worker frees up (a search asks for each trial then); `len(jobs)` is at most how many."""
 
     def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
         """Start workers now and let them import what runs of `spec` need. Default: nothing."""
@@ -74,6 +75,12 @@ class Executor(ABC):
         """Run `job` (a new attempt of a run whose task was lost) before `submit_all` ends; False when
         this executor cannot (the default) or is stopping."""
         return False
+
+    def trial_channel(self, storage: str, study_name: str, pruner: str, options: dict[str, Any]) -> Any:
+        """How a search's runs reach its study: None (the default) for the study's journal file, which
+        every run of this executor can open (one machine); an executor whose runs may be elsewhere
+        returns what they report through instead (Ray: an actor on the driver's node)."""
+        return None
 
     def stop(self) -> None:
         """Interrupt running runs (they end KILLED) and start no more."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core._sweep.lost import FAILURE_TAG
 from core._sweep.store import SWEEP_TAG, SweepState
@@ -37,13 +38,20 @@ class ParentRun:
             tags={SWEEP_TAG: state.sweep_id, "mlcore.sweep_parent": "true", "plugin": plugin})
         return cls(backend, run_id)
 
-    def finish(self, outcome: SweepOutcome, files: Sequence[Path]) -> None:
-        """Log the totals and `files` (under `sweep/`), end the run, and close the backend either way."""
+    def finish(self, outcome: SweepOutcome, files: Sequence[Path], *, best_params: dict[str, Any] | None = None,
+               search_files: Sequence[Path] = ()) -> None:
+        """Log the totals and `files` (under `sweep/`), a search's best params (`best.<key>`) and its
+        files (under `search/`: best.json and the plots), end the run, and close the backend either way."""
         try:
+            if best_params:
+                self._log_best(best_params)
+            for path in search_files:
+                self.backend.log_artifact(self.run_id, path, "search")
             now = int(time.time() * 1000)
             metrics = [Metric("sweep_runs", float(len(outcome.rows)), 0, now),
                        Metric("sweep_finished", float(outcome.finished), 0, now),
-                       Metric("sweep_not_finished", float(len(outcome.failed)), 0, now)]
+                       Metric("sweep_not_finished", float(len(outcome.failed)), 0, now),
+                       Metric("sweep_pruned", float(outcome.pruned), 0, now)]
             best = outcome.best
             if best and outcome.metric:
                 metrics.append(Metric(f"best_{outcome.metric}", float(best.metrics[outcome.metric]), 0, now))
@@ -54,6 +62,15 @@ class ParentRun:
         finally:
             self.backend.close()
 
+
+    def _log_best(self, best: dict[str, Any]) -> None:
+        """The best trial's params as params; a resumed search whose best changed cannot change a param
+        (MLflow keeps them immutable): then as tags, which can."""
+        values = {f"best.{k}": str(v)[:6000] for k, v in best.items()}
+        try:
+            self.backend.log_batch(self.run_id, params=values)
+        except Exception:  # noqa: BLE001 - the param was logged with another value before
+            self.backend.log_batch(self.run_id, tags=values)
 
     def fail(self, reason: str) -> None:
         """End the run FAILED with `reason` (tag `mlcore.failure`): the sweep stopped before or between

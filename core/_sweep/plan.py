@@ -24,6 +24,24 @@
         resources: {big_memory: 1}    # custom resources the nodes were started with
         runtime_env: {pip: [scikit-learn==1.6.1]}   # Ray's runtime_env, passed through to the tasks
 
+Or, instead of grid/random, an adaptive search (Optuna: imported only when such a sweep runs):
+
+    sweep:
+      metric: val_loss
+      mode: min
+      search:
+        sampler: tpe                  # tpe (default), cmaes, random, qmc, grid
+        trials: 30                    # and/or timeout: 3600 (seconds)
+        seed: 7                       # default: sweep.seed
+        startup_trials: 10            # random trials before the sampler models; the median pruner's too
+        pruner: median                # median (default), hyperband, successive_halving, none,
+                                      # or {type: median, warmup_steps: 2, interval_steps: 1, ...}
+        params:                       # as `random`, plus `step` for a discrete grid of numbers
+          data_spec.train.lr: {log_uniform: [1.0e-4, 1.0e-1]}
+          data_spec.model.width: {int: [16, 256], step: 16}
+          data_spec.model.dropout: {uniform: [0.0, 0.5]}
+          data_spec.model.activation: {choice: [relu, gelu]}
+
 Keys are the dotted keys of `core run --set`. Pure Python: no plugin is imported here.
 """
 
@@ -42,10 +60,21 @@ from pathlib import Path
 from typing import Any
 
 from core._errors import SpecError
+from core._records import lower_is_better
 from core._spec import apply_overrides, read_spec_file, set_dotted, spec_from_mapping
 from core.contracts import RunSpec
 
-SWEEP_FIELDS = ("name", "seed", "metric", "mode", "grid", "random", "ray")
+SWEEP_FIELDS = ("name", "seed", "metric", "mode", "grid", "random", "search", "ray")
+SEARCH_FIELDS = ("sampler", "trials", "timeout", "params", "metric", "mode", "seed", "pruner", "startup_trials")
+SAMPLERS = ("tpe", "cmaes", "random", "qmc", "grid")
+PRUNERS = ("median", "hyperband", "successive_halving", "none")
+#: each pruner's options in a sweep file (Optuna's names, `n_startup_trials` as `startup_trials`)
+PRUNER_OPTIONS = {
+    "median": ("startup_trials", "warmup_steps", "interval_steps", "min_trials"),
+    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
+    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
+    "none": (),
+}
 #: `sweep.ray`: what each run asks of a Ray cluster (the `--ray-*` options override it)
 RAY_FIELDS = ("num_cpus", "num_gpus", "resources", "runtime_env")
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int")
@@ -66,6 +95,27 @@ class PlannedRun:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class SearchSettings:
+    """`sweep.search`, checked (pure Python; `core._sweep.search` turns it into Optuna's objects)."""
+
+    sampler: str
+    trials: int | None
+    timeout: float | None
+    params: dict[str, dict[str, Any]]
+    metric: str
+    mode: str
+    seed: int | None
+    pruner: str
+    pruner_options: dict[str, Any]
+    startup_trials: int | None
+
+    @property
+    def budget(self) -> int:
+        """The most trials this search makes (`trials`, else as many as a sweep may have)."""
+        return self.trials if self.trials is not None else MAX_RUNS
+
+
 @dataclass
 class SweepPlan:
     name: str
@@ -78,6 +128,9 @@ class SweepPlan:
     random_count: int = 0
     random_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: list[PlannedRun] = field(default_factory=list)
+    #: `sweep.search`, checked: an adaptive search, whose runs are asked of Optuna as it goes (`runs`
+    #: then grows as trials are made; see `core._sweep.search`)
+    search: SearchSettings | None = None
     #: `sweep.ray`, checked: keyword arguments of `core._sweep.ray_executor.RayOptions`
     ray: dict[str, Any] = field(default_factory=dict)
 
@@ -94,7 +147,8 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None 
     base = apply_overrides(data, overrides, source=source)
     spec_from_mapping(base, source=source)  # the base must be a valid spec on its own
     plan = _parse_section(section, source, base, default_name=name or Path(path).stem)
-    plan.runs = expand(plan)
+    if plan.search is None:
+        plan.runs = expand(plan)
     return plan
 
 
@@ -115,6 +169,8 @@ def _parse_section(section: Mapping[str, Any], source: str, base: dict[str, Any]
     mode = section.get("mode")
     if mode is not None and mode not in ("max", "min"):
         raise SpecError(f"unknown mode {mode!r}", source=source, field="sweep.mode", allowed=("max", "min"))
+    if section.get("search") is not None:
+        return _parse_search_section(section, source, base, name, seed, metric, mode)
     grid = section.get("grid") or {}
     if not isinstance(grid, Mapping):
         raise SpecError("must be a mapping of dotted keys to lists", source=source, field="sweep.grid")
@@ -134,6 +190,122 @@ def _parse_section(section: Mapping[str, Any], source: str, base: dict[str, Any]
     return plan
 
 
+def _parse_search_section(section: Mapping[str, Any], source: str, base: dict[str, Any], name: str,
+                          seed: int | None, metric: str | None, mode: str | None) -> SweepPlan:
+    both = [k for k in ("grid", "random") if section.get(k)]
+    if both:
+        raise SpecError("an adaptive search chooses its own runs: give either 'search' or grid/random", source=source,
+                        field=f"sweep.{both[0]}")
+    search = parse_search(section["search"], source, seed=seed, metric=metric, mode=mode)
+    plan = SweepPlan(name, source, base, seed, search.metric, search.mode)
+    plan.search = search
+    plan.ray = parse_ray(section.get("ray"), source, "sweep.ray")
+    return plan
+
+
+def parse_search(section: Any, source: str, *, seed: int | None = None, metric: str | None = None,
+                 mode: str | None = None) -> SearchSettings:
+    """`sweep.search` checked field by field; every mistake is one line naming the field and what is allowed."""
+    where = "sweep.search"
+    if not isinstance(section, Mapping):
+        raise SpecError("must be a mapping", source=source, field=where, allowed=SEARCH_FIELDS)
+    unknown = [k for k in section if k not in SEARCH_FIELDS]
+    if unknown:
+        raise SpecError("unknown field", source=source, field=f"{where}.{unknown[0]}", allowed=SEARCH_FIELDS,
+                        got=unknown[0])
+    sampler = section.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise SpecError(f"unknown sampler {sampler!r}", source=source, field=f"{where}.sampler", allowed=SAMPLERS,
+                        got=sampler)
+    trials = section.get("trials")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_RUNS):
+        raise SpecError(f"must be a number of trials from 1 to {MAX_RUNS}, got {trials!r}", source=source,
+                        field=f"{where}.trials")
+    timeout = section.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise SpecError(f"must be a positive number of seconds, got {timeout!r}", source=source,
+                        field=f"{where}.timeout")
+    params = _parse_params(section.get("params"), source, f"{where}.params", steps=True)
+    if sampler == "grid":
+        bad = next((k for k, d in params.items() if "choice" not in d and "step" not in d), None)
+        if bad is not None:
+            raise SpecError("the grid sampler needs a finite set of values", source=source,
+                            field=f"{where}.params.{bad}", allowed="{choice: [...]}, or int/uniform with a step")
+        if trials is None and timeout is None:
+            trials = math.prod(len(grid_values(d)) for d in params.values())
+    if trials is None and timeout is None:
+        raise SpecError("needs 'trials' (a number) or 'timeout' (seconds), or both", source=source, field=where)
+    found_metric = section.get("metric", metric)
+    if not isinstance(found_metric, str) or not found_metric:
+        raise SpecError("needs the metric to optimise and prune on (a stepped metric the plugin logs, e.g. "
+                        "val_loss)", source=source, field=f"{where}.metric")
+    if metric is not None and section.get("metric") not in (None, metric):
+        raise SpecError(f"says {section['metric']!r} but sweep.metric says {metric!r}: give one", source=source,
+                        field=f"{where}.metric")
+    found_mode = section.get("mode", mode)
+    if found_mode is None:
+        found_mode = "min" if lower_is_better(found_metric) else "max"
+    if found_mode not in ("max", "min"):
+        raise SpecError(f"unknown mode {found_mode!r}", source=source, field=f"{where}.mode", allowed=("max", "min"))
+    search_seed = section.get("seed", seed)
+    if search_seed is not None and (isinstance(search_seed, bool) or not isinstance(search_seed, int)):
+        raise SpecError(f"must be an integer, got {search_seed!r}", source=source, field=f"{where}.seed")
+    startup = section.get("startup_trials")
+    if startup is not None and (isinstance(startup, bool) or not isinstance(startup, int) or startup < 0):
+        raise SpecError(f"must be a number of trials, 0 or more, got {startup!r}", source=source,
+                        field=f"{where}.startup_trials")
+    pruner, options = _parse_pruner(section.get("pruner", "median"), source, f"{where}.pruner")
+    return SearchSettings(sampler, trials, float(timeout) if timeout is not None else None, params, found_metric,
+                          found_mode, search_seed, pruner, options, startup)
+
+
+def _parse_pruner(value: Any, source: str, where: str) -> tuple[str, dict[str, Any]]:
+    if value is None or value is False:
+        return "none", {}
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"must be a pruner name or a mapping with 'type', got {value!r}", source=source, field=where,
+                        allowed=PRUNERS)
+    kind = value.get("type", "median")
+    if kind not in PRUNERS:
+        raise SpecError(f"unknown pruner {kind!r}", source=source, field=f"{where}.type", allowed=PRUNERS, got=kind)
+    allowed = PRUNER_OPTIONS[kind]
+    options: dict[str, Any] = {}
+    for key, option in value.items():
+        if key == "type":
+            continue
+        if key not in allowed:
+            raise SpecError(f"not an option of the {kind} pruner", source=source, field=f"{where}.{key}",
+                            allowed=allowed or "no options", got=key)
+        if key == "max_resource" and option == "auto":
+            options[key] = option
+            continue
+        if key == "min_resource" and option == "auto" and kind == "successive_halving":
+            options[key] = option
+            continue
+        least = 2 if key == "reduction_factor" else 1 if key in ("min_resource", "max_resource", "interval_steps",
+                                                                 "min_trials") else 0
+        if isinstance(option, bool) or not isinstance(option, int) or option < least:
+            extra = " or 'auto'" if key in ("max_resource", "min_resource") else ""
+            raise SpecError(f"must be an integer, {least} or more{extra}, got {option!r}", source=source,
+                            field=f"{where}.{key}")
+        options[key] = option
+    return kind, options
+
+
+def grid_values(dist: Mapping[str, Any]) -> list[Any]:
+    """The values a distribution with a finite set takes (a choice, or numbers with a step)."""
+    if "choice" in dist:
+        return list(dist["choice"])
+    kind = next(k for k in dist if k != "step")
+    low, high = dist[kind]
+    step = dist["step"]
+    count = int(math.floor((high - low) / step + 1e-9)) + 1
+    return [low + i * step if kind == "int" else round(low + i * step, 12) for i in range(count)]
+
+
 def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, Any]]]:
     if section is None:
         return 0, {}
@@ -145,18 +317,27 @@ def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, A
     count = section.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise SpecError(f"must be a positive integer, got {count!r}", source=source, field="sweep.random.count")
-    params = section.get("params")
+    return count, _parse_params(section.get("params"), source, "sweep.random.params", steps=False)
+
+
+def _parse_params(params: Any, source: str, field_name: str, *, steps: bool) -> dict[str, dict[str, Any]]:
+    """Dotted keys to distributions: {choice: [..]}, {uniform: [lo, hi]}, {log_uniform: [lo, hi]},
+    {int: [lo, hi]}; with `steps` (a search) `step: N` too, on uniform and int."""
     if not isinstance(params, Mapping) or not params:
-        raise SpecError("must map dotted keys to distributions", source=source, field="sweep.random.params",
+        raise SpecError("must map dotted keys to distributions", source=source, field=field_name,
                         allowed=[f"{{{d}: ...}}" for d in DISTRIBUTIONS])
     parsed = {}
     for key, dist in params.items():
-        where = f"sweep.random.params.{key}"
+        where = f"{field_name}.{key}"
         _check_key(key, source, where)
-        if not isinstance(dist, Mapping) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+        step = dist.get("step") if steps and isinstance(dist, Mapping) else None
+        kinds = [k for k in dist if k != "step"] if isinstance(dist, Mapping) and steps else \
+            list(dist) if isinstance(dist, Mapping) else []
+        if not isinstance(dist, Mapping) or len(kinds) != 1 or kinds[0] not in DISTRIBUTIONS:
+            with_step = ", optionally with step: N" if steps else ""
             raise SpecError(f"must be one of {{choice: [..]}}, {{uniform: [lo, hi]}}, {{log_uniform: [lo, hi]}}, "
-                            f"{{int: [lo, hi]}}; got {dist!r}", source=source, field=where)
-        kind, args = next(iter(dist.items()))
+                            f"{{int: [lo, hi]}}{with_step}; got {dist!r}", source=source, field=where)
+        kind, args = kinds[0], dist[kinds[0]]
         if kind == "choice":
             if not isinstance(args, list) or not args:
                 raise SpecError("choice needs a non-empty list", source=source, field=where)
@@ -169,8 +350,17 @@ def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, A
                 raise SpecError(f"int needs integer bounds, got {args!r}", source=source, field=where)
             if kind == "log_uniform" and args[0] <= 0:
                 raise SpecError(f"log_uniform needs positive bounds, got {args!r}", source=source, field=where)
+        if "step" in (dist if steps else {}):
+            if kind not in ("uniform", "int"):
+                raise SpecError(f"step goes with uniform or int, not {kind}", source=source, field=f"{where}.step")
+            whole = kind != "int" or isinstance(step, int)
+            if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or not whole:
+                raise SpecError(f"must be a positive {'integer' if kind == 'int' else 'number'}, got {step!r}",
+                                source=source, field=f"{where}.step")
+            parsed[key] = {kind: args, "step": step}
+            continue
         parsed[key] = {kind: args}
-    return count, parsed
+    return parsed
 
 
 def parse_ray(section: Any, source: str, where: str) -> dict[str, Any]:
@@ -240,6 +430,11 @@ def _draw(rng: random.Random, dist: dict[str, Any]) -> Any:
     if kind == "uniform":
         return rng.uniform(args[0], args[1])
     return math.exp(rng.uniform(math.log(args[0]), math.log(args[1])))
+
+
+def resolve(plan: SweepPlan, index: int, overrides: dict[str, Any]) -> PlannedRun:
+    """The run `index` of `plan` with `overrides` applied to its base spec (a search's trial, say)."""
+    return _resolve(plan, index, overrides)
 
 
 def _resolve(plan: SweepPlan, index: int, overrides: dict[str, Any]) -> PlannedRun:

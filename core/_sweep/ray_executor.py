@@ -91,6 +91,7 @@ class RayExecutor(Executor):
         self._started_here = False
         self._stopping = False
         self._flag: Any = None
+        self._study: Any = None
         self._ray: Any = None
 
     @property
@@ -145,12 +146,14 @@ class RayExecutor(Executor):
         if self._flag is None:
             self._flag = ray.remote(num_cpus=0, max_restarts=0)(_StopFlag).remote()
         task = ray.remote(**self.options.task_options())(run_ray_job)
-        self._queue.extend(jobs)
+        source = iter(jobs)  # taken as slots free up: a search asks for each trial then
         self._stopping = False
         slots = self._slots(len(jobs))
-        while self._queue or self._inflight:
-            while self._queue and len(self._inflight) < slots and not self._stopping:
-                job = self._queue.popleft()
+        while True:
+            while len(self._inflight) < slots and not self._stopping:
+                job = self._queue.popleft() if self._queue else next(source, None)
+                if job is None:
+                    break
                 self._inflight[task.remote(job, self._flag)] = job
             if not self._inflight:
                 break
@@ -175,6 +178,18 @@ class RayExecutor(Executor):
 
     def running(self) -> int:
         return len(self._inflight)
+
+    def trial_channel(self, storage: str, study_name: str, pruner: str, options: dict[str, Any]) -> Any:
+        """A search's study on the driver's node, behind an actor: each run reports through it, so the
+        nodes need neither the driver's disk nor a database; the journal file stays in the sweep's folder."""
+        self.connect()
+        ray = self._ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        actor = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=here)(StudyActor)
+        self._study = actor.remote(storage, study_name, pruner, options)
+        return self._study
 
     def stop(self) -> None:
         """Start no more runs, and have the running ones interrupt themselves (they end KILLED)."""
@@ -214,6 +229,20 @@ class RayExecutor(Executor):
             ray.shutdown()
             self._started_here = False
         self._ray = None
+
+
+class StudyActor:
+    """A search's study, for the runs on a cluster: reports from the tasks, answered by the pruner."""
+
+    def __init__(self, storage: str, study_name: str, pruner: str, options: dict[str, Any]) -> None:
+        from core._sweep.trial import load_study
+
+        self.study = load_study(storage, study_name, pruner, options)
+
+    def report(self, trial_id: int, value: float, step: int) -> bool:
+        from core._sweep.trial import report_to
+
+        return report_to(self.study, trial_id, value, step)
 
 
 class _StopFlag:

@@ -28,11 +28,11 @@ from typing import Any
 from core._errors import BadInput
 from core._files import atomic_write_json, atomic_write_text
 from core._layout import RUNS_DIR, sweeps_dir
-from core._records import HELD_SUMMARY, RecordStatus, RunRecord, list_runs, read_run
+from core._records import HELD_SUMMARY, RunRecord, list_runs, read_run
 from core._redact import redact_mapping
 from core._summary import iso
 from core._sweep.plan import SweepPlan
-from core._sweep.table import ResultRow, SweepOutcome, csv_rows
+from core._sweep.table import ENDED_WELL, ResultRow, SweepOutcome, csv_rows, pruned_step
 
 SWEEP_TAG, INDEX_TAG, PARENT_TAG = "mlcore.sweep_id", "mlcore.sweep_index", "mlflow.parentRunId"
 
@@ -136,9 +136,10 @@ class SweepStore:
         return self.state.sweep_id
 
     def finished(self) -> dict[str, ResultRow]:
-        """By key, the runs this sweep already FINISHED: those in its results.json and, when
-        resuming, those that FINISHED on disk but never reached it (the driver was killed)."""
-        done = {r.key: r for r in self.previous if r.status is RecordStatus.FINISHED}
+        """By key, the runs this sweep already FINISHED (or PRUNED, in a search: its study has them):
+        those in its results.json and, when resuming, those on disk that never reached it (the driver
+        was killed)."""
+        done = {r.key: r for r in self.previous if r.status in ENDED_WELL}
         if self.resumed:
             done |= self._finished_on_disk(done)
         return done
@@ -151,9 +152,9 @@ class SweepStore:
         found: dict[str, ResultRow] = {}
         for index, record in self._runs_on_disk():
             key = key_of.get(index)
-            if record.status is RecordStatus.FINISHED and key and key not in known and key not in found:
-                found[key] = ResultRow(index, key, {}, record.run_id, RecordStatus.FINISHED, record.metrics,
-                                       None, str(record.run_dir))
+            if record.status in ENDED_WELL and key and key not in known and key not in found:
+                found[key] = ResultRow(index, key, {}, record.run_id, record.status, record.metrics,
+                                       None, str(record.run_dir), pruned_step=pruned_step(record))
         return found
 
     def latest_attempts(self) -> dict[int, RunRecord]:

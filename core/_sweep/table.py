@@ -17,6 +17,7 @@ from core._records import RecordStatus, RunRecord, read_run
 from core._redact import redact_mapping
 from core._sweep.plan import PlannedRun
 from core._sweep.worker import JobResult
+from core._tracking.pruning import PRUNED_STEP_TAG
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ResultRow:
     node: str | None = None
     #: earlier attempts of this config whose task was lost with its node (this row is the last try)
     retry_of: tuple[str, ...] = ()
+    #: PRUNED: the step of the watched metric at which the search's pruner stopped it
+    pruned_step: int | None = None
 
     def to_json(self, *, ranked: bool) -> dict[str, Any]:
         """The row as results.json stores it; `resumed` only when set and `rank` only in a ranked table,
@@ -54,6 +57,8 @@ class ResultRow:
             data["node"] = self.node
         if self.retry_of:
             data["retry_of"] = list(self.retry_of)
+        if self.pruned_step is not None:
+            data["pruned_step"] = self.pruned_step
         if ranked:
             data["rank"] = self.rank
         return data
@@ -73,7 +78,12 @@ class ResultRow:
                    resumed=bool(data.get("resumed")), rank=data.get("rank"),
                    pending=data.get("pending") if isinstance(data.get("pending"), int) else 0,
                    node=data.get("node") if isinstance(data.get("node"), str) else None,
-                   retry_of=tuple(str(r) for r in data.get("retry_of") or ()))
+                   retry_of=tuple(str(r) for r in data.get("retry_of") or ()),
+                   pruned_step=data.get("pruned_step") if isinstance(data.get("pruned_step"), int) else None)
+
+
+#: how a sweep's run may end without the sweep failing (`core sweep` exits 0 when every run did)
+ENDED_WELL = (RecordStatus.FINISHED, RecordStatus.PRUNED)
 
 
 @dataclass
@@ -93,11 +103,16 @@ class SweepOutcome:
 
     @property
     def failed(self) -> list[ResultRow]:
-        return [r for r in self.rows if r.status is not RecordStatus.FINISHED]
+        """Rows that did not end well: neither FINISHED nor PRUNED (a search stopping a run is no failure)."""
+        return [r for r in self.rows if r.status not in ENDED_WELL]
 
     @property
     def finished(self) -> int:
-        return len(self.rows) - len(self.failed)
+        return sum(1 for r in self.rows if r.status is RecordStatus.FINISHED)
+
+    @property
+    def pruned(self) -> int:
+        return sum(1 for r in self.rows if r.status is RecordStatus.PRUNED)
 
     @property
     def pending(self) -> list[ResultRow]:
@@ -160,13 +175,23 @@ def build_rows(planned: list[PlannedRun], results: Mapping[int, JobResult], done
         rows.append(ResultRow(run.index, run.key, overrides, record.run_id, record.display_status, record.metrics,
                               record.error or error, str(record.run_dir), pending=int(pending or 0),
                               node=(result.node if result else None) or (summary.host if summary else None),
-                              retry_of=earlier))
+                              retry_of=earlier, pruned_step=pruned_step(record)))
     return rows
+
+
+def pruned_step(record: RunRecord) -> int | None:
+    """The step a PRUNED run was stopped at (its `mlcore.pruned_step` tag), else None."""
+    if record.status is not RecordStatus.PRUNED:
+        return None
+    step = str(record.tags.get(PRUNED_STEP_TAG, ""))
+    return int(step) if step.lstrip("-").isdigit() else None
 
 
 def rank(rows: list[ResultRow], metric: str | None, mode: str | None) -> list[ResultRow]:
     """Rows with a value of `metric` from a FINISHED run first, best first (`mode` max or min),
-    ranked 1, 2, ...; then the rest, unranked; ties and the rest in plan order."""
+    ranked 1, 2, ...; then the PRUNED ones by their last value (at the step they were stopped),
+    unranked: a value from fewer epochs is not comparable; then the rest, unranked; ties and the rest
+    in plan order."""
     if not metric:
         return rows
 
@@ -177,7 +202,10 @@ def rank(rows: list[ResultRow], metric: str | None, mode: str | None) -> list[Re
     def sort_key(row: ResultRow) -> tuple[int, float, int]:
         found = value(row)
         if found is None:
-            return (1, 0.0, row.index)
+            last = row.metrics.get(metric)
+            if row.status is RecordStatus.PRUNED and isinstance(last, (int, float)):
+                return (1, -last if mode == "max" else last, row.index)
+            return (2, 0.0, row.index)
         return (0, -found if mode == "max" else found, row.index)
 
     ranked = sorted(rows, key=sort_key)
@@ -188,13 +216,14 @@ def csv_rows(outcome: SweepOutcome) -> list[list[Any]]:
     """results.csv: a header, then one line per row; overrides as JSON so types survive a spreadsheet."""
     metric = outcome.metric
     keys = sorted({k for row in outcome.rows for k in row.overrides})
-    table: list[list[Any]] = [["rank", "index", "run_id", "status", *keys, metric or "metric", "error", "pending"]]
+    table: list[list[Any]] = [["rank", "index", "run_id", "status", *keys, metric or "metric", "error", "pending",
+                               "pruned_step"]]
     for row in outcome.rows:
         value = row.metrics.get(metric) if metric else None
         table.append([row.rank, row.index, row.run_id, row.status.value,
                       *[json.dumps(row.overrides.get(k)) if k in row.overrides else "" for k in keys],
                       "" if value is None else value, row.error.splitlines()[0][:300] if row.error else "",
-                      row.pending or ""])
+                      row.pending or "", "" if row.pruned_step is None else row.pruned_step])
     return table
 
 

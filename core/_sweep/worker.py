@@ -51,6 +51,8 @@ class SweepJob:
     #: the run this one retries (its task was lost), and how many tries came before
     retry_of: str | None = None
     attempt: int = 0
+    #: the search trial this run is (`core._sweep.trial.TrialRef`), None outside a search
+    trial: Any = None
 
     @property
     def node_local(self) -> bool:
@@ -218,7 +220,8 @@ def execute_job(job: SweepJob) -> JobResult:
     _BUSY = True
     try:
         outcome = run(spec_from_mapping(job.spec, source=f"sweep run {job.index}"),
-                      artifact_root=root, tracking_uri=job.tracking_uri, extra_tags=tags, run_id=job.run_id)
+                      artifact_root=root, tracking_uri=job.tracking_uri, extra_tags=tags, run_id=job.run_id,
+                      trial=job.trial.reporter() if job.trial is not None else None)
     except CoreError as exc:  # bad input found only now (e.g. the artifact root): a failed run of the sweep
         where = f" on node {NODE}" if job.node_local else ""
         return JobResult(job.index, job.key, RecordStatus.FAILED, pid=pid, node=NODE,

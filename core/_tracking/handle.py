@@ -14,6 +14,7 @@ from typing import Any
 from core._errors import InvalidTrackingValue, LifecycleError
 from core._safefiles import inside, refused, regular_file
 from core._tracking.naming import NamingPolicy
+from core._tracking.pruning import PruneWatch
 from core._tracking.recorder import RunRecorder
 from core.contracts import Tracker
 
@@ -28,11 +29,14 @@ class TrackingHandle(Tracker):
     the naming conventions warn once in the run log, or raise in strict mode (`naming`).
     """
 
-    __slots__ = ("_naming", "_recorder")
+    __slots__ = ("_naming", "_recorder", "prune")
 
-    def __init__(self, recorder: RunRecorder, naming: NamingPolicy | None = None) -> None:
+    def __init__(self, recorder: RunRecorder, naming: NamingPolicy | None = None,
+                 prune: PruneWatch | None = None) -> None:
         self._recorder = recorder
         self._naming = naming or NamingPolicy(logger=getattr(recorder, "logger", None))
+        #: a search's trial this run reports its watched metric to (None: not part of a search)
+        self.prune = prune
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})
@@ -42,12 +46,16 @@ class TrackingHandle(Tracker):
         self._recorder.log_params(params)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        """Log one point; use `step` consistently (epoch, iteration). Buffered, so cheap."""
+        """Log one point; use `step` consistently (epoch, iteration). Buffered, so cheap. In a search,
+        the watched metric's value is reported to the trial; `core.RunPruned` is raised (after the
+        value is recorded) when the search's pruner stops the run."""
         self.log_metrics({key: value}, step=step)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         self._naming.metrics(metrics)
         self._recorder.log_metrics(metrics, step=step)
+        if self.prune is not None:  # after the values are journaled: a pruned run keeps them
+            self.prune.after_log(metrics, step)
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})

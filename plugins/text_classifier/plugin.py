@@ -78,7 +78,8 @@ class TextClassifier(Plugin):
                 training.fit(train, val, logger=context.logger, progress=bar,
                              log_metrics=lambda m, epoch: context.tracking.log_metrics(m, step=epoch))
         except BaseException:
-            # Killed or failed mid-training: keep the best finished epoch's model and the history, logged.
+            # Killed, failed or pruned by a search mid-training: keep the best finished epoch's model and the
+            # history, logged.
             report.salvage(context, training, tokenizer, texts, parts)
             raise
         metrics = report.finish(context, training, tokenizer, test, texts, parts)

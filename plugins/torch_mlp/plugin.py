@@ -76,7 +76,7 @@ class TorchMlp(Plugin):
                 training.fit(tensors, run_id=context.run_id, run_dir=run_dir, logger=context.logger, progress=bar,
                              log_metrics=lambda m, epoch: context.tracking.log_metrics(m, step=epoch))
         except BaseException:
-            # Killed or failed mid-training: keep what the finished epochs produced, logged.
+            # Killed, failed or pruned by a search mid-training: keep what the finished epochs produced, logged.
             report.salvage(context, training, dataset, parts)
             raise
         metrics = report.finish(context, training, tensors, dataset, parts)

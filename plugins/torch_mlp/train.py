@@ -134,11 +134,13 @@ class Training:
                 if name != "train_compile_seconds":  # once per run, not per epoch: the history stays a table
                     self.history.setdefault(name, []).append(value)
             self.epochs_done.append(epoch)
-            log_metrics(metrics, epoch)
+            # Checkpoints before the metrics are logged: a search's pruner stops the run from that call
+            # (core.RunPruned), and the run then keeps this epoch's last.pt, as on early stopping.
             payload = self.checkpoint(run_id)
             if improved:
                 save_checkpoint(run_dir / artifacts.BEST, payload)
             save_checkpoint(run_dir / artifacts.LAST, payload)
+            log_metrics(metrics, epoch)
             logger.info("epoch %d/%d: %s%s", epoch, self.cfg.train.epochs,
                         ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " (best)" if improved else "")
             progress.update(1, loss=metrics["train_loss"], **{self.tracker.metric: metrics[self.tracker.metric]})

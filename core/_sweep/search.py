@@ -1,0 +1,236 @@
+"""An adaptive search (`sweep.search`): Optuna's samplers choose each run's config, its pruners stop
+bad runs early. Imported only for a sweep with `search:`; Optuna only through `trial.optuna_module`.
+
+The driver is the only party that asks and tells: it asks the study for a trial when a worker is
+free (`jobs`), each run reports its watched metric to its trial as it logs it (`core._sweep.trial`),
+and the driver tells the study how the run ended (`tell`): FINISHED with the metric's final value,
+PRUNED, or FAIL. The study lives in Optuna's JournalStorage, a file in the sweep's folder
+(`study.journal`), so `--resume` continues the same study: its finished and pruned trials stay,
+trials an interrupted sweep left running are closed (FAIL, `mlcore_interrupted`) and not counted.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core._records import RecordStatus
+from core._sweep.plan import PlannedRun, SearchSettings, SweepPlan, grid_values, resolve
+from core._sweep.trial import TrialRef, journal_storage, make_pruner, optuna_module
+from core._sweep.worker import JobResult, SweepJob
+
+STUDY_FILE = "study.journal"
+#: trial user attributes: the core run, and whether the sweep was stopped under it (not counted)
+RUN_ATTR = "mlcore_run_id"
+INTERRUPTED_ATTR = "mlcore_interrupted"
+
+
+def make_sampler(settings: SearchSettings) -> Any:
+    """Optuna's sampler for `settings.sampler` (never one of our own)."""
+    samplers = optuna_module().samplers
+    seed, startup = settings.seed, settings.startup_trials
+    if settings.sampler == "tpe":
+        return samplers.TPESampler(seed=seed, **({"n_startup_trials": startup} if startup is not None else {}))
+    if settings.sampler == "cmaes":
+        optuna_module()
+        from core._deps import require
+
+        require("cmaes", extra="optuna", caller="the cmaes sampler")
+        return samplers.CmaEsSampler(seed=seed, n_startup_trials=startup if startup is not None else 1,
+                                     warn_independent_sampling=False)
+    if settings.sampler == "qmc":
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.0: said once in the README, not per sweep
+            warnings.simplefilter("ignore")
+            return samplers.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
+    if settings.sampler == "grid":
+        return samplers.GridSampler({k: grid_values(d) for k, d in settings.params.items()}, seed=seed)
+    return samplers.RandomSampler(seed=seed)
+
+
+def distributions(settings: SearchSettings) -> dict[str, Any]:
+    """The sweep file's distributions as Optuna's (`ask` samples exactly these)."""
+    dist = optuna_module().distributions
+    out: dict[str, Any] = {}
+    for key, spec in settings.params.items():
+        step = spec.get("step")
+        if "choice" in spec:
+            out[key] = dist.CategoricalDistribution(spec["choice"])
+        elif "int" in spec:
+            low, high = spec["int"]
+            out[key] = dist.IntDistribution(low, high, step=step or 1)
+        elif "uniform" in spec:
+            low, high = spec["uniform"]
+            out[key] = dist.FloatDistribution(float(low), float(high), step=step)
+        else:
+            low, high = spec["log_uniform"]
+            out[key] = dist.FloatDistribution(float(low), float(high), log=True)
+    return out
+
+
+def probe_overrides(settings: SearchSettings) -> list[dict[str, Any]]:
+    """Two configs at the ends of every range (the first and last choice): checked before any trial
+    runs, so a value the plugin refuses stops the sweep at once rather than failing trial after trial."""
+    ends: list[dict[str, Any]] = [{}, {}]
+    for key, spec in settings.params.items():
+        if "choice" in spec:
+            values = spec["choice"]
+        else:
+            kind = next(k for k in spec if k != "step")
+            values = spec[kind]
+        ends[0][key], ends[1][key] = values[0], values[-1]
+    return ends
+
+
+@dataclass
+class Search:
+    """One sweep's study, on the driver."""
+
+    plan: SweepPlan
+    settings: SearchSettings
+    study: Any
+    storage_path: Path
+    #: trials that count against `trials` (finished, pruned or failed; not those a stop interrupted)
+    counted: int = 0
+    #: trials asked and not yet told
+    in_flight: int = 0
+    #: where each run's reports go: None for the journal file, else the executor's actor
+    channel: Any = None
+    started: float = field(default_factory=time.monotonic)
+    _distributions: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, plan: SweepPlan, folder: Path, study_name: str) -> Search:
+        """The sweep's study in `folder/study.journal`: made, or (resuming) loaded as it was left."""
+        settings = plan.search
+        assert settings is not None
+        optuna = optuna_module()
+        path = folder / STUDY_FILE
+        study = optuna.create_study(study_name=study_name, storage=journal_storage(str(path)),
+                                    sampler=make_sampler(settings),
+                                    pruner=make_pruner(settings.pruner, settings.pruner_options),
+                                    direction="maximize" if settings.mode == "max" else "minimize",
+                                    load_if_exists=True)
+        search = cls(plan, settings, study, path, _distributions=distributions(settings))
+        search._close_interrupted()
+        return search
+
+    def _close_interrupted(self) -> None:
+        """Trials an earlier, interrupted driver left RUNNING: closed FAIL and not counted."""
+        TrialState = optuna_module().trial.TrialState
+        for trial in self.study.get_trials(deepcopy=False):
+            if trial.state is TrialState.RUNNING:
+                self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+                self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        self.counted = sum(1 for t in self.study.get_trials(deepcopy=False)
+                           if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED_ATTR))
+
+    def earlier_runs(self) -> list[PlannedRun]:
+        """The runs of the study's finished and pruned trials (a resumed sweep's table keeps them)."""
+        TrialState = optuna_module().trial.TrialState
+        return [resolve(self.plan, t.number, dict(t.params)) for t in self.study.get_trials(deepcopy=False)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+    @property
+    def left(self) -> int:
+        return max(0, self.settings.budget - self.counted)
+
+    def jobs(self, make_job: Callable[[PlannedRun], SweepJob],
+             on_planned: Callable[[PlannedRun], None]) -> Iterator[SweepJob]:
+        """A trial asked of the study each time a worker is free, until the budget or the timeout is spent."""
+        while self.counted + self.in_flight < self.settings.budget:
+            if self.settings.timeout is not None and time.monotonic() - self.started >= self.settings.timeout:
+                return
+            if self.settings.sampler == "grid" and _grid_done(self.study):
+                return
+            trial = self.study.ask(self._distributions)
+            self.in_flight += 1
+            planned = resolve(self.plan, trial.number, dict(trial.params))
+            on_planned(planned)
+            job = make_job(planned)
+            ref = TrialRef(self.study.study_name, trial._trial_id, trial.number, self.settings.metric,
+                           self.settings.pruner, dict(self.settings.pruner_options),
+                           storage=None if self.channel is not None else str(self.storage_path), actor=self.channel)
+            trial.set_user_attr(RUN_ATTR, job.run_id or "")
+            yield _with_trial(job, ref)
+
+    def tell(self, job: SweepJob, result: JobResult, *, interrupted: bool = False) -> None:
+        """How the run of `job`'s trial ended, told to the study (a trial is told once)."""
+        if job.trial is None:
+            return
+        TrialState = optuna_module().trial.TrialState
+        self.in_flight = max(0, self.in_flight - 1)
+        value = result.metrics.get(self.settings.metric)
+        if result.status is RecordStatus.FINISHED and isinstance(value, (int, float)):
+            self.study.tell(job.trial.number, float(value), skip_if_finished=True)
+        elif result.status is RecordStatus.PRUNED:
+            self.study.tell(job.trial.number, state=TrialState.PRUNED, skip_if_finished=True)
+        else:
+            if interrupted or result.status in (RecordStatus.KILLED, RecordStatus.NOT_RUN):
+                self.study._storage.set_trial_user_attr(job.trial.trial_id, INTERRUPTED_ATTR, True)
+            self.study.tell(job.trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        if not (interrupted or result.status in (RecordStatus.KILLED, RecordStatus.NOT_RUN)):
+            self.counted += 1
+
+    def best(self) -> tuple[dict[str, Any], float] | None:
+        """The best finished trial's params and value, if any finished."""
+        TrialState = optuna_module().trial.TrialState
+        if not self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            return None
+        best = self.study.best_trial
+        return dict(best.params), float(best.value)
+
+
+    def write_report(self, folder: Path) -> tuple[list[Path], str | None]:
+        """`folder/best.json` (the best trial's params and value, trials by state) and Optuna's plots as
+        PNG (optimization history, parameter importances; matplotlib on Agg), for the parent run. Plots
+        need matplotlib (and importances two finished trials): the reason when one is left out."""
+        from core._files import atomic_write_json
+
+        folder.mkdir(parents=True, exist_ok=True)
+        best = self.best()
+        states: dict[str, int] = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            states[trial.state.name] = states.get(trial.state.name, 0) + 1
+        atomic_write_json(folder / "best.json", {
+            "metric": self.settings.metric, "mode": self.settings.mode, "sampler": self.settings.sampler,
+            "pruner": self.settings.pruner, "best_params": best[0] if best else None,
+            "best_value": best[1] if best else None, "trials": states})
+        files, skipped = [folder / "best.json"], None
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")  # headless: no display on servers and CI
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return files, "matplotlib is not installed (pip install \"mlcore[plot]\"): no plots"
+        from optuna.visualization import matplotlib as plots
+
+        for name, draw in (("optimization_history", plots.plot_optimization_history),
+                           ("param_importances", plots.plot_param_importances)):
+            try:
+                with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+                    warnings.simplefilter("ignore")
+                    ax = draw(self.study)
+                figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+                path = folder / f"{name}.png"
+                figure.savefig(path, dpi=100, bbox_inches="tight")
+                plt.close(figure)
+                files.append(path)
+            except Exception as exc:  # noqa: BLE001 - too few finished trials for importances, say
+                skipped = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        return files, skipped
+
+
+def _grid_done(study: Any) -> bool:
+    sampler = study.sampler
+    return bool(getattr(sampler, "is_exhausted", lambda s: False)(study))
+
+
+def _with_trial(job: SweepJob, ref: TrialRef) -> SweepJob:
+    from dataclasses import replace
+
+    return replace(job, trial=ref)

@@ -1,0 +1,218 @@
+"""`sweep.search`: an adaptive search with Optuna's samplers and pruners.
+
+Runs use `ext_curve` (tests/ext_pkg): a noisy decreasing val_loss per epoch whose floor is a bowl
+in x and y. The config checks run core-only; the rest skip cleanly without the optuna extra."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, write_spec
+
+from core._errors import SpecError
+from core._sweep.plan import load_sweep
+
+HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
+needs_optuna = pytest.mark.skipif(not HAS_OPTUNA, reason="needs the optuna extra: pip install 'mlcore[optuna]'")
+
+SEARCH = """plugin: ext_curve
+seed: 1
+data_spec: {{epochs: 8}}
+sweep:
+  name: curve
+  metric: val_loss
+  search:
+{body}
+"""
+BODY = """    sampler: {sampler}
+    trials: {trials}
+    seed: {seed}
+    startup_trials: 4
+    pruner: {pruner}
+    params:
+      data_spec.x: {{uniform: [0, 1]{x_step}}}
+      data_spec.y: {{uniform: [0, 1], step: 0.05}}
+"""
+
+
+def _search(tmp_path: Path, *, sampler="tpe", trials=10, seed=3,
+            pruner="{type: median, startup_trials: 3, warmup_steps: 1}", name="s.yaml") -> Path:
+    x_step = ", step: 0.25" if sampler == "grid" else ""
+    body = BODY.format(sampler=sampler, trials=trials, seed=seed, pruner=pruner, x_step=x_step)
+    return write_spec(tmp_path / name, SEARCH.format(body=body))
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ("    sampler: tpx\n    trials: 3\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.sampler"),
+    ("    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search"),
+    ("    trials: 0\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.trials"),
+    ("    timeout: -5\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.timeout"),
+    ("    trials: 3\n    pruner: median_ish\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.pruner.type"),
+    ("    trials: 3\n    pruner: {type: hyperband, warmup_steps: 2}\n    params: {data_spec.x: {uniform: [0, 1]}}",
+     "sweep.search.pruner.warmup_steps"),
+    ("    trials: 3\n    params: {data_spec.x: {log_uniform: [0.1, 1], step: 0.1}}", "sweep.search.params.data_spec.x.step"),
+    ("    trials: 3\n    params: {data_spec.x: {int: [1, 9], step: 0.5}}", "sweep.search.params.data_spec.x.step"),
+    ("    trials: 3\n    params: {data_spec.x: {normal: [0, 1]}}", "sweep.search.params.data_spec.x"),
+    ("    sampler: grid\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.params.data_spec.x"),
+    ("    trials: 3\n    startup_trials: -1\n    params: {data_spec.x: {uniform: [0, 1]}}",
+     "sweep.search.startup_trials"),
+    ("    trials: 3\n    samplr: tpe\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.samplr"),
+])
+def test_bad_search_settings_name_the_file_and_field(tmp_path, body, field):
+    path = write_spec(tmp_path / "bad.yaml", SEARCH.format(body=body))
+    with pytest.raises(SpecError) as err:
+        load_sweep(path)
+    text = str(err.value)
+    assert text.startswith(str(path)) and f"field '{field}'" in text and "\n" not in text
+
+
+def test_search_settings_are_read_with_their_defaults(tmp_path):
+    path = write_spec(tmp_path / "ok.yaml", SEARCH.format(body="    timeout: 60\n    params: {data_spec.x: {int: [8, 64], step: 8}}"))
+    plan = load_sweep(path)
+    s = plan.search
+    assert (s.sampler, s.trials, s.timeout, s.pruner, s.metric, s.mode) == ("tpe", None, 60.0, "median", "val_loss", "min")
+    assert plan.runs == [] and s.params == {"data_spec.x": {"int": [8, 64], "step": 8}}
+    both = SEARCH.format(body="    trials: 2\n    params: {data_spec.x: {uniform: [0, 1]}}") + "  grid: {data_spec.y: [1, 2]}\n"
+    with pytest.raises(SpecError, match="sweep.grid"):
+        load_sweep(write_spec(tmp_path / "both.yaml", both))
+
+
+@pytest.mark.skipif(HAS_OPTUNA, reason="checks the message given without the optuna extra")
+def test_without_optuna_a_search_says_what_to_install(cli_env, tmp_path):
+    proc = run_cli(["sweep", str(_search(tmp_path)), "--executor", "sequential"], cli_env)
+    assert proc.returncode == 2 and 'pip install "mlcore[optuna]"' in proc.stderr
+    assert not (Path(cli_env["CORE_ARTIFACT_ROOT"]) / "sweeps").exists()
+
+
+def _sweep_json(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@needs_optuna
+def test_pruning_ends_bad_trials_pruned_with_their_metrics_kept_in_mlflow(mlflow_env, tmp_path):
+    from mlflow import MlflowClient
+
+    proc = run_cli(["sweep", str(_search(tmp_path, trials=10)), "--executor", "sequential", "--json"], mlflow_env,
+                   timeout=300)
+    out = _sweep_json(proc)
+    runs = out["runs"]
+    pruned = [r for r in runs if r["status"] == "PRUNED"]
+    finished = [r for r in runs if r["status"] == "FINISHED"]
+    assert len(runs) == 10 and pruned and finished and len(pruned) + len(finished) == 10
+    assert finished[0]["rank"] == 1 and all(r["rank"] is None for r in pruned)  # pruned after the ranked ones
+    root = Path(mlflow_env["CORE_ARTIFACT_ROOT"])
+    client = MlflowClient(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    for row in pruned:
+        summary = json.loads((Path(row["run_dir"]) / "summary" / "run_summary.json").read_text())
+        got = client.get_run(summary["tracking"]["run_id"])
+        step = row["pruned_step"]
+        assert got.info.status == "KILLED" and got.data.tags["mlcore.pruned"] == "true"
+        assert got.data.tags["mlcore.pruned_step"] == str(step) and 1 <= step < 8
+        history = client.get_metric_history(got.info.run_id, "val_loss")
+        assert sorted(m.step for m in history) == list(range(1, step + 1))
+        assert row["metrics"]["val_loss"] == pytest.approx(max(history, key=lambda m: m.step).value)
+        assert "models" in {a.path for a in client.list_artifacts(got.info.run_id)}  # the plugin's finally ran
+    parent = client.get_run(out["parent_run_id"])
+    assert parent.data.metrics["sweep_pruned"] == len(pruned)
+    assert parent.data.metrics["best_val_loss"] == pytest.approx(finished[0]["metrics"]["val_loss"])
+    best = json.loads((Path(out["folder"]) / "search" / "best.json").read_text())
+    assert float(parent.data.params["best.data_spec.x"]) == pytest.approx(finished[0]["overrides"]["data_spec.x"])
+    shown = {a.path for a in client.list_artifacts(parent.info.run_id, "search")}
+    assert {"search/best.json", "search/optimization_history.png"} <= shown, shown
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert "search/param_importances.png" in shown
+    assert best["best_value"] == pytest.approx(finished[0]["metrics"]["val_loss"])
+
+
+@needs_optuna
+def test_process_executor_prunes_and_resume_continues_the_study(cli_env, tmp_path):
+    """Two workers report into the study's journal file; `--resume` with a bigger budget runs only the
+    trials left, never a finished or pruned one again, and the study holds every trial once."""
+    import optuna
+
+    first = _sweep_json(run_cli(["sweep", str(_search(tmp_path, trials=8)), "--executor", "process",
+                                 "--max-workers", "2", "--json"], cli_env, timeout=300))
+    assert {r["status"] for r in first["runs"]} == {"FINISHED", "PRUNED"}
+    more = _search(tmp_path, trials=12)
+    again = _sweep_json(run_cli(["sweep", str(more), "--executor", "process", "--max-workers", "2", "--json",
+                                 "--resume", first["sweep_id"]], cli_env, timeout=300))
+    assert again["sweep_id"] == first["sweep_id"] and len(again["runs"]) == 12
+    earlier = {r["run_id"] for r in first["runs"]}
+    assert {r["run_id"] for r in again["runs"] if r.get("resumed")} == earlier
+    assert len({r["run_id"] for r in again["runs"]}) == 12
+    journal = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "sweeps" / first["sweep_id"] / "study.journal"
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name=first["sweep_id"], storage=optuna.storages.JournalStorage(
+        JournalFileBackend(str(journal))))
+    states = [t.state.name for t in study.trials]
+    assert len(states) == 12 and set(states) <= {"COMPLETE", "PRUNED"}
+    assert sorted(t.user_attrs["mlcore_run_id"] for t in study.trials) == sorted(r["run_id"] for r in again["runs"])
+    nothing = run_cli(["sweep", str(more), "--executor", "process", "--resume", first["sweep_id"]], cli_env)
+    assert nothing.returncode == 0 and "up to 0 trials" in nothing.stdout
+
+
+def _best_of(tmp_path: Path, sampler: str, seed: int, trials: int = 30) -> float:
+    """The search's own ask/tell on a seeded toy objective (no runs: the objective is the bowl itself)."""
+    from ext_pkg.curve import floor
+
+    from core._records import RecordStatus
+    from core._sweep.search import Search
+    from core._sweep.worker import JobResult, SweepJob
+
+    folder = tmp_path / f"{sampler}-{seed}"
+    folder.mkdir()
+    plan = load_sweep(_search(folder, sampler=sampler, trials=trials, seed=seed, pruner="none"))
+    search = Search.open(plan, folder, "toy")
+    best = float("inf")
+
+    def job(run):
+        return SweepJob(run.index, run.key, run.spec.to_dict(), str(folder), "memory", run_id=f"r{run.index}")
+
+    for made in search.jobs(job, lambda run: None):
+        data = made.spec["data_spec"]
+        value = floor(data["x"], data["y"])
+        best = min(best, value)
+        search.tell(made, JobResult(made.index, made.key, RecordStatus.FINISHED, metrics={"val_loss": value}))
+    assert search.counted == trials
+    return best
+
+
+@needs_optuna
+def test_tpe_beats_random_at_equal_trials_on_a_seeded_toy_objective(tmp_path):
+    seeds = (0, 1, 2, 3)
+    tpe = [_best_of(tmp_path, "tpe", s) for s in seeds]
+    rnd = [_best_of(tmp_path, "random", s) for s in seeds]
+    (tmp_path / "again").mkdir()
+    assert _best_of(tmp_path / "again", "tpe", seeds[0]) == tpe[0]  # seeded: the same search again
+    assert statistics.mean(tpe) < statistics.mean(rnd), (tpe, rnd)
+
+
+@needs_optuna
+@pytest.mark.parametrize("sampler", ["cmaes", "qmc", "grid"])
+def test_every_sampler_asks_within_the_ranges(tmp_path, sampler):
+    if sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        pytest.skip("the cmaes sampler needs the cmaes package (in the optuna extra)")
+    for seed in (0,):
+        assert _best_of(tmp_path, sampler, seed, trials=6) < 1.0
+
+
+@needs_optuna
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray extra")
+def test_ray_executor_prunes_through_the_study_actor(cli_env, tmp_path):
+    env = dict(cli_env, RAY_DISABLE_USAGE_STATS="1", RAY_ENABLE_UV_RUN_RUNTIME_ENV="0",
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", CORE_PROGRESS="0")
+    env.pop("RAY_ADDRESS", None)
+    out = _sweep_json(run_cli(["sweep", str(_search(tmp_path, trials=8)), "--executor", "ray", "--max-workers", "2",
+                               "--json"], env, timeout=400))
+    statuses = [r["status"] for r in out["runs"]]
+    assert len(statuses) == 8 and "PRUNED" in statuses and set(statuses) <= {"FINISHED", "PRUNED"}
+    pids = {json.loads((Path(r["run_dir"]) / "summary" / "run_summary.json").read_text())["pid"] for r in out["runs"]}
+    assert os.getpid() not in pids
