@@ -216,3 +216,21 @@ def test_ray_executor_prunes_through_the_study_actor(cli_env, tmp_path):
     assert len(statuses) == 8 and "PRUNED" in statuses and set(statuses) <= {"FINISHED", "PRUNED"}
     pids = {json.loads((Path(r["run_dir"]) / "summary" / "run_summary.json").read_text())["pid"] for r in out["runs"]}
     assert os.getpid() not in pids
+
+
+@needs_optuna
+def test_list_choices_reach_the_run_as_lists(tmp_path):
+    """Optuna's choices are scalars: a list (torch_mlp's `hidden`) travels as JSON and comes back a list."""
+    from core._sweep.search import Search
+
+    body = "    trials: 4\n    seed: 1\n    params:\n      data_spec.hidden: {choice: [[32], [64, 64]]}\n"
+    plan = load_sweep(write_spec(tmp_path / "h.yaml", SEARCH.format(body=body)))
+    search = Search.open(plan, tmp_path, "lists")
+    made = list(search.jobs(lambda run: _job(run, tmp_path), lambda run: None))
+    assert len(made) == 4 and all(j.spec["data_spec"]["hidden"] in ([32], [64, 64]) for j in made)
+
+
+def _job(run, folder):
+    from core._sweep.worker import SweepJob
+
+    return SweepJob(run.index, run.key, run.spec.to_dict(), str(folder), "memory", run_id=f"r{run.index}")

@@ -11,6 +11,7 @@ trials an interrupted sweep left running are closed (FAIL, `mlcore_interrupted`)
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -47,7 +48,8 @@ def make_sampler(settings: SearchSettings) -> Any:
             warnings.simplefilter("ignore")
             return samplers.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     if settings.sampler == "grid":
-        return samplers.GridSampler({k: grid_values(d) for k, d in settings.params.items()}, seed=seed)
+        return samplers.GridSampler({k: [_encode(v) for v in grid_values(d)] for k, d in settings.params.items()},
+                                    seed=seed)
     return samplers.RandomSampler(seed=seed)
 
 
@@ -58,7 +60,7 @@ def distributions(settings: SearchSettings) -> dict[str, Any]:
     for key, spec in settings.params.items():
         step = spec.get("step")
         if "choice" in spec:
-            out[key] = dist.CategoricalDistribution(spec["choice"])
+            out[key] = dist.CategoricalDistribution([_encode(c) for c in spec["choice"]])
         elif "int" in spec:
             low, high = spec["int"]
             out[key] = dist.IntDistribution(low, high, step=step or 1)
@@ -68,6 +70,20 @@ def distributions(settings: SearchSettings) -> dict[str, Any]:
         else:
             low, high = spec["log_uniform"]
             out[key] = dist.FloatDistribution(float(low), float(high), log=True)
+    return out
+
+
+def _encode(choice: Any) -> Any:
+    """Optuna's choices are scalars: a list or mapping (`hidden: [128, 64]`) goes as its JSON text."""
+    return choice if choice is None or isinstance(choice, (bool, int, float, str)) else json.dumps(choice)
+
+
+def decode(settings: SearchSettings, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's params as the sweep file's values (a JSON-encoded choice back to its list or mapping)."""
+    out = {}
+    for key, value in params.items():
+        choices = settings.params.get(key, {}).get("choice")
+        out[key] = next((c for c in choices if _encode(c) == value), value) if choices else value
     return out
 
 
@@ -131,7 +147,7 @@ class Search:
     def earlier_runs(self) -> list[PlannedRun]:
         """The runs of the study's finished and pruned trials (a resumed sweep's table keeps them)."""
         TrialState = optuna_module().trial.TrialState
-        return [resolve(self.plan, t.number, dict(t.params)) for t in self.study.get_trials(deepcopy=False)
+        return [resolve(self.plan, t.number, decode(self.settings, t.params)) for t in self.study.get_trials(deepcopy=False)
                 if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
 
     @property
@@ -148,7 +164,7 @@ class Search:
                 return
             trial = self.study.ask(self._distributions)
             self.in_flight += 1
-            planned = resolve(self.plan, trial.number, dict(trial.params))
+            planned = resolve(self.plan, trial.number, decode(self.settings, trial.params))
             on_planned(planned)
             job = make_job(planned)
             ref = TrialRef(self.study.study_name, trial._trial_id, trial.number, self.settings.metric,
@@ -181,7 +197,7 @@ class Search:
         if not self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             return None
         best = self.study.best_trial
-        return dict(best.params), float(best.value)
+        return decode(self.settings, best.params), float(best.value)
 
 
     def write_report(self, folder: Path) -> tuple[list[Path], str | None]:
