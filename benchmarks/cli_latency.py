@@ -7,7 +7,11 @@ cache), `core runs list` on an empty artifact root and on one of --runs runs. Th
 the same run: `python -c pass` and `python -c "import core"`. Commands are interleaved round by round
 (so a burst of load on the shared machine hits them all alike); each figure is the median of --repeat.
 
-    python benchmarks/cli_latency.py [--repeat 9] [--runs 200]
+    python benchmarks/cli_latency.py [--repeat 9] [--runs 200] [--baseline DIR]
+
+`--baseline DIR`: a source tree of an earlier mlcore (`git archive COMMIT | tar -x -C DIR`); each
+`core` command then also runs with DIR first on PYTHONPATH, interleaved with the others, and the table
+gives each command's time under both (the ratio is the change).
 
 The run folders are copies of one real run (a no-op plugin logging 3 params and 5 metrics, memory
 tracking), each with its own run id in its summary: `core runs list` reads them as it reads any.
@@ -82,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--baseline", type=Path, default=None, help="an earlier mlcore source tree to compare with")
     args = parser.parse_args()
     core = core_command()
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +105,11 @@ def main() -> None:
             "core runs list (no runs)": ([*core, "runs", "list", "--artifact-root", str(empty)], base),
             f"core runs list ({args.runs} runs)": ([*core, "runs", "list", "--artifact-root", str(many)], base),
         }
+        if args.baseline is not None:
+            old = os.pathsep.join([str(args.baseline.resolve()), base.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            for name, (cmd, _env) in list(cases.items()):
+                if name.startswith("core") and "no cache" not in name:
+                    cases[f"{name} [baseline]"] = (cmd, dict(base, PYTHONPATH=old))
         times: dict[str, list[float]] = {name: [] for name in cases}
         cpu: dict[str, list[float]] = {name: [] for name in cases}
         timed(cases["core plugins list"][0], base)  # fills the cache, as any earlier command would have
@@ -122,6 +132,10 @@ def main() -> None:
               f"{value / with_core:>14.2f}  {verdict}")
     cold, warm = median["core plugins list (no cache)"], median["core plugins list"]
     print(f"plugins list: cache x{cold / warm:.2f} faster ({cold - warm:.3f} s saved)")
+    for name in [n for n in median if n.endswith(" [baseline]")]:
+        now = name.removesuffix(" [baseline]")
+        print(f"{now}: baseline {median[name]:.3f} s -> {median[now]:.3f} s wall (x{median[name] / median[now]:.2f}), "
+              f"CPU {cpu_median[name]:.3f} -> {cpu_median[now]:.3f} s (x{cpu_median[name] / cpu_median[now]:.2f})")
 
 
 if __name__ == "__main__":
