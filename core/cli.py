@@ -20,7 +20,8 @@ PROG = "core"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = _command_words(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=words[0], action=words[1])
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -46,7 +47,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + 13  # SIGPIPE
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_words(argv: Sequence[str]) -> tuple[str, str]:
+    """The command `argv` names and the word after it (the action, for `runs`, `models`, `plugins`,
+    `tracking`): its first two words that are not options ("" where there are none, as for `core
+    --help`). Neither the top level's options (-v, -q, -h) nor those command groups' take a value."""
+    words = [word for word in argv if not word.startswith("-")][:2]
+    return (words + ["", ""])[0], (words + ["", ""])[1]
+
+
+class _NotRun:
+    """What a command this invocation does not run gets instead of its parser: its name and help are
+    registered (for `core --help` and the choice), its arguments are not. Each argparse argument costs
+    a help formatter (a terminal-size query), and all of them together were the biggest part of
+    `core --help`'s time after Python's own start."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        pass
+
+    def add_subparsers(self, **kwargs: Any) -> _NotRun:
+        return self
+
+    def add_parser(self, *args: Any, **kwargs: Any) -> _NotRun:
+        return self
+
+
+def _command(sub: argparse._SubParsersAction | _NotRun, only: str | None, name: str, **kwargs: Any) -> Any:
+    """`sub.add_parser(name, ...)`: the real parser when this invocation may run `name` (`only` is
+    that command, or None: every one). Else the command is only listed, as `add_parser` lists it (its
+    name among the choices, its help for `core --help`), with no parser made (each costs a help
+    formatter too), and a `_NotRun` takes its arguments and drops them. `tests/test_cli.py` checks
+    that the help is the same either way."""
+    if isinstance(sub, _NotRun):
+        return sub  # an action of a command that does not run
+    if only is None or only == name:
+        return sub.add_parser(name, **kwargs)
+    if "help" in kwargs:
+        sub._choices_actions.append(argparse._SubParsersAction._ChoicesPseudoAction(name, (), kwargs["help"]))
+    sub._name_parser_map[name] = None  # never looked up: the command line names another command
+    return _NotRun()
+
+
+def build_parser(only: str | None = None, action: str | None = None) -> argparse.ArgumentParser:
+    """The whole `core` parser; with `only`, the arguments of that command alone, and with `action`
+    too, of that action alone within it (every command and action is still listed and chosen by
+    name): `main` builds just what the command line names."""
+    action = action if only is not None else None
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run ML experiments through plugins, tracked in MLflow.",
@@ -57,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run one spec file", description="Run one spec file (YAML, JSON or TOML).")
+    p = _command(sub, only, "run", help="run one spec file", description="Run one spec file (YAML, JSON or TOML).")
     p.add_argument("spec", help="path to the spec file")
     _add_override_flags(p)
     _add_location_flags(p)
@@ -71,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(handler=_lazy("core._commands.run_cmd:run_command"))
 
-    p = sub.add_parser("validate", help="check a spec file without running it",
+    p = _command(sub, only, "validate", help="check a spec file without running it",
                        description="Check a spec file without running it: its fields, the plugin's own checks, "
                        "and that the earlier runs or models it names exist (in the artifact root or tracking).")
     p.add_argument("spec", help="path to the spec file")
@@ -80,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
     p.set_defaults(handler=_lazy("core._commands.run_cmd:validate_command"))
 
-    p = sub.add_parser(
+    p = _command(sub, only,
         "sync",
         help="send tracking calls that runs could not send (server down, --offline)",
         description="Replay each run's tracking journal past what the backend acknowledged; "
@@ -91,26 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_lazy("core._commands.tracking_cmd:sync_command"))
 
-    p = sub.add_parser("ui", help="open MLflow's web UI on the runs' store (needs mlcore[ui])")
+    p = _command(sub, only, "ui", help="open MLflow's web UI on the runs' store (needs mlcore[ui])")
     _add_location_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     p.set_defaults(handler=_lazy("core._commands.tracking_cmd:ui_command"))
 
-    p = sub.add_parser("tracking", help="the local tracking service: status, stop",
+    p = _command(sub, only, "tracking", help="the local tracking service: status, stop",
                        description="The background process that keeps MLflow and the store open for runs "
                        "(off with CORE_TRACKING_SERVICE=off).")
     tsub = p.add_subparsers(title="tracking commands", metavar="ACTION")
-    t = tsub.add_parser("status", help="the artifact root's tracking services: pid, state, clients, calls, idle time")
+    t = _command(tsub, action, "status", help="the artifact root's tracking services: pid, state, clients, calls, idle time")
     _add_root_flag(t)
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_status_command"))
-    t = tsub.add_parser("stop", help="stop the artifact root's tracking services (runs then start a new one)")
+    t = _command(tsub, action, "stop", help="stop the artifact root's tracking services (runs then start a new one)")
     _add_root_flag(t)
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_stop_command"))
 
-    p = sub.add_parser(
+    p = _command(sub, only,
         "sweep",
         help="run many configs of one spec: grid and random search, in parallel, ranked",
         description="Expand a sweep file (a spec with a `sweep:` section: grid and/or random) and run every "
@@ -145,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_flags(p)
     p.set_defaults(handler=_lazy("core._commands.sweep_cmd:sweep_command"))
 
-    p = sub.add_parser("runs", help="look at runs in the artifact root: list, show, compare, repair",
+    p = _command(sub, only, "runs", help="look at runs in the artifact root: list, show, compare, repair",
                        description="Read the run folders (fast, offline; no tracking server needed).")
     rsub = p.add_subparsers(title="runs commands", metavar="ACTION")
-    r = rsub.add_parser("list", help="runs, newest first, with status and headline metrics",
+    r = _command(rsub, action, "list", help="runs, newest first, with status and headline metrics",
                         description="A run recorded RUNNING whose process is gone is shown DEAD.")
     r.add_argument("--plugin", help="only this plugin's runs")
     r.add_argument("--status", help="only runs with this status (FINISHED, FAILED, KILLED, RUNNING, DEAD)")
@@ -158,17 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:list_command"))
-    r = rsub.add_parser("show", help="one run: summary, params, metrics, tags, files, error")
+    r = _command(rsub, action, "show", help="one run: summary, params, metrics, tags, files, error")
     r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:show_command"))
-    r = rsub.add_parser("fetch", help="bring a run that ran on another node (a Ray sweep) here from the tracking server")
+    r = _command(rsub, action, "fetch", help="bring a run that ran on another node (a Ray sweep) here from the tracking server")
     r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_location_flags(r)
     r.set_defaults(handler=_lazy("core._commands.fetch_cmd:fetch_command"))
-    r = rsub.add_parser("compare", help="params that differ and metrics side by side, best marked")
+    r = _command(rsub, action, "compare", help="params that differ and metrics side by side, best marked")
     r.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two or more run ids or prefixes")
     r.add_argument("--plot", metavar="METRIC", help="write a PNG of METRIC across the runs: its history as lines, or "
                    "one bar per run for a metric without steps (needs matplotlib)")
@@ -177,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print JSON")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:compare_command"))
-    r = rsub.add_parser("repair", help="end runs whose process died (DEAD) as KILLED, on disk and in MLflow",
+    r = _command(rsub, action, "repair", help="end runs whose process died (DEAD) as KILLED, on disk and in MLflow",
                         description="A run left RUNNING by a process that no longer exists is marked KILLED in "
                         "its summary and in MLflow; every tracking call in its journal is sent first.")
     r.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids or prefixes (default: every DEAD run)")
@@ -187,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_lazy("core._commands.runs_cmd:list_command"), json=False, plugin=None, status=None,
                    tag=[], since=None, limit=50, artifact_root=None)
 
-    p = sub.add_parser(
+    p = _command(sub, only,
         "rerun",
         help="run a finished run's recorded spec and seed again and check the result reproduces",
         description="Runs the recorded resolved spec and seed as a new run (tag rerun_of), then compares every "
@@ -200,17 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_flags(p)
     p.set_defaults(handler=_lazy("core._commands.runs_cmd:rerun_command"))
 
-    p = sub.add_parser("models", help="registered MLflow Models: list, show, serve",
+    p = _command(sub, only, "models", help="registered MLflow Models: list, show, serve",
                        description="MLflow's Model Registry on the runs' store: the versions runs registered "
                        "(core run --register NAME@ALIAS, or register: in the spec), their aliases, the core run "
                        "each came from and its headline metric; and MLflow's scoring server for one.")
     msub = p.add_subparsers(title="models commands", metavar="ACTION")
-    m = msub.add_parser("list", help="every registered version: aliases, source core run, headline metric",
+    m = _command(msub, action, "list", help="every registered version: aliases, source core run, headline metric",
                         description="Every version of every registered model, newest first within a name.")
     m.add_argument("--json", action="store_true", help="print JSON")
     _add_location_flags(m)
     m.set_defaults(handler=_lazy("core._commands.models_cmd:list_command"))
-    m = msub.add_parser("show", help="one model's versions, or one version (NAME@ALIAS, NAME/VERSION)",
+    m = _command(msub, action, "show", help="one model's versions, or one version (NAME@ALIAS, NAME/VERSION)",
                         description="NAME: every version of it; NAME@ALIAS or NAME/VERSION: that version "
                         "(models:/ in front is accepted). Unknown names, aliases and versions exit 2 naming "
                         "what exists.")
@@ -218,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print JSON")
     _add_location_flags(m)
     m.set_defaults(handler=_lazy("core._commands.models_cmd:show_command"))
-    m = msub.add_parser("serve", help="MLflow's scoring server for a model URI on 127.0.0.1 (needs mlcore[ui])",
+    m = _command(msub, action, "serve", help="MLflow's scoring server for a model URI on 127.0.0.1 (needs mlcore[ui])",
                         description="Runs `mlflow models serve -m URI --env-manager local` on 127.0.0.1 against "
                         "the runs' store (this Python environment, no new one). POST rows to /invocations, e.g. "
                         "curl -d '{\"dataframe_records\": [...]}' -H 'Content-Type: application/json' "
@@ -230,23 +278,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_lazy("core._commands.models_cmd:list_command"), json=False, artifact_root=None,
                    tracking_uri=None)
 
-    p = sub.add_parser("plugins", help="installed plugins: list, show, new, check")
+    p = _command(sub, only, "plugins", help="installed plugins: list, show, new, check")
     psub = p.add_subparsers(title="plugins commands", metavar="ACTION")
-    pl = psub.add_parser("list", help="key, version, description and whether its extra is installed")
+    pl = _command(psub, action, "list", help="key, version, description and whether its extra is installed")
     pl.add_argument("--json", action="store_true", help="print JSON")
     pl.set_defaults(handler=_lazy("core._commands.plugins_cmd:list_command"))
-    ps = psub.add_parser("show", help="one plugin: extra, config fields, examples, README")
+    ps = _command(psub, action, "show", help="one plugin: extra, config fields, examples, README")
     ps.add_argument("key", help="plugin key")
     ps.add_argument("--json", action="store_true", help="print JSON")
     ps.add_argument("--no-readme", action="store_true", help="leave out the plugin's README (shown as text)")
     ps.set_defaults(handler=_lazy("core._commands.plugins_cmd:show_command"))
-    pn = psub.add_parser("new", help="scaffold a plugin that passes `core plugins check` and runs as it is",
+    pn = _command(psub, action, "new", help="scaffold a plugin that passes `core plugins check` and runs as it is",
                          description="Without --dest: plugins/NAME/ in this checkout, registered in its "
                          "pyproject.toml. With --dest DIR: a package of its own with its own pyproject.toml.")
     pn.add_argument("name", help="the plugin key and package name (lower_snake_case)")
     pn.add_argument("--dest", default=None, metavar="DIR", help="make a separate package in DIR")
     pn.set_defaults(handler=_lazy("core._commands.plugins_cmd:new_command"))
-    pc = psub.add_parser("check", help="the conventions' checklist, pass/fail per item; exit 0 only if all pass")
+    pc = _command(psub, action, "check", help="the conventions' checklist, pass/fail per item; exit 0 only if all pass")
     pc.add_argument("keys", nargs="*", metavar="KEY", help="plugin keys")
     pc.add_argument("--all", action="store_true", help="every installed plugin")
     pc.add_argument("--json", action="store_true", help="print JSON (for CI)")

@@ -101,3 +101,29 @@ def test_signal_ends_run_as_killed_with_summary(mlflow_env, tmp_path, sig, code)
     mlflow_run = client.get_run(summary["tracking"]["run_id"])
     assert mlflow_run.info.status == "KILLED"
     assert [m.step for m in client.get_metric_history(mlflow_run.info.run_id, "train_loss")] == [0, 1, 2]
+
+
+def _subcommands(parser):
+    import argparse
+
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def test_the_parser_built_for_one_command_is_that_command_whole():
+    """`main` builds only the arguments of the command its line names (the rest are listed by name and
+    help): each command's parser, and its actions' parsers, say exactly what the whole parser's say."""
+    from core.cli import build_parser
+
+    full = build_parser()
+    assert build_parser(only="").format_help() == full.format_help()
+    assert set(_subcommands(build_parser(only=""))) == set(_subcommands(full))
+    for name, whole in _subcommands(full).items():
+        part = _subcommands(build_parser(only=name, action=""))[name]  # `core runs`: the group, no action
+        assert part.format_help() == whole.format_help(), name
+        for action, nested in _subcommands(whole).items():
+            built = _subcommands(_subcommands(build_parser(only=name, action=action))[name])[action]
+            assert built.format_help() == nested.format_help(), (name, action)
+            assert built._defaults.keys() == nested._defaults.keys(), (name, action)
+        plain = lambda defaults: {k: (v if k != "handler" else callable(v)) for k, v in defaults.items()}  # noqa: E731
+        assert plain(part._defaults) == plain(whole._defaults), name  # a handler, and the same defaults
+        assert [(a.dest, a.default) for a in part._actions] == [(a.dest, a.default) for a in whole._actions], name
