@@ -32,7 +32,7 @@ th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums
 pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.7rem;overflow:auto;font-size:.82rem;white-space:pre-wrap;overflow-wrap:anywhere}
 .scroll{overflow-x:auto;max-width:100%} td{overflow-wrap:anywhere}
 .status{display:inline-block;padding:.15rem .6rem;border-radius:.8rem;color:#fff;font-weight:600;font-size:.85rem}
-.FINISHED{background:#2e7d32}.FAILED{background:#c62828}.KILLED{background:#ef6c00}.RUNNING{background:#1565c0}.DEAD{background:#6d4c41}
+.FINISHED{background:#2e7d32}.FAILED{background:#c62828}.KILLED{background:#ef6c00}.PRUNED{background:#7b1fa2}.RUNNING{background:#1565c0}.DEAD{background:#6d4c41}
 .charts{display:flex;flex-wrap:wrap;gap:1rem} .chart text{font-size:10px;fill:#444} .chart .title{font-size:12px;font-weight:600}
 .chart .axis{stroke:#888} .chart .grid{stroke:#eee} .chart{max-width:100%;height:auto}
 .plots{display:flex;flex-wrap:wrap;gap:1rem} .plots figure{margin:0;flex:1 1 480px;max-width:560px}

@@ -199,7 +199,7 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
     r = _command(rsub, action, "list", help="runs, newest first, with status and headline metrics",
                         description="A run recorded RUNNING whose process is gone is shown DEAD.")
     r.add_argument("--plugin", help="only this plugin's runs")
-    r.add_argument("--status", help="only runs with this status (FINISHED, FAILED, KILLED, RUNNING, DEAD)")
+    r.add_argument("--status", help="only runs with this status (FINISHED, FAILED, KILLED, PRUNED, RUNNING, DEAD)")
     r.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)")
     r.add_argument("--since", metavar="WHEN", help="only runs started since: 30m, 2h, 7d, 2w or a date (2026-11-26)")
     r.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")

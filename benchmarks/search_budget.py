@@ -1,0 +1,122 @@
+"""Benchmark: what an adaptive search saves. torch_mlp on a synthetic classification task, N trials of
+plain random search (the `random:` block, no pruning) against N trials of TPE with the median pruner
+(`search:`), same parameter ranges, same data, same number of epochs per run, each a fresh
+`core sweep` process on this machine, in the same run.
+
+Reports each search's best validation loss (of its FINISHED runs: a pruned run's value is from fewer
+epochs), the epochs it trained in all (finished runs: their epochs; pruned ones: the step they were
+stopped at), and the ratios. Target (issue 17): TPE + median as good or better with <= 50% of the epochs.
+
+    python benchmarks/search_budget.py [--trials 40] [--epochs 12] [--workers 2] [--samples 1500] [--seed 0]
+
+Tracking goes to core's in-memory recorder (`CORE_TRACKING_URI=memory`): the runs' folders, summaries
+and journals are written in full, and MLflow's cost, the same for both, stays out of the comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE = """plugin: torch_mlp
+seed: {seed}
+data_spec:
+  task: classification
+  data: {{source: synthetic, n_samples: {samples}, n_features: 20, n_informative: 6, n_classes: 3}}
+  model: {{hidden: [64], activation: relu, dropout: 0.0}}
+  train: {{epochs: {epochs}, batch_size: 64, optimizer: adamw, lr: 0.001, weight_decay: 0.0, device: cpu}}
+  plots: false
+  log_model: false
+sweep:
+  name: {name}
+  metric: val_loss
+  mode: min
+  seed: {seed}
+"""
+PARAMS = """      data_spec.train.lr: {log_uniform: [1.0e-5, 1.0e-1]}
+      data_spec.model.hidden: {choice: [[8], [32], [128], [256], [64, 64]]}
+      data_spec.model.dropout: {uniform: [0.0, 0.6]}
+      data_spec.train.weight_decay: {log_uniform: [1.0e-6, 1.0e-1]}
+"""
+
+
+def sweep_file(folder: Path, name: str, body: str, args: argparse.Namespace) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(BASE.format(seed=args.seed, samples=args.samples, epochs=args.epochs, name=name) + body)
+    return path
+
+
+def run_sweep(spec: Path, root: Path, workers: int, env: dict[str, str]) -> tuple[float, dict]:
+    cmd = [sys.executable, "-m", "core", "sweep", str(spec), "--executor", "process", "--max-workers", str(workers),
+           "--json", "--artifact-root", str(root)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{spec.name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall, json.loads(proc.stdout)
+
+
+def epochs_spent(out: dict) -> int:
+    total = 0
+    for row in out["runs"]:
+        if row["status"] == "PRUNED":
+            total += int(row["pruned_step"])
+        else:
+            summary = json.loads((Path(row["run_dir"]) / "summary" / "run_summary.json").read_text())
+            total += int(summary["outputs"].get("epochs", 0))
+    return total
+
+
+def best(out: dict) -> float:
+    values = [r["metrics"]["val_loss"] for r in out["runs"] if r["status"] == "FINISHED" and "val_loss" in r["metrics"]]
+    return min(values) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    env = dict(os.environ, CORE_TRACKING_URI="memory", CORE_PROGRESS="0", MLFLOW_DISABLE_TELEMETRY="true")
+    with tempfile.TemporaryDirectory(prefix="mlcore-search-bench-") as tmp:
+        folder = Path(tmp)
+        plain = sweep_file(folder, "random", f"  random:\n    count: {args.trials}\n    params:\n" + PARAMS, args)
+        adaptive = sweep_file(folder, "tpe", f"""  search:
+    sampler: tpe
+    trials: {args.trials}
+    startup_trials: 8
+    pruner: {{type: median, startup_trials: 5, warmup_steps: 2}}
+    params:
+""" + PARAMS, args)
+        results = {}
+        for name, spec in (("random, no pruning", plain), ("tpe + median pruner", adaptive)):
+            wall, out = run_sweep(spec, folder / name.split()[0].strip(","), args.workers, env)
+            statuses = [r["status"] for r in out["runs"]]
+            results[name] = {"best_val_loss": best(out), "epochs": epochs_spent(out), "wall_s": wall,
+                             "finished": statuses.count("FINISHED"), "pruned": statuses.count("PRUNED"),
+                             "other": len(statuses) - statuses.count("FINISHED") - statuses.count("PRUNED")}
+            print(f"{name:<22} best val_loss {results[name]['best_val_loss']:.4f}  epochs {results[name]['epochs']:>4}  "
+                  f"finished {results[name]['finished']:>2}  pruned {results[name]['pruned']:>2}  "
+                  f"other {results[name]['other']}  wall {wall:.0f}s", flush=True)
+    plain_r, tpe_r = results["random, no pruning"], results["tpe + median pruner"]
+    epoch_ratio = tpe_r["epochs"] / plain_r["epochs"] if plain_r["epochs"] else float("nan")
+    print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.workers} workers, seed {args.seed}")
+    print(f"epochs: TPE+median spent {epoch_ratio:.0%} of random's; best val_loss {tpe_r['best_val_loss']:.4f} vs "
+          f"{plain_r['best_val_loss']:.4f} ({'same or better' if tpe_r['best_val_loss'] <= plain_r['best_val_loss'] else 'worse'}); "
+          f"wall {tpe_r['wall_s'] / plain_r['wall_s']:.2f}x")
+    target = epoch_ratio <= 0.5 and tpe_r["best_val_loss"] <= plain_r["best_val_loss"]
+    print(f"target (same or better with <= 50% of the epochs): {'met' if target else 'not met'}")
+
+
+if __name__ == "__main__":
+    main()
