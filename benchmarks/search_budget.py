@@ -8,6 +8,7 @@ epochs), the epochs it trained in all (finished runs: their epochs; pruned ones:
 stopped at), and the ratios. Target (issue 17): TPE + median as good or better with <= 50% of the epochs.
 
     python benchmarks/search_budget.py [--trials 40] [--epochs 12] [--workers 2] [--samples 1500] [--seed 0]
+                                       [--warmup 2]
 
 Tracking goes to core's in-memory recorder (`CORE_TRACKING_URI=memory`): the runs' folders, summaries
 and journals are written in full, and MLflow's cost, the same for both, stays out of the comparison.
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=2, help="the median pruner's warmup_steps (epochs never pruned)")
     args = parser.parse_args()
     env = dict(os.environ, CORE_TRACKING_URI="memory", CORE_PROGRESS="0", MLFLOW_DISABLE_TELEMETRY="true")
     with tempfile.TemporaryDirectory(prefix="mlcore-search-bench-") as tmp:
@@ -95,7 +97,7 @@ def main() -> None:
     sampler: tpe
     trials: {args.trials}
     startup_trials: 8
-    pruner: {{type: median, startup_trials: 5, warmup_steps: 2}}
+    pruner: {{type: median, startup_trials: 5, warmup_steps: {args.warmup}}}
     params:
 """ + PARAMS, args)
         results = {}
@@ -110,7 +112,8 @@ def main() -> None:
                   f"other {results[name]['other']}  wall {wall:.0f}s", flush=True)
     plain_r, tpe_r = results["random, no pruning"], results["tpe + median pruner"]
     epoch_ratio = tpe_r["epochs"] / plain_r["epochs"] if plain_r["epochs"] else float("nan")
-    print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.workers} workers, seed {args.seed}")
+    print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.workers} workers, seed {args.seed}, "
+          f"median pruner warmup {args.warmup}")
     print(f"epochs: TPE+median spent {epoch_ratio:.0%} of random's; best val_loss {tpe_r['best_val_loss']:.4f} vs "
           f"{plain_r['best_val_loss']:.4f} ({'same or better' if tpe_r['best_val_loss'] <= plain_r['best_val_loss'] else 'worse'}); "
           f"wall {tpe_r['wall_s'] / plain_r['wall_s']:.2f}x")
