@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import read_summary, run_cli, write_spec
+from conftest import copy_store, made_once, read_summary, run_cli, write_spec
 
 from core import ResolvedModel, RunContext, RunInput, RunSpec, SpecError
 
@@ -246,16 +246,49 @@ def _same_predictions(expected: dict[str, list[str]], got: dict[str, list], *, r
         assert [float(v) for v in got[k]] == pytest.approx([float(v) for v in expected[k]], abs=1e-6), k
 
 
+@pytest.fixture(scope="session")
+def trained_and_scored(tmp_path_factory, ext_site, migrated_store):
+    """`get(key)`: the family's model trained by `core run` on an embedded store of its own, then scored
+    from its run (`score.run_id`) by the family's score pipeline; returns (env, run_dir, mlflow id, the
+    new rows' data spec, the score run's predictions). Made once per test run for each family
+    (`made_once`) and then only read: both tests below begin with this same training and scoring, which
+    is most of their time."""
+    made = {}
+
+    def env_for(folder):  # this process's environment (each worker's own cache), as mlflow_env makes it
+        env = dict(os.environ, CORE_ARTIFACT_ROOT=str(folder / "artifacts"))
+        env["PYTHONPATH"] = os.pathsep.join([str(ext_site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env.pop("CORE_TRACKING_URI", None)  # the embedded store
+        return env
+
+    def make(key, folder):
+        _, train_spec, new_rows = FAMILIES[key]
+        env = env_for(folder)
+        copy_store(migrated_store, folder / "artifacts")
+        run_dir, mlflow_id = _train(folder, env, key, train_spec(folder))
+        data = new_rows(folder)
+        scored = _predictions(_score(folder, env, key, {"run_id": run_dir.name}, data))
+        (folder / "made.json").write_text(json.dumps({"run_dir": str(run_dir), "mlflow_id": mlflow_id,
+                                                      "data": data, "scored": scored}))
+
+    def get(key):
+        if key not in made:
+            folder = made_once(tmp_path_factory, f"trained_{key}", lambda f: make(key, f))
+            m = json.loads((folder / "made.json").read_text())
+            made[key] = (env_for(folder), Path(m["run_dir"]), m["mlflow_id"], m["data"], m["scored"])
+        return made[key]
+
+    return get
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(FAMILIES))
-def test_the_logged_model_loads_in_a_fresh_process_and_predicts_as_score_does(key, mlflow_env, tmp_path):
+def test_the_logged_model_loads_in_a_fresh_process_and_predicts_as_score_does(key, trained_and_scored, tmp_path):
     """Train with `core run` on the embedded store; a fresh process loads runs:/<id>/model, predicts on
     the input example and on held-out raw rows, and agrees with the family's score pipeline."""
-    module, train_spec, new_rows = FAMILIES[key]
+    module, _, _ = FAMILIES[key]
     pytest.importorskip(module, reason=f"needs the extra behind {key}")
-    run_dir, mlflow_id = _train(tmp_path, mlflow_env, key, train_spec(tmp_path))
-    data = new_rows(tmp_path)
-    scored = _predictions(_score(tmp_path, mlflow_env, key, {"run_id": run_dir.name}, data))
+    mlflow_env, run_dir, mlflow_id, data, scored = trained_and_scored(key)
 
     out = tmp_path / "loaded.json"
     proc = subprocess.run([sys.executable, "-c", _LOAD, f"runs:/{mlflow_id}/model", _store_uri(mlflow_env),
@@ -323,15 +356,14 @@ def _downloading_locator(store: str, dest: Path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["sklearn_classifier", "torch_mlp", "text_classifier"])
-def test_score_from_a_model_uri_predicts_as_score_from_the_run_and_tags_the_source(key, mlflow_env, tmp_path):
+def test_score_from_a_model_uri_predicts_as_score_from_the_run_and_tags_the_source(key, trained_and_scored,
+                                                                                  tmp_path):
     """`score.model_uri: runs:/<id>/model` (resolved by a context's locate_model) gives the same
     predictions as `score.run_id`, and tags source_model_uri and source_model_version."""
-    module, train_spec, new_rows = FAMILIES[key]
+    module, _, _ = FAMILIES[key]
     pytest.importorskip(module, reason=f"needs the extra behind {key}")
     cls = _plugins()[key][0]
-    run_dir, mlflow_id = _train(tmp_path, mlflow_env, key, train_spec(tmp_path))
-    data = new_rows(tmp_path)
-    scored = _predictions(_score(tmp_path, mlflow_env, key, {"run_id": run_dir.name}, data))
+    mlflow_env, run_dir, mlflow_id, data, scored = trained_and_scored(key)
 
     uri = f"runs:/{mlflow_id}/model"
     spec = RunSpec(plugin=key, data_spec={"pipeline": "score", "score": {"model_uri": uri}, "data": data,
