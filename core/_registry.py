@@ -109,6 +109,16 @@ class Registry:
             return PluginEntry(key, ep.value, ep.dist_name, ep.dist_version, error=str(exc))
         return PluginEntry(key, ep.value, ep.dist_name, info.version or ep.dist_version, info)
 
+    def distribution(self, key: str) -> str | None:
+        """`name version` of the distribution that registers plugin `key` (None: unknown or not one),
+        without importing the plugin."""
+        if self._classes is not None:
+            return None
+        ep = self._eps().get(key)
+        if ep is None or ep.dist_name is None:
+            return None
+        return f"{ep.dist_name} {ep.dist_version}" if ep.dist_version else ep.dist_name
+
     def _plugin_cache(self) -> PluginCache:
         if self._cache is None:
             self._cache = PluginCache(ENTRY_POINT_GROUP)

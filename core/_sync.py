@@ -29,6 +29,7 @@ from core._records import read_run, run_folders
 from core._redact import scrub
 from core._runlock import locked
 from core._safefiles import regular_file
+from core._send_folder import is_marked, send_folder
 from core._summary import CorruptSummary, ErrorInfo, PluginRef, RegistrationInfo, RunSummary, TrackingInfo
 from core._tracking import (
     DEFAULT_EXPERIMENT,
@@ -59,6 +60,8 @@ class SyncReport:
     registered: dict[str, Any] | None = None
     #: the journal's start line was corrupt: the start was rebuilt from the summary (`rebuilt_start`)
     rebuilt_start: bool = False
+    #: a run folder kept on its node (a Ray sweep) was sent whole to the run's artifacts now (`core._send_folder`)
+    folder_sent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -80,7 +83,7 @@ def pending_runs(root: Path, problems: list[str] | None = None) -> list[Path]:
                 if os.path.lexists(path) and regular_file(path, run_dir) is None:
                     raise OSError(f"{path.relative_to(run_dir)} is not a regular file in the run folder")
             journal = Journal(run_dir)
-            if journal.last_seq > journal.sent_seq or _lags(run_dir, journal):
+            if journal.last_seq > journal.sent_seq or _lags(run_dir, journal) or is_marked(run_dir):
                 found.append(run_dir)
         except Exception as exc:  # noqa: BLE001 - any unreadable record: reported, and the other runs synced
             if problems is not None:
@@ -131,6 +134,7 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     if not records:
         report.backend_run_id = journal.state.get("backend_run_id")
         _update_summary(run_dir, report, None)  # a sync killed before it could say so
+        _send_marked_folder(run_dir, report, journal, tracking_uri)
         return report
     target = _target(journal, run_dir, tracking_uri)
     backend = None
@@ -154,6 +158,7 @@ def sync_locked(run_dir: Path, *, tracking_uri: str | None = None, report: SyncR
     report.backend_run_id = journal.state.get("backend_run_id")
     report.registered = _registration_state(journal)
     _update_summary(run_dir, report, target)
+    _send_marked_folder(run_dir, report, journal, tracking_uri)
     return report
 
 
@@ -181,6 +186,12 @@ def rebuilt_start(journal: Journal, summary: RunSummary | None) -> dict[str, Any
         "tags": {**summary.tags, "plugin": summary.plugin.key, RUN_ID_TAG: summary.run_id},
         "time": int(summary.started_at.timestamp() * 1000),
     }
+
+
+def _send_marked_folder(run_dir: Path, report: SyncReport, journal: Journal, tracking_uri: str | None) -> None:
+    """A folder its node could not send when the run ended goes once tracking has all the run's calls."""
+    if is_marked(run_dir) and not report.pending and report.backend_run_id:
+        report.folder_sent = send_folder(run_dir, _target(journal, run_dir, tracking_uri), report.backend_run_id)
 
 
 def _registration_state(journal: Journal) -> dict[str, Any] | None:

@@ -209,6 +209,8 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
     r = _command(rsub, action, "show", help="one run: summary, params, metrics, tags, files, error")
     r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
     r.add_argument("--json", action="store_true", help="print JSON")
+    r.add_argument("--fetch", action="store_true",
+                   help="a run that ran on another node (a Ray sweep): bring its folder from the tracking server first")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:show_command"))
     r = _command(rsub, action, "fetch", help="bring a run that ran on another node (a Ray sweep) here from the tracking server")

@@ -39,6 +39,12 @@ RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_DISABLE_USAGE_STATS": 
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
+def node_pythonpath(*first: object) -> str:
+    """PYTHONPATH for a node's processes: `first`, then this test process's own path, so the nodes import
+    the same `core` as the test (a worktree's, not whatever the environment has installed)."""
+    return os.pathsep.join(p for p in (*map(str, first), os.environ.get("PYTHONPATH", "")) if p)
+
+
 class RayNode:
     def __init__(self, proc: subprocess.Popen, temp_dir: Path, log: Path) -> None:
         self.proc, self.temp_dir, self.log = proc, temp_dir, log
@@ -112,7 +118,7 @@ class RayCluster:
         self.wait_for_nodes(len(self.nodes))
         return node
 
-    def wait_for_nodes(self, count: int, timeout: float = 40) -> None:
+    def wait_for_nodes(self, count: int, timeout: float = 120) -> None:
         """Until `count` nodes are alive in the cluster (asked with `ray status` against this address)."""
         deadline = time.monotonic() + timeout
         last = ""

@@ -77,7 +77,7 @@ class _PgMlflowServer(MlflowServer):
 @pytest.fixture(scope="module")
 def bed(ext_site, tmp_path_factory):
     from pg_server import PostgresServer, why_not
-    from ray_cluster import RayCluster
+    from ray_cluster import RayCluster, node_pythonpath
 
     reason = why_not()
     if reason:
@@ -90,7 +90,7 @@ def bed(ext_site, tmp_path_factory):
         pg.start()
         server = _PgMlflowServer(base / "mlflow", pg.uri)
         server.start()
-        common = {"PYTHONPATH": str(ext_site), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        common = {"PYTHONPATH": node_pythonpath(ext_site), "MLFLOW_DISABLE_TELEMETRY": "true"}
         cluster.start_head(num_cpus=1, env={**common, "CORE_ARTIFACT_ROOT": str(base / "head_root")})
         cluster.add_node(num_cpus=1, resources={"node2": 1},
                          env={**common, "CORE_ARTIFACT_ROOT": str(base / "node2_root")})
@@ -152,6 +152,13 @@ def test_a_sweep_across_two_nodes_shares_nothing_but_the_server(cli_env, bed, tm
     listed = json.loads(run_cli(["runs", "list", "--json"], env).stdout)
     assert ids <= {r["run_id"] for r in listed}
     remote = sorted(on_node2)[0]
+    other = sorted(on_head)[0]  # `runs show` says where its folder is, and --fetch brings it on demand
+    shown = run_cli(["runs", "show", other], env)
+    assert shown.returncode == 0 and "FINISHED" in shown.stdout, shown.stderr
+    assert "only its summary is here" in shown.stdout and f"core runs show {other} --fetch" in shown.stdout
+    shown = run_cli(["runs", "show", other, "--fetch"], env)
+    assert shown.returncode == 0 and "files fetched into" in shown.stderr, shown.stderr
+    assert "reports/report.html" in shown.stdout and (driver_root / "runs" / other / "logs" / "run.log").is_file()
     fetched = run_cli(["runs", "fetch", remote, "--tracking-uri", bed["server"].uri], env)
     assert fetched.returncode == 0, fetched.stderr
     local = driver_root / "runs" / remote
@@ -160,6 +167,170 @@ def test_a_sweep_across_two_nodes_shares_nothing_but_the_server(cli_env, bed, tm
     assert shown.returncode == 0 and "FINISHED" in shown.stdout, shown.stderr
 
 
+PAUSING = """plugin: ext_steps
+seed: 5
+data_spec: {steps: 4, pause_after: 1}
+sweep:
+  name: outage
+  grid:
+    data_spec.steps: [3, 4]
+"""
+
+
+def _new(paths: list[Path], pattern: str, before: set[str]) -> list[Path]:
+    return [p for root in paths for p in (root / "runs").glob(pattern) if p.parent.name not in before]
+
+
+def test_a_server_down_mid_sweep_leaves_calls_pending_on_the_nodes_and_core_sync_there_sends_them(
+        cli_env, bed, tmp_path):
+    """The mlflow server stops while both nodes' runs are mid-way: the runs finish, their calls wait in
+    their journals on their nodes; the table and the closing line say how many and where, with the
+    `core sync` to run there. With the server back, `core sync` on each node sends the calls and the
+    run folder the node kept, and MLflow has every metric point."""
+    env = _driver_env(cli_env, bed)
+    roots = [bed["head_root"], bed["node2_root"]]
+    before = _ids(roots[0]) | _ids(roots[1])
+    spec = write_spec(tmp_path / "s.yaml", PAUSING)
+    proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--executor", "ray", "--ray-address",
+                             bed["cluster"].address, "--max-workers", "2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    server = bed["server"]
+    try:
+        deadline = time.monotonic() + 240
+        paused: list[Path] = []
+        while time.monotonic() < deadline and len(paused) < 2 and proc.poll() is None:
+            paused = _new(roots, "*/paused", before)
+            time.sleep(0.2)
+        assert len(paused) == 2, f"the runs never paused: {proc.poll()} {proc.stderr.read() if proc.poll() else ''}"
+        server.stop()
+        for path in paused:
+            (path.parent / "resume").write_text("")
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if server.proc is None or server.proc.poll() is not None:
+            server.start()
+    assert proc.returncode == 0, err[-4000:]  # the runs finished; only tracking lags
+    ids = sorted(p.parent.name for p in paused)
+    assert all(f"tracking calls pending on {worker_node()}" in line for line in out.splitlines() if
+               line.startswith("ok ")), out
+    assert "pending" in next(line for line in out.splitlines() if line.startswith("rank")), out
+    assert "2 run(s) have" in err and "tracking calls not in MLflow yet" in err, err[-3000:]
+    for root in roots:
+        mine = sorted(i for i in ids if (root / "runs" / i).is_dir())
+        if not mine:
+            continue
+        assert f"on {worker_node()}: CORE_ARTIFACT_ROOT={root} core sync {' '.join(mine)}" in err, err[-3000:]
+        assert all((root / "runs" / i / "tracking" / "send_folder").is_file() for i in mine)
+    # The server is back (the finally above): `core sync` on each node, with the node's root.
+    for root in roots:
+        synced = run_cli(["sync", "--artifact-root", str(root)], env, timeout=200)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert "its whole run folder" in synced.stdout, synced.stdout
+    client = _client(bed)
+    for run_id in ids:
+        folder = next(root / "runs" / run_id for root in roots if (root / "runs" / run_id).is_dir())
+        summary = json.loads((folder / "summary" / "run_summary.json").read_text())
+        assert summary["tracking"]["pending"] == 0 and not (folder / "tracking" / "send_folder").exists()
+        run = client.get_run(summary["tracking"]["run_id"])
+        steps = summary["spec"]["data_spec"]["steps"]
+        assert run.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == list(range(steps))
+        assert "summary/run_summary.json" in {f.path for f in client.list_artifacts(run.info.run_id, "summary")}
+
+
+def worker_node() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+CRASHING = """plugin: ext_sleep
+seed: 9
+data_spec: {{seconds: 600, until: {release}}}
+sweep:
+  name: crash
+  grid:
+    data_spec.seconds: [0, 600, 601]
+"""
+
+
+def test_resume_after_the_driver_is_killed_reruns_only_what_did_not_finish(cli_env, bed, tmp_path):
+    """SIGKILL the driver while two runs are in flight on the nodes and one has finished. `--resume`
+    then asks MLflow: the two left RUNNING are ended KILLED (mlcore.failure=driver_lost, their metrics
+    kept) and run again as new runs tagged mlcore.retry_of; the finished one is not run again, even when
+    its result never reached the driver (its summary in the sweep's folder is removed to make it so:
+    the driver then knows of it only through its FINISHED MLflow run, found by its tags)."""
+    env = _driver_env(cli_env, bed)
+    roots = [bed["head_root"], bed["node2_root"]]
+    before = _ids(roots[0]) | _ids(roots[1])
+    release = tmp_path / "release"
+    spec = write_spec(tmp_path / "s.yaml", CRASHING.format(release=release))
+    driver_root = Path(env["CORE_ARTIFACT_ROOT"])
+    proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--executor", "ray", "--ray-address",
+                             bed["cluster"].address, "--max-workers", "2"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        held: list[Path] = []
+        ready: list[Path] = []
+        while time.monotonic() < deadline and (len(held) < 1 or len(ready) < 3) and proc.poll() is None:
+            held = list((driver_root / "sweeps").glob("crash-*/runs/*/summary.json"))
+            ready = _new(roots, "*/ready", before)
+            time.sleep(0.2)
+        assert len(held) == 1 and len(ready) == 3, f"{proc.poll()} {proc.stderr.read() if proc.poll() else ''}"
+        proc.kill()  # SIGKILL: the driver ends nothing, writes no results.json
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    finished_id = held[0].parent.name
+    waiting = {p.parent.name: int(p.read_text()) for p in ready if p.parent.name != finished_id}
+    assert len(waiting) == 2
+    deadline = time.monotonic() + 90  # Ray ends the tasks of a driver that is gone
+    while time.monotonic() < deadline and any(_alive(pid) for pid in waiting.values()):
+        time.sleep(0.5)
+    assert not any(_alive(pid) for pid in waiting.values()), "the dead driver's tasks still run"
+    sweep_dir = held[0].parent.parent.parent
+    assert not (sweep_dir / "results.json").exists()
+    held[0].unlink()  # its result "never reached" the driver
+    release.write_text("")  # the runs of the resume need not wait
+    proc = run_cli(["sweep", str(spec), "--executor", "ray", "--ray-address", bed["cluster"].address,
+                    "--max-workers", "2", "--resume", sweep_dir.name, "--json"], env, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = {r["index"]: r for r in json.loads(proc.stdout)["runs"]}
+    assert rows[0]["run_id"] == finished_id and rows[0]["status"] == "FINISHED" and rows[0].get("resumed"), rows
+    assert "1 run(s) FINISHED in MLflow though their results never reached the driver" in proc.stderr
+    assert "2 run(s) left RUNNING by the driver that died ended KILLED" in proc.stderr, proc.stderr[-3000:]
+    assert {rows[1]["status"], rows[2]["status"]} == {"FINISHED"}
+    assert {rows[1]["retry_of"][0], rows[2]["retry_of"][0]} == set(waiting), rows
+    assert held[0].is_file()  # brought back from the run's artifacts on the server
+    client = _client(bed)
+    exp = client.get_run(json.loads(proc.stdout)["parent_run_id"]).info.experiment_id
+    for killed in waiting:
+        run = client.search_runs([exp], filter_string=f"tags.`mlcore.run_id` = '{killed}'")[0]
+        assert run.info.status == "KILLED" and run.data.tags["mlcore.failure"] == "driver_lost"
+        assert [m.value for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1.0, 0.5, 1 / 3]
+    for index in (1, 2):
+        again = client.search_runs([exp], filter_string=f"tags.`mlcore.run_id` = '{rows[index]['run_id']}'")[0]
+        assert again.info.status == "FINISHED" and again.data.tags["mlcore.retry_of"] == rows[index]["retry_of"][0]
+    first = client.search_runs([exp], filter_string=f"tags.`mlcore.sweep_id` = '{sweep_dir.name}' and "
+                                                    "tags.`mlcore.sweep_index` = '0'")
+    assert [r.data.tags["mlcore.run_id"] for r in first] == [finished_id]  # never run twice
+    parent = client.get_run(json.loads(proc.stdout)["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# Last: it kills the second node, which the tests above use.
 def test_the_second_node_lost_mid_sweep_fails_its_run_as_node_lost_and_retries_it(cli_env, bed, tmp_path):
     """Kill node2's raylet while it runs a run: that run is FAILED in MLflow (mlcore.failure=node_lost),
     its metrics kept; the config runs again, on the head, as a new run tagged mlcore.retry_of."""

@@ -237,3 +237,21 @@ def test_a_cluster_drivers_checks_leave_the_nodes_files_and_devices_to_the_nodes
     with pytest.raises(BadInput, match="file not found"):
         SequentialExecutor().validate(specs)
     assert "CORE_VALIDATION" not in os.environ
+
+
+def test_a_plugin_missing_on_a_node_names_the_node_and_its_distribution(tmp_path, monkeypatch):
+    """A cluster run (its folder node-local) whose plugin the node lacks: one line with the node and the
+    distribution the driver has it from, not the plugin key alone; on the driver the distribution is
+    read from the plugin's entry point."""
+    from core._registry import Registry
+    from core._sweep.worker import NODE, SweepJob, execute_job
+
+    monkeypatch.setenv("CORE_ARTIFACT_ROOT", str(tmp_path / "node"))
+    job = SweepJob(0, "k", {"plugin": "not_here"}, None, "memory", run_id="r1", plugin_dist="mlcore-extras 2.1")
+    result = execute_job(job)
+    assert result.status.value == "FAILED" and result.node == NODE
+    assert result.error.startswith(f"PluginNotFound on node {NODE}: plugin 'not_here' is not installed there")
+    assert "mlcore-extras 2.1" in result.error and "--ray-runtime-env" in result.error
+    assert "\n" not in result.error and not (tmp_path / "node" / "runs").exists()
+    assert Registry().distribution("sklearn_classifier").startswith("mlcore ")
+    assert Registry().distribution("no_such_plugin") is None

@@ -49,12 +49,12 @@ def _env(cli_env: dict[str, str], **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def cluster(ext_site, tmp_path_factory):
     """A one-node Ray 'already running' on the machine: 2 CPUs, its own CORE_ARTIFACT_ROOT."""
-    from ray_cluster import RayCluster
+    from ray_cluster import RayCluster, node_pythonpath
 
     root = tmp_path_factory.mktemp("head_root")
     ray = RayCluster()
     try:
-        ray.start_head(num_cpus=2, env={"CORE_ARTIFACT_ROOT": str(root), "PYTHONPATH": str(ext_site),
+        ray.start_head(num_cpus=2, env={"CORE_ARTIFACT_ROOT": str(root), "PYTHONPATH": node_pythonpath(ext_site),
                                         "CORE_TRACKING_URI": "memory"})
         ray.root = root
         yield ray
@@ -258,3 +258,36 @@ def test_retry_failed_reruns_a_failing_config_as_a_new_run(cli_env, tmp_path):
     failed = [r for r in runs if r["status"] == "FAILED"]
     assert len(failed) == 2 and {r["spec"]["seed"] for r in failed} == {1}
     assert any(r["tags"].get("mlcore.retry_of") == rows["oops"]["retry_of"][0] for r in failed)
+
+
+@pytest.mark.slow
+def test_ray_runtime_env_reaches_the_tasks_and_a_node_without_the_plugin_names_its_distribution(cli_env, cluster,
+                                                                                               tmp_path):
+    """`--ray-runtime-env FILE` goes through to the tasks: its env_vars set the node's run folder root
+    (CORE_ARTIFACT_ROOT) for this sweep's runs only; a runtime_env whose PYTHONPATH lacks the plugin's
+    package is a node without the plugin: the run FAILS with one line naming the node and the
+    distribution, no traceback."""
+    from core._sweep.worker import NODE
+
+    env = _env(cli_env)
+    spec = write_spec(tmp_path / "s.yaml", STEPS.format(name="rtenv"))
+    elsewhere = tmp_path / "rt_root"
+    env_file = write_spec(tmp_path / "env.yaml", f"env_vars: {{CORE_ARTIFACT_ROOT: '{elsewhere}'}}\n")
+    proc = run_cli(["sweep", str(spec), "--executor", "ray", "--ray-address", cluster.address, "--max-workers", "2",
+                    "--ray-runtime-env", str(env_file), "--json"], env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ids = {r["run_id"] for r in json.loads(proc.stdout)["runs"]}
+    assert len(ids) == 3 and {p.name for p in (elsewhere / "runs").iterdir()} == ids
+    assert not ids & {p.name for p in cluster.root.glob("runs/*")}
+
+    repo = Path(__file__).resolve().parent.parent  # mlcore importable, the plugin package not
+    bare = write_spec(tmp_path / "bare.yaml", f"env_vars: {{PYTHONPATH: '{repo}'}}\n")
+    proc = run_cli(["sweep", str(spec), "--executor", "ray", "--ray-address", cluster.address, "--max-workers", "2",
+                    "--ray-runtime-env", str(bare), "--json"], env, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout)["runs"]
+    assert [r["status"] for r in rows] == ["FAILED"] * 3
+    error = rows[0]["error"]
+    assert error.startswith(f"PluginNotFound on node {NODE}: plugin 'ext_steps' is not installed there"), error
+    assert "mlcore-ext-pkg 0.3.0" in error and "\n" not in error
+    assert "Traceback" not in proc.stderr and "pickl" not in proc.stderr.lower()

@@ -9,6 +9,7 @@ from typing import Any
 
 from core._commands._output import format_value, print_json, print_table
 from core._errors import BadInput, MissingExtra
+from core._layout import RUNS_DIR, SWEEPS_DIR
 from core._records import (
     RecordStatus,
     RunRecord,
@@ -59,10 +60,18 @@ def list_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     run = _load(args, args.run_id)
+    remote = _kept_elsewhere(run)
+    if remote and args.fetch:  # its folder is on the node that ran it: bring it from the tracking server first
+        from core._sweep.fetch import fetch_run
+
+        fetched = fetch_run(artifact_root(args.artifact_root), run.run_id)
+        print(f"run {fetched.run_id}: {fetched.files} files fetched into {fetched.folder}", file=sys.stderr)
+        run, remote = read_run(fetched.folder), False
     if args.json:
         print_json(_brief(run) | {"params": run.params, "metrics": run.metrics, "tags": run.tags,
                                   "artifacts": [{"path": p, "bytes": n} for p, n in run.artifacts()],
-                                  "summary": run.summary.to_json() if run.summary else None})
+                                  "summary": run.summary.to_json() if run.summary else None,
+                                  "folder_here": not remote})
         return 0
     s = run.summary
     print(f"run {run.run_id}  {run.display_status}")
@@ -72,7 +81,7 @@ def show_command(args: argparse.Namespace) -> int:
         print("  (recorded RUNNING, but its process is gone: killed, or its machine stopped)")
     for label, value in (("plugin", run.plugin), ("name", run.name), ("started", iso(run.started)),
                          ("ended", iso(s.ended_at) if s else None), ("duration", _duration(run.duration_s)),
-                         ("folder", run.run_dir)):
+                         ("folder", _elsewhere(run) if remote else run.run_dir)):
         if value:
             print(f"  {label + ':':10} {value}")
     tracking = s.tracking if s else None
@@ -80,7 +89,8 @@ def show_command(args: argparse.Namespace) -> int:
         print(f"  {'mlflow:':10} run {tracking.run_id} in {tracking.uri}"
               + (f" ({tracking.pending} calls pending: core sync {run.run_id})" if tracking.pending else ""))
     if run.error:
-        print(f"\nerror: {run.error}\n  details: {run.layout.exception}")
+        print(f"\nerror: {run.error}\n  details: "
+              + (f"in its folder (core runs show {run.run_id} --fetch)" if remote else str(run.layout.exception)))
     for title, mapping, fmt in (("outputs", dict(s.outputs) if s else {}, _num), ("metrics", run.metrics, _num),
                                 ("params", run.params, str), ("tags", run.tags, str)):
         if mapping:
@@ -88,7 +98,7 @@ def show_command(args: argparse.Namespace) -> int:
             width = max(len(k) for k in mapping)
             for key in sorted(mapping):
                 print(f"  {key:<{width}}  {fmt(mapping[key])}")
-    files = run.artifacts()
+    files = [] if remote else run.artifacts()
     if files:
         print("\nfiles:")
         for path, size in files:
@@ -265,6 +275,17 @@ def _reason(exc: BaseException) -> str:
     """An error as one line, credentials scrubbed."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return scrub(text)[:300]
+
+
+def _kept_elsewhere(run: RunRecord) -> bool:
+    """The run ran on another node (a Ray sweep): only the summary its task returned is here."""
+    return run.run_dir.parent.name == RUNS_DIR and run.run_dir.parent.parent.parent.name == SWEEPS_DIR
+
+
+def _elsewhere(run: RunRecord) -> str:
+    host = run.summary.host if run.summary and run.summary.host else "the node that ran it"
+    return (f"on {host}, in tracking; only its summary is here ({run.run_dir}): core runs show {run.run_id} --fetch "
+            "(or core runs fetch) brings the folder from the tracking server")
 
 
 def _load(args: argparse.Namespace, run_id: str) -> RunRecord:

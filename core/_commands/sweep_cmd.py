@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from core._commands._output import print_json, print_table
@@ -23,6 +24,7 @@ from core._sweep.driver import (
     RunDone,
     RunRetried,
     RunsOver,
+    RunsRecovered,
     SearchPlotSkipped,
     StudyTrouble,
     SweepChecking,
@@ -124,6 +126,8 @@ class _Console:
         match event:
             case SweepChecking():
                 self._checking(event)
+            case RunsRecovered():
+                self._recovered(event)
             case SweepStarted():
                 self._started(event)
             case RunDone():
@@ -160,6 +164,16 @@ class _Console:
             return
         print(f"sweep {event.name}: {event.to_run} runs to run; checking their configs{starting}...", file=self.out,
               flush=True)
+
+    def _recovered(self, event: RunsRecovered) -> None:
+        """A resume after the driver died: what MLflow told that the sweep's files did not."""
+        if event.finished:
+            print(f"sweep {event.sweep_id}: {event.finished} run(s) {FINISHED} in MLflow though their results never "
+                  "reached the driver: not run again", file=self.out, flush=True)
+        if event.ended:
+            print(f"sweep {event.sweep_id}: {event.ended} run(s) left RUNNING by the driver that died ended "
+                  f"{RecordStatus.KILLED.value} in MLflow (mlcore.failure=driver_lost): their configs run again",
+                  file=self.out, flush=True)
 
     def _started(self, event: SweepStarted) -> None:
         if event.adaptive:
@@ -244,10 +258,12 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
     if outcome.parent_run_id:
         print(f"mlflow: parent run {outcome.parent_run_id}")
     if pending:
-        nodes = sorted({row.node or "?" for row in pending})
         print(f"{len(pending)} run(s) have {sum(r.pending for r in pending)} tracking calls not in MLflow yet, kept "
-              f"in their journals on {', '.join(nodes)}: run `core sync` there (with that node's artifact root)",
+              "in their journals on the nodes that ran them; once the server is back, send them from each node:",
               file=sys.stderr)
+        for node, root, ids in _pending_by_node(pending):
+            where = f"CORE_ARTIFACT_ROOT={root} " if root else ""
+            print(f"  on {node}: {where}core sync {' '.join(ids)}", file=sys.stderr)
     if outcome.interrupt:
         print(f"interrupted by {outcome.interrupt}: resume with --resume {outcome.sweep_id}", file=sys.stderr)
     elif outcome.failed:
@@ -278,6 +294,16 @@ def _dry_run_search(plan: Any, *, as_json: bool) -> int:
     for key, dist in search.params.items():
         print(f"  {key}: {dist}")
     return 0
+
+
+def _pending_by_node(rows: list[Any]) -> list[tuple[str, str | None, list[str]]]:
+    """(node, its artifact root, run ids) of the runs with pending calls: where `core sync` must run."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for row in rows:
+        folder = row.node_folder or row.run_dir
+        root = str(Path(folder).parent.parent) if folder and row.node_folder else None
+        groups.setdefault((row.node or "?", root), []).append(row.run_id or "?")
+    return [(node, root, ids) for (node, root), ids in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))]
 
 
 def _first_line(text: str) -> str:

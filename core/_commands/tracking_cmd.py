@@ -52,7 +52,8 @@ def sync_command(args: argparse.Namespace) -> int:
         if r.skipped:
             print(f"{r.run_id}: skipped ({r.skipped})")
         elif r.ok:
-            print(f"{r.run_id}: sent {sent}; MLflow run {r.backend_run_id}")
+            folder = "; and its whole run folder (kept on this node)" if r.folder_sent else ""
+            print(f"{r.run_id}: sent {sent}{folder}; MLflow run {r.backend_run_id}")
         else:
             print(f"{r.run_id}: sent {sent}; {r.pending} still pending: {r.error}", file=sys.stderr)
         if r.registered and not r.skipped:

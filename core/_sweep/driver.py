@@ -17,6 +17,7 @@ from typing import Any
 
 from core._errors import BadInput, RunInterrupted
 from core._records import RecordStatus, RunRecord, lower_is_better
+from core._registry import Registry
 from core._runner import new_run_id
 from core._settings import artifact_root as resolve_root
 from core._settings import tracking_uri as resolve_uri
@@ -26,6 +27,7 @@ from core._sweep.executors import Executor, ProcessExecutor, SequentialExecutor
 from core._sweep.lost import mark_lost
 from core._sweep.parent import ParentRun
 from core._sweep.plan import PlannedRun, SweepPlan, resolve
+from core._sweep.recover import recover
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
 from core._sweep.table import SweepOutcome, build_rows, describe, rank
 from core._sweep.worker import JobResult, SweepJob
@@ -66,6 +68,16 @@ class SweepChecking:
     executor: str
     #: an adaptive search: `to_run` is the most trials it will make (its timeout may end it sooner)
     adaptive: bool = False
+
+
+@dataclass(frozen=True)
+class RunsRecovered:
+    """A resume found in tracking what the sweep's files lacked (its driver died): `finished` runs
+    FINISHED there, not run again, and `ended` runs it had left RUNNING, now ended KILLED and run again."""
+
+    sweep_id: str
+    finished: int
+    ended: int
 
 
 @dataclass(frozen=True)
@@ -155,8 +167,8 @@ class ParentRunUnfinished:
     error: Exception
 
 
-SweepEvent = (SweepChecking | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver | NoParentRun
-              | ParentRunUnfinished | StudyTrouble | SearchPlotSkipped)
+SweepEvent = (SweepChecking | RunsRecovered | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver
+              | NoParentRun | ParentRunUnfinished | StudyTrouble | SearchPlotSkipped)
 
 
 def run_sweep(plan: SweepPlan, options: SweepOptions, *,
@@ -222,6 +234,8 @@ class _Sweep:
     search: Any = None
     #: the planned runs by sweep index (a search's grow as its trials are asked)
     planned: dict[int, PlannedRun] = field(default_factory=dict)
+    #: by key, the runs a dead driver left RUNNING, ended KILLED by this resume (`recover`)
+    ended: dict[str, list[str]] = field(default_factory=dict)
 
     def _base_spec(self) -> dict[str, Any]:
         return self.plan.runs[0].spec.to_dict() if self.plan.runs else spec_from_mapping(
@@ -259,6 +273,8 @@ class _Sweep:
             to_run = self.search.left if self.search is not None else plan.search.budget
             self.emit(SweepChecking(plan.name, len(plan.runs) + to_run, to_run, options.executor, adaptive=True))
         else:
+            if store is not None:  # the sweep's driver may have died: ask tracking what its files lack
+                self._recover(store)
             left = [p for p in plan.runs if store is None or p.key not in store.finished()]
             to_run = len(left)
             self.emit(SweepChecking(plan.name, len(plan.runs), to_run, options.executor))
@@ -313,6 +329,15 @@ class _Sweep:
         if parent:
             self._finish_parent(parent, outcome, store.layout)
         return outcome
+
+    def _recover(self, store: SweepStore) -> None:
+        """What tracking knows that the sweep's files do not (its driver died): FINISHED runs are not
+        run again, runs left RUNNING are ended KILLED and run again (`recover`)."""
+        found = recover(self.target, store, store.planned_keys(), set(store.finished()))
+        store.tracked = found.finished
+        self.ended = found.ended
+        if found.finished or found.ended:
+            self.emit(RunsRecovered(store.sweep_id, len(found.finished), sum(len(v) for v in found.ended.values())))
 
     def _remote_record(self, result: JobResult) -> RunRecord | None:
         return self.store.held_record(result.run_id) if result.run_id else None
@@ -370,15 +395,20 @@ class _Sweep:
         # On a cluster each run's folder lives on its node (none shares this disk); the driver keeps
         # what the tasks return in the sweep's folder.
         node_local = bool(getattr(self.runner, "on_cluster", False))
+        # Named on a node that lacks the plugin (the driver has it: every spec was validated here).
+        dist = Registry().distribution(self._base_spec()["plugin"]) if node_local else None
         jobs = []
         for planned in todo:
             tags = {SWEEP_TAG: store.sweep_id, INDEX_TAG: str(planned.index)}
             if parent_id:
                 tags[PARENT_TAG] = parent_id
+            killed = self.ended.get(planned.key, [])
+            if killed:  # a dead driver's run, ended KILLED by this resume: this one is its next attempt
+                self.retried[planned.index] = list(killed)
             jobs.append(SweepJob(planned.index, planned.key, planned.spec.to_dict(),
                                  None if node_local else str(self.root), self.target.uri,
                                  None if node_local else str(store.layout.stop_file), tags=tags,
-                                 run_id=new_run_id()))
+                                 run_id=new_run_id(), retry_of=killed[-1] if killed else None, plugin_dist=dist))
         return jobs
 
     def _settle(self, job: SweepJob, result: JobResult) -> SweepJob | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class SweepStore:
     state: SweepState
     resumed: bool = False
     previous: tuple[ResultRow, ...] = ()
+    #: by key, runs FINISHED in tracking that the sweep's files do not show (`recover`: the driver died first)
+    tracked: dict[str, ResultRow] = field(default_factory=dict)
 
     @classmethod
     def open(cls, root: Path, plan: SweepPlan, resume: str | None) -> SweepStore:
@@ -137,18 +139,23 @@ class SweepStore:
 
     def finished(self) -> dict[str, ResultRow]:
         """By key, the runs this sweep already FINISHED (or PRUNED, in a search: its study has them):
-        those in its results.json and, when resuming, those on disk that never reached it (the driver
-        was killed)."""
+        those in its results.json and, when resuming, those on disk (or FINISHED in tracking: `tracked`)
+        that never reached it (the driver was killed)."""
         done = {r.key: r for r in self.previous if r.status in ENDED_WELL}
         if self.resumed:
             done |= self._finished_on_disk(done)
+            done |= {k: r for k, r in self.tracked.items() if k not in done}
         return done
+
+    def planned_keys(self) -> dict[int, str]:
+        """By sweep index, the keys of the runs the sweep's plan.json had (before a resume rewrites it)."""
+        if not self.layout.plan.is_file():
+            return {}
+        return {r["index"]: r["key"] for r in _read_json(self.layout.plan)["runs"]}
 
     def _finished_on_disk(self, known: dict[str, ResultRow]) -> dict[str, ResultRow]:
         # Matched to specs through the earlier plan.json, so it must be read before the plan is rewritten.
-        if not self.layout.plan.is_file():
-            return {}
-        key_of = {r["index"]: r["key"] for r in _read_json(self.layout.plan)["runs"]}
+        key_of = self.planned_keys()
         found: dict[str, ResultRow] = {}
         for index, record in self._runs_on_disk():
             key = key_of.get(index)

@@ -42,6 +42,8 @@ class ResultRow:
     retry_of: tuple[str, ...] = ()
     #: PRUNED: the step of the watched metric at which the search's pruner stopped it
     pruned_step: int | None = None
+    #: the run's folder on `node`, for a run that ran on another node (`run_dir` is the summary kept here)
+    node_folder: str | None = None
 
     def to_json(self, *, ranked: bool) -> dict[str, Any]:
         """The row as results.json stores it; `resumed` only when set and `rank` only in a ranked table,
@@ -59,6 +61,8 @@ class ResultRow:
             data["retry_of"] = list(self.retry_of)
         if self.pruned_step is not None:
             data["pruned_step"] = self.pruned_step
+        if self.node_folder:
+            data["node_folder"] = self.node_folder
         if ranked:
             data["rank"] = self.rank
         return data
@@ -79,7 +83,8 @@ class ResultRow:
                    pending=data.get("pending") if isinstance(data.get("pending"), int) else 0,
                    node=data.get("node") if isinstance(data.get("node"), str) else None,
                    retry_of=tuple(str(r) for r in data.get("retry_of") or ()),
-                   pruned_step=data.get("pruned_step") if isinstance(data.get("pruned_step"), int) else None)
+                   pruned_step=data.get("pruned_step") if isinstance(data.get("pruned_step"), int) else None,
+                   node_folder=data.get("node_folder") if isinstance(data.get("node_folder"), str) else None)
 
 
 #: how a sweep's run may end without the sweep failing (`core sweep` exits 0 when every run did)
@@ -156,8 +161,10 @@ def build_rows(planned: list[PlannedRun], results: Mapping[int, JobResult], done
         result = results.get(run.index)
         error = result.error if result else None
         earlier = tuple((retries or {}).get(run.index, ()))
+        node_folder = None
         if result is not None and result.summary is not None and remote is not None:
             record = remote(result)
+            node_folder = result.run_dir
         elif result is not None and result.run_dir:
             record = read_run(Path(result.run_dir))
         elif result is not None and result.node_lost and result.run_id:
@@ -167,15 +174,18 @@ def build_rows(planned: list[PlannedRun], results: Mapping[int, JobResult], done
         else:
             record = found.get(run.index)
         if record is None:
-            rows.append(ResultRow(run.index, run.key, overrides, None, RecordStatus.NOT_RUN, error=error,
-                                  retry_of=earlier))
+            # FAILED before its run folder existed (e.g. its node lacks the plugin), or never started
+            status = RecordStatus.FAILED if result is not None and result.status is RecordStatus.FAILED \
+                else RecordStatus.NOT_RUN
+            rows.append(ResultRow(run.index, run.key, overrides, None, status, error=error,
+                                  node=result.node if result else None, retry_of=earlier))
             continue
         summary = record.summary
         pending = summary.tracking.pending if summary and summary.tracking and summary.tracking.pending else 0
         rows.append(ResultRow(run.index, run.key, overrides, record.run_id, record.display_status, record.metrics,
                               record.error or error, str(record.run_dir), pending=int(pending or 0),
                               node=(result.node if result else None) or (summary.host if summary else None),
-                              retry_of=earlier, pruned_step=pruned_step(record)))
+                              retry_of=earlier, pruned_step=pruned_step(record), node_folder=node_folder))
     return rows
 
 

@@ -27,8 +27,6 @@ from core._records import RecordStatus
 #: the tag a retried run carries: the run id of the attempt whose task was lost
 RETRY_TAG = "mlcore.retry_of"
 NODE = socket.gethostname()
-#: what of a run folder is not sent to tracking with it: the lock and the disk reserve
-FOLDER_SKIP = ("tracking/run.lock", "tracking/reserve")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -53,6 +51,8 @@ class SweepJob:
     attempt: int = 0
     #: the search trial this run is (`core._sweep.trial.TrialRef`), None outside a search
     trial: Any = None
+    #: `name version` of the distribution that provides the plugin on the driver, to name it on a node that lacks it
+    plugin_dist: str | None = None
 
     @property
     def node_local(self) -> bool:
@@ -224,13 +224,34 @@ def execute_job(job: SweepJob) -> JobResult:
                       trial=job.trial.reporter() if job.trial is not None else None)
     except CoreError as exc:  # bad input found only now (e.g. the artifact root): a failed run of the sweep
         where = f" on node {NODE}" if job.node_local else ""
+        error = missing_plugin(job, exc) if job.node_local else None
         return JobResult(job.index, job.key, RecordStatus.FAILED, pid=pid, node=NODE,
-                         error=f"{type(exc).__name__}{where}: {exc}")
+                         error=error or f"{type(exc).__name__}{where}: {exc}")
     finally:
         _BUSY = False
         if _driver_gone():  # the run is recorded (KILLED, if the driver's death interrupted it): no one waits
             _leave()
     return result_of(job, outcome)
+
+
+def missing_plugin(job: SweepJob, exc: BaseException) -> str | None:
+    """One line for a plugin this node lacks (or cannot import for a missing module), naming the node and
+    the distribution the driver has it from; None for any other error."""
+    from core._errors import PluginLoadError, PluginNotFound
+
+    key = job.spec.get("plugin")
+    dist = job.plugin_dist or "its distribution"
+    fix = "install it on the node (its image), or ship it with --ray-runtime-env (pip or py_modules)"
+    if isinstance(exc, PluginNotFound):
+        return (f"PluginNotFound on node {NODE}: plugin '{key}' is not installed there: the distribution {dist} "
+                f"(as the driver has it) is missing on that node; {fix}")
+    text = str(exc)
+    if isinstance(exc, PluginLoadError) and "No module named" in text:
+        module = text.split("No module named", 1)[1].split("\n", 1)[0].strip(" '\"")
+        return (f"PluginLoadError on node {NODE}: plugin '{key}' cannot be imported there: No module named "
+                f"'{module}' (needed by {dist}); install {dist} with its dependencies on the node, or ship them "
+                "with --ray-runtime-env (pip or py_modules)")
+    return None
 
 
 def result_of(job: SweepJob, outcome: Any) -> JobResult:
@@ -249,13 +270,14 @@ def result_of(job: SweepJob, outcome: Any) -> JobResult:
 
 def finish_remote_run(outcome: Any, tracking_uri: str) -> Any:
     """For a run whose folder stays on this node: send what tracking still lacks once more (`core
-    sync`), then the whole run folder to the run's artifacts (the summary, log, journal, report and
-    everything the plugin wrote), so the driver and `core runs fetch` never need this node's disk.
-    Best-effort: what fails is in the summary's pending count and the node keeps the folder."""
+    sync`), then the whole run folder to the run's artifacts (`core._send_folder`), so the driver and
+    `core runs fetch` never need this node's disk. Best-effort: what is still pending is in the
+    summary's pending count (reported to the driver with this node's name), and the folder, marked,
+    goes with the next `core sync` on this node."""
     from core._records import read_run
+    from core._send_folder import mark_unsent, send_folder
     from core._sync import sync_run
-    from core._tracking import open_backend, resolve_target
-    from core._tracking.backend import folder_files
+    from core._tracking import resolve_target
 
     summary = outcome.summary
     run_dir = Path(outcome.run_dir)
@@ -269,14 +291,7 @@ def finish_remote_run(outcome: Any, tracking_uri: str) -> Any:
             pass
         summary = read_run(run_dir).summary or summary
     if summary.tracking and summary.tracking.run_id and not summary.tracking.pending:
-        try:
-            backend = open_backend(resolve_target(tracking_uri, artifact_root=run_dir.parent.parent))
-            try:
-                for path, artifact_path in folder_files(run_dir, run_dir, None):
-                    if path.relative_to(run_dir).as_posix() not in FOLDER_SKIP:
-                        backend.log_artifact(summary.tracking.run_id, path, artifact_path)
-            finally:
-                backend.close()
-        except Exception:  # noqa: BLE001 - the folder stays on this node; `core runs fetch` says what is missing
-            pass
+        send_folder(run_dir, resolve_target(tracking_uri, artifact_root=run_dir.parent.parent), summary.tracking.run_id)
+    else:
+        mark_unsent(run_dir)
     return summary

@@ -30,7 +30,8 @@ class Fail(Plugin):
 
 
 class Sleep(Plugin):
-    """Logs a metric per step, then waits; writes `ready` so a test knows when to signal it."""
+    """Logs a metric per step, then waits `seconds` (or until the file `until` exists); writes `ready`
+    so a test knows when to signal it."""
 
     info = PluginInfo(key="ext_sleep", description="Logs, then sleeps until interrupted")
 
@@ -39,7 +40,12 @@ class Sleep(Plugin):
             context.tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
         context.tracking.flush()
         (context.artifact_dir / "ready").write_text(str(os.getpid()))
-        time.sleep(float(spec.data_spec.get("seconds", 60)))
+        seconds, until = float(spec.data_spec.get("seconds", 60)), spec.data_spec.get("until")
+        if until is None:
+            time.sleep(seconds)
+        deadline = time.time() + seconds
+        while until is not None and time.time() < deadline and not os.path.exists(until):
+            time.sleep(0.1)
         return RunResult(outputs={"slept": True})
 
 
