@@ -81,7 +81,7 @@ def start_server(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]
                              "--workers", "2"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
+    deadline = time.time() + 600  # a loaded machine: minutes
     while time.time() < deadline:
         if proc.poll() is not None:
             sys.exit(f"mlflow server exited: {(tmp / 'mlflow-server.log').read_text()[-2000:]}")
@@ -105,7 +105,7 @@ def start_ray_head(tmp: Path, cpus: int, env: dict[str, str]) -> tuple[subproces
                              f"--temp-dir={temp_dir}"], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     address = f"127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while time.time() < deadline:
         if proc.poll() is not None:
             sys.exit(f"ray start exited: {(tmp / 'ray-head.log').read_text()[-2000:]}")
