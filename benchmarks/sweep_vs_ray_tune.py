@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,7 +95,7 @@ def start_server(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]
     sys.exit("mlflow server did not become healthy")
 
 
-def start_ray_head(tmp: Path, cpus: int, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_ray_head(tmp: Path, cpus: int, env: dict[str, str]) -> tuple[subprocess.Popen, str, Path]:
     """`ray start --head --block` on 127.0.0.1 (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), its own temp dir."""
     port = free_port()
     temp_dir = Path(tempfile.mkdtemp(prefix="mlbench", dir="/tmp"))  # short: Ray's socket paths have a limit
@@ -111,7 +112,7 @@ def start_ray_head(tmp: Path, cpus: int, env: dict[str, str]) -> tuple[subproces
             sys.exit(f"ray start exited: {(tmp / 'ray-head.log').read_text()[-2000:]}")
         status = subprocess.run([ray, "status", f"--address={address}"], env=env, capture_output=True, text=True)
         if status.returncode == 0 and "Active:" in status.stdout:
-            return proc, address
+            return proc, address, temp_dir
         time.sleep(1)
     stop_group(proc)
     sys.exit("the Ray head did not start")
@@ -238,7 +239,7 @@ def main() -> None:
         cfgs.write_text(json.dumps(configs(spec, env)))
         server, uri = start_server(tmp, env)
         # The head's workers keep run folders under the node's own root (CORE_ARTIFACT_ROOT), as on a cluster.
-        head, address = start_ray_head(tmp, args.workers, {**env, "CORE_ARTIFACT_ROOT": str(tmp / "node-root")})
+        head, address, ray_dir = start_ray_head(tmp, args.workers, {**env, "CORE_ARTIFACT_ROOT": str(tmp / "node-root")})
         try:
             order = ["tune", "core"] if args.tune_first else ["core", "tune"]
             walls = {}
@@ -251,6 +252,7 @@ def main() -> None:
         finally:
             stop_group(head)
             stop_group(server)
+            shutil.rmtree(ray_dir, ignore_errors=True)
     print(f"{args.runs} configurations (random forest, {args.trees} trees, breast_cancer 569 x 30), {args.workers} at "
           f"once on a local Ray head with {args.workers} CPUs, one mlflow server (--serve-artifacts); "
           f"{os.cpu_count()} CPUs; order: {' then '.join(order)}")
