@@ -7,7 +7,7 @@
 3. two runs with the same seed: how close their final metrics are, and which cuDNN/determinism
    settings the plugin uses.
 
-    python benchmarks/gpu_check.py [--rows 200000] [--epochs 3] [--skip-tests] [--device cuda]
+    python benchmarks/gpu_check.py [--rows 200000] [--epochs 3] [--skip-tests] [--workers N] [--device cuda]
 
 Without a GPU it says so and exits 2, unless `--device cpu` (a dry run of the script itself).
 """
@@ -81,6 +81,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--workers", type=int, default=0, help="run the test suites on N pytest-xdist workers")
     args = parser.parse_args()
     import torch
 
@@ -94,20 +95,22 @@ def main() -> int:
               f"cuDNN {torch.backends.cudnn.version()}", flush=True)
     failures = 0
     if not args.skip_tests:
-        failures += _tests(env)
+        failures += _tests(env, args.workers)
     with tempfile.TemporaryDirectory() as tmp:
         failures += _timings(Path(tmp), args, env)
     print(f"\ngpu_check: {'all passed' if not failures else f'{failures} problem(s)'}")
     return 1 if failures else 0
 
 
-def _tests(env: dict[str, str]) -> int:
+def _tests(env: dict[str, str], workers: int) -> int:
     print("\n== torch and nlp test suites (GPU-only tests included where CUDA exists)", flush=True)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+    parallel = ["-n", str(workers)] if workers > 0 else []
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-rs", *parallel,
                            "plugins/torch_mlp", "plugins/text_classifier", "-m", "not slow"],
                           cwd=ROOT, env=env, capture_output=True, text=True)
-    tail = proc.stdout.strip().splitlines()[-3:]
+    # the skipped tests' reasons (a GPU test skipped on a GPU machine is worth seeing), and on failure its story
+    tail = proc.stdout.strip().splitlines()[-(60 if proc.returncode else 12):]
     print("\n".join(tail), f"\n({time.perf_counter() - start:.0f} s)", flush=True)
     return 0 if proc.returncode == 0 else 1
 
