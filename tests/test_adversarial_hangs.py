@@ -323,7 +323,9 @@ def test_sync_of_many_runs_against_a_server_that_never_answers_waits_once(cli_en
         sync = run_cli(["sync"], cli_env, cwd=tmp_path, timeout=120)
         took, calls = time.monotonic() - started, server.accepted
     assert sync.returncode == 1
-    assert calls <= 2 and took < 25, f"{calls} calls, {took:.0f}s (before: 6 calls, 35s)"
+    # Connections count the waits (one per run before the fix: 6 calls, 35 s); the time only catches a
+    # hang, loosely, so a loaded machine cannot fail it (it took 46 s at load 20).
+    assert calls <= 2 and took < 100, f"{calls} calls, {took:.0f}s (before: 6 calls, 35s)"
     lines = sync.stderr.strip().splitlines()
     assert len(lines) == 3 and all("still pending" in line for line in lines), sync.stderr
     for run_dir in (_root(cli_env) / "runs").iterdir():
