@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow_server")]
 
 
 @pytest.fixture
-def server(tmp_path):
-    srv = MlflowServer(tmp_path / "server")
+def server(tmp_path, migrated_store):
+    srv = MlflowServer(tmp_path / "server", template=migrated_store / "mlflow.db")
     srv.start()
     yield srv
     srv.stop()

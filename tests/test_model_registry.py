@@ -373,11 +373,11 @@ def test_a_run_killed_after_it_finished_registers_on_sync(tmp_path, env):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("mlflow_server")
-def test_register_and_alias_on_a_real_server(tmp_path, cli_env, tiny_site):
+def test_register_and_alias_on_a_real_server(tmp_path, cli_env, tiny_site, migrated_store):
     pytest.importorskip("flask", reason="a real MLflow server needs full mlflow: pip install 'mlcore[ui]'")
     from mlflow_server import MlflowServer
 
-    server = MlflowServer(tmp_path / "server")
+    server = MlflowServer(tmp_path / "server", template=migrated_store / "mlflow.db")
     server.start()
     try:
         env = dict(cli_env, CORE_TRACKING_URI=server.uri)

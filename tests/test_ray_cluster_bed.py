@@ -50,28 +50,10 @@ class _PgMlflowServer(MlflowServer):
         super().__init__(workdir)
         self.backend_uri = backend_uri
 
-    def start(self, timeout: float = 180) -> None:
-        import urllib.request
-
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.workdir / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri, "--serve-artifacts",
-             "--artifacts-destination", str(self.workdir / "artifacts"), "--host", "127.0.0.1", "--port",
-             str(self.port), "--workers", "1"],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(self.workdir / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("mlflow server did not become healthy")
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri, "--serve-artifacts",
+                "--artifacts-destination", str(self.workdir / "artifacts"), "--host", "127.0.0.1", "--port",
+                str(self.port), "--workers", "1"]
 
 
 @pytest.fixture(scope="module")
