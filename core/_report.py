@@ -150,18 +150,30 @@ def _charts(histories: dict[str, list[tuple[int, float]]]) -> list[str]:
 
 
 def _plots(run_dir: Path) -> list[str]:
-    """The images in plots/: regular files inside the run folder only (a FIFO would hang the report, a
-    link to /dev/zero or to a file outside would be embedded), sizes checked before anything is read."""
+    """The images in plots/, embedded (`embed_images`)."""
+    return embed_images(run_dir / "plots", run_dir, link_prefix="../plots/", caption_prefix="plots/")
+
+
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+def embed_images(folder: Path, within: Path, *, link_prefix: str, caption_prefix: str,
+                 first: tuple[str, ...] = ()) -> list[str]:
+    """A `<figure>` per image directly in `folder`, embedded as a data URI: regular files inside `within`
+    only (a FIFO would hang the report, a link to /dev/zero or to a file outside would be embedded),
+    sizes checked before anything is read; past `MAX_EMBEDDED_BYTES` in all, linked (`link_prefix` +
+    name) instead. The names in `first` come first, the rest in name order."""
     out, budget = [], MAX_EMBEDDED_BYTES
-    for path, size in regular_files(run_dir / "plots", run_dir):
-        kind = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}.get(
-            path.suffix.lower())
-        if kind is None or path.parent != run_dir / "plots":
-            continue
-        caption = f"<figcaption>plots/{escape(path.name)}</figcaption>"
-        data = read_regular(path, run_dir, budget) if size <= budget else None
+    found = [(path, size) for path, size in regular_files(folder, within)
+             if path.parent == folder and path.suffix.lower() in IMAGE_TYPES]
+    found.sort(key=lambda item: (item[0].name not in first, first.index(item[0].name) if item[0].name in first
+                                 else 0, item[0].name))
+    for path, size in found:
+        kind = IMAGE_TYPES[path.suffix.lower()]
+        caption = f"<figcaption>{escape(caption_prefix + path.name)}</figcaption>"
+        data = read_regular(path, within, budget) if size <= budget else None
         if data is None:
-            out.append(f"<figure><a href='../plots/{escape(path.name)}'>open (too large to embed)</a>{caption}"
+            out.append(f"<figure><a href='{escape(link_prefix + path.name)}'>open (too large to embed)</a>{caption}"
                        "</figure>")
             continue
         budget -= len(data)

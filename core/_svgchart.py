@@ -1,11 +1,13 @@
-"""Line charts as inline SVG, in pure Python: the HTML report draws metric histories without
-matplotlib or JavaScript, so every run gets charts whatever its plugin installed."""
+"""Line and scatter charts as inline SVG, in pure Python: the HTML reports draw metric histories
+(a run's) and a metric across runs (a sweep's) without matplotlib or JavaScript, so every run and
+sweep gets charts whatever its plugin installed."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -13,7 +15,20 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str, x_label: str = "step",
                width: int = 460, height: int = 260) -> str:
     """One `<svg>` with a line (and dots) per series, axes with ticks, and a legend."""
-    points = [(x, y) for pts in series.values() for x, y in pts if math.isfinite(y)]
+    return _chart(series, title=title, x_label=x_label, width=width, height=height, lines=True)
+
+
+def scatter_chart(series: Mapping[str, Sequence[tuple[Any, ...]]], *, title: str, x_label: str,
+                  width: int = 460, height: int = 260) -> str:
+    """One `<svg>` with a dot per point and no line between them (the points are separate runs, not a
+    history); a point may carry a third item, a label its tooltip shows (a run id)."""
+    return _chart(series, title=title, x_label=x_label, width=width, height=height, lines=False)
+
+
+def _chart(series: Mapping[str, Sequence[tuple[Any, ...]]], *, title: str, x_label: str, width: int, height: int,
+           lines: bool) -> str:
+    series = {name: [p for p in pts if math.isfinite(p[0]) and math.isfinite(p[1])] for name, pts in series.items()}
+    points = [(p[0], p[1]) for pts in series.values() for p in pts]
     if not points:
         return ""
     left, right, top, bottom = 58, 12, 28, 44
@@ -40,21 +55,26 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, title: st
         parts.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_fmt(value)}</text>')
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">'
                  f'{escape(x_label)}</text>')
+    dot, opacity = ("2.5", "") if lines else ("3.5", ' fill-opacity="0.75"')  # overlapping runs stay visible
     for i, (name, pts) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
-        finite = [(x, y) for x, y in pts if math.isfinite(y)]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in finite)
-        if len(finite) > 1:
+        if lines and len(pts) > 1:
+            path = " ".join(f"{sx(p[0]):.1f},{sy(p[1]):.1f}" for p in pts)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
-        if len(finite) <= 60:
-            parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{colour}">'
-                      f"<title>{escape(name)} step {_fmt(x)}: {y:.6g}</title></circle>" for x, y in finite]
+        if not lines or len(pts) <= 60:  # a long history reads as its line; a scatter is its dots
+            parts += [f'<circle cx="{sx(p[0]):.1f}" cy="{sy(p[1]):.1f}" r="{dot}" fill="{colour}"{opacity}>'
+                      f"<title>{escape(name)} {escape(x_label)} "
+                      f"{_fmt(p[0])}: {p[1]:.6g}{_label(p)}</title></circle>" for p in pts]
         if len(series) > 1:
             ly = top + 4 + 14 * i
             parts.append(f'<rect x="{width - right - 120}" y="{ly}" width="10" height="10" fill="{colour}"/>')
             parts.append(f'<text x="{width - right - 106}" y="{ly + 9}">{escape(name[:18])}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _label(point: tuple[Any, ...]) -> str:
+    return f" ({escape(str(point[2]))})" if len(point) > 2 else ""
 
 
 def _span(values: list[float]) -> tuple[float, float]:
