@@ -162,6 +162,8 @@ def test_ctrl_c_stops_the_sweep_and_leaves_no_run_running(cli_env, tmp_path):
     results = json.loads(next((runs.parent / "sweeps").glob("sleepy-*/results.json")).read_text())
     assert sorted(r["status"] for r in results["runs"]) == ["KILLED", "KILLED", "NOT RUN", "NOT RUN"]
     assert results["interrupted"] == "SIGINT" and "resume with --resume sleepy-" in err
+    page = next((runs.parent / "sweeps").glob("sleepy-*/report.html")).read_text()  # the page, interrupted too
+    assert "stopped by SIGINT" in page and page.count("never started: the sweep was stopped") == 2
 
 
 def test_remote_ray_with_a_local_store_is_refused(mlflow_env, tmp_path):

@@ -30,6 +30,7 @@ from core._sweep.driver import (
     SweepChecking,
     SweepEvent,
     SweepOptions,
+    SweepPageUnwritten,
     SweepStarted,
     SweepStopping,
     run_sweep,
@@ -144,6 +145,9 @@ class _Console:
                       "are still tracked one by one", file=sys.stderr)
             case SearchPlotSkipped(reason=reason):
                 print(f"note: search plot left out: {reason}", file=sys.stderr)
+            case SweepPageUnwritten(error=exc):
+                print(f"warning: the sweep's report.html could not be written ({type(exc).__name__}: "
+                      f"{_first_line(str(exc))[:200]}); results.json and results.csv have its table", file=sys.stderr)
             case StudyTrouble(error=exc):
                 print(f"warning: the search's study could not be told a run's end ({type(exc).__name__}: "
                       f"{_first_line(str(exc))[:200]})", file=sys.stderr)
@@ -254,7 +258,10 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
     pruned = f", {outcome.pruned} {RecordStatus.PRUNED.value}" if outcome.pruned else ""
     print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{pruned}{ranked}; {wall_s:.1f}s in all (runs "
           f"{outcome.elapsed_s:.1f}s; executor start-up {outcome.startup_s:.1f}s)")
-    print(f"table: {SweepLayout(outcome.folder).results_csv} and results.json")
+    layout = SweepLayout(outcome.folder)
+    print(f"table: {layout.results_csv} and results.json")
+    if layout.report.is_file():
+        print(f"page: {layout.report}")
     if outcome.parent_run_id:
         print(f"mlflow: parent run {outcome.parent_run_id}")
     if pending:

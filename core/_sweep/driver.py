@@ -1,6 +1,7 @@
 """Carry out a sweep: check every run before any starts, open the sweep's folder (`store`) and
 its parent MLflow run (`parent`), hand the jobs to an executor, stop cleanly on Ctrl-C or
-SIGTERM, then build, rank and write the table (`table`) and finish the parent run.
+SIGTERM, then build, rank and write the table (`table`) and the sweep's page (`page`), and finish
+the parent run.
 
 The driver never prints: it tells its caller what happens, as it happens, through `on_event`
 (the events below), and the caller decides what each looks like.
@@ -25,6 +26,7 @@ from core._signals import interrupts_as_exceptions
 from core._spec import spec_from_mapping
 from core._sweep.executors import Executor, ProcessExecutor, SequentialExecutor
 from core._sweep.lost import mark_lost
+from core._sweep.page import write_page
 from core._sweep.parent import ParentRun
 from core._sweep.plan import PlannedRun, SweepPlan, resolve
 from core._sweep.recover import recover
@@ -160,6 +162,13 @@ class SearchPlotSkipped:
 
 
 @dataclass(frozen=True)
+class SweepPageUnwritten:
+    """The sweep's report.html could not be written; its results.json and results.csv stand."""
+
+    error: Exception
+
+
+@dataclass(frozen=True)
 class ParentRunUnfinished:
     """The parent MLflow run could not be given its results or ended; the sweep's files have them."""
 
@@ -168,7 +177,7 @@ class ParentRunUnfinished:
 
 
 SweepEvent = (SweepChecking | RunsRecovered | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver
-              | NoParentRun | ParentRunUnfinished | StudyTrouble | SearchPlotSkipped)
+              | NoParentRun | ParentRunUnfinished | StudyTrouble | SearchPlotSkipped | SweepPageUnwritten)
 
 
 def run_sweep(plan: SweepPlan, options: SweepOptions, *,
@@ -326,8 +335,11 @@ class _Sweep:
                                skipped=len(done), startup_s=self.runner.startup_s, elapsed_s=elapsed,
                                parent_run_id=parent_id)
         store.save_results(outcome, options.executor)
+        best_params, search_files = self._write_search_report(store.layout)
+        page = self._write_page(outcome, store)  # after the search's plots, which it embeds
         if parent:
-            self._finish_parent(parent, outcome, store.layout)
+            self._finish_parent(parent, outcome, store.layout, best_params, search_files,
+                                [page] if page else [])
         return outcome
 
     def _recover(self, store: SweepStore) -> None:
@@ -360,20 +372,33 @@ class _Sweep:
             self.emit(NoParentRun(exc))
             return None
 
-    def _finish_parent(self, parent: ParentRun, outcome: SweepOutcome, layout: SweepLayout) -> None:
-        best_params, search_files = None, []
-        if self.search is not None:
-            try:
-                best = self.search.best()
-                best_params = best[0] if best else None
-                search_files, skipped = self.search.write_report(layout.dir / "search")
-                if skipped:
-                    self.emit(SearchPlotSkipped(skipped))
-            except Exception as exc:  # noqa: BLE001 - the table and the runs stand without the plots
-                self.emit(StudyTrouble(exc))
+    def _write_search_report(self, layout: SweepLayout) -> tuple[dict[str, Any] | None, list[Path]]:
+        """A search's best params and its files in `search/` (best.json, the plots), for the page and the parent run."""
+        if self.search is None:
+            return None, []
+        best_params, files = None, []
         try:
-            parent.finish(outcome, [layout.results_json, layout.results_csv, layout.plan], best_params=best_params,
-                          search_files=search_files)
+            best = self.search.best()
+            best_params = best[0] if best else None
+            files, skipped = self.search.write_report(layout.dir / "search")
+            if skipped:
+                self.emit(SearchPlotSkipped(skipped))
+        except Exception as exc:  # noqa: BLE001 - the table and the runs stand without the plots
+            self.emit(StudyTrouble(exc))
+        return best_params, files
+
+    def _write_page(self, outcome: SweepOutcome, store: SweepStore) -> Path | None:
+        try:
+            return write_page(outcome, store.state, plugin=self._base_spec()["plugin"], executor=self.options.executor)
+        except Exception as exc:  # noqa: BLE001 - the page is a view of results.json, which is written already
+            self.emit(SweepPageUnwritten(exc))
+            return None
+
+    def _finish_parent(self, parent: ParentRun, outcome: SweepOutcome, layout: SweepLayout,
+                       best_params: dict[str, Any] | None, search_files: list[Path], pages: list[Path]) -> None:
+        try:
+            parent.finish(outcome, [layout.results_json, layout.results_csv, layout.plan, *pages],
+                          best_params=best_params, search_files=search_files)
         except Exception as exc:  # noqa: BLE001 - the sweep's own files hold its results; only the parent run lags
             self.emit(ParentRunUnfinished(parent.run_id, exc))
 

@@ -6,6 +6,7 @@ and results (JSON and CSV), and the run folders that belong to it.
       plan.json      every planned run: index, key, overrides and spec (credentials redacted)
       results.json   the table's rows and the sweep's totals
       results.csv    the same rows, for a spreadsheet
+      report.html    the sweep's page: counts, best run, ranked table, charts, failures (`page`)
       stopping       made when the sweep is stopped, so a run that has not begun never starts
       runs/<run id>/summary.json  the summary of a run that ran on another node (a Ray cluster: its
                      folder stays there and in tracking, `core runs fetch` brings it here)
@@ -58,6 +59,10 @@ class SweepLayout:
     @property
     def results_csv(self) -> Path:
         return self.dir / "results.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "report.html"
 
     @property
     def stop_file(self) -> Path:
