@@ -3,12 +3,16 @@ plain random search (the `random:` block, no pruning) against N trials of TPE wi
 (`search:`), same parameter ranges, same data, same number of epochs per run, each a fresh
 `core sweep` process on this machine, in the same run.
 
+`--pruners median,hyperband` adds a TPE arm per pruner (each against the same random search): the
+issue's comparison is the median pruner; Hyperband (Optuna's, over successive-halving brackets) is
+the more aggressive pruner a user can pick in the same `search:` block.
+
 Reports each search's best validation loss (of its FINISHED runs: a pruned run's value is from fewer
 epochs), the epochs it trained in all (finished runs: their epochs; pruned ones: the step they were
 stopped at), and the ratios. Target (issue 17): TPE + median as good or better with <= 50% of the epochs.
 
     python benchmarks/search_budget.py [--trials 40] [--epochs 12] [--workers 2] [--samples 1500] [--seed 0]
-                                       [--warmup 2]
+                                       [--warmup 2] [--pruners median[,hyperband,successive_halving]]
 
 Tracking goes to core's in-memory recorder (`CORE_TRACKING_URI=memory`): the runs' folders, summaries
 and journals are written in full, and MLflow's cost, the same for both, stays out of the comparison.
@@ -88,37 +92,45 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=2, help="the median pruner's warmup_steps (epochs never pruned)")
+    parser.add_argument("--pruners", default="median",
+                        help="comma-separated pruners, one TPE arm each: median, hyperband, successive_halving")
     args = parser.parse_args()
     env = dict(os.environ, CORE_TRACKING_URI="memory", CORE_PROGRESS="0", MLFLOW_DISABLE_TELEMETRY="true")
     with tempfile.TemporaryDirectory(prefix="mlcore-search-bench-") as tmp:
         folder = Path(tmp)
         plain = sweep_file(folder, "random", f"  random:\n    count: {args.trials}\n    params:\n" + PARAMS, args)
-        adaptive = sweep_file(folder, "tpe", f"""  search:
+        arms = [("random, no pruning", plain)]
+        for pruner in [p.strip() for p in args.pruners.split(",") if p.strip()]:
+            options = (f"{{type: median, startup_trials: 5, warmup_steps: {args.warmup}}}" if pruner == "median"
+                       else f"{{type: {pruner}, min_resource: 1}}")
+            arms.append((f"tpe + {pruner}", sweep_file(folder, f"tpe-{pruner}".replace("_", "-"), f"""  search:
     sampler: tpe
     trials: {args.trials}
     startup_trials: 8
-    pruner: {{type: median, startup_trials: 5, warmup_steps: {args.warmup}}}
+    pruner: {options}
     params:
-""" + PARAMS, args)
+""" + PARAMS, args)))
         results = {}
-        for name, spec in (("random, no pruning", plain), ("tpe + median pruner", adaptive)):
-            wall, out = run_sweep(spec, folder / name.split()[0].strip(","), args.workers, env)
+        for name, spec in arms:
+            wall, out = run_sweep(spec, folder / spec.stem, args.workers, env)
             statuses = [r["status"] for r in out["runs"]]
             results[name] = {"best_val_loss": best(out), "epochs": epochs_spent(out), "wall_s": wall,
                              "finished": statuses.count("FINISHED"), "pruned": statuses.count("PRUNED"),
                              "other": len(statuses) - statuses.count("FINISHED") - statuses.count("PRUNED")}
-            print(f"{name:<22} best val_loss {results[name]['best_val_loss']:.4f}  epochs {results[name]['epochs']:>4}  "
+            print(f"{name:<30} best val_loss {results[name]['best_val_loss']:.4f}  epochs {results[name]['epochs']:>4}  "
                   f"finished {results[name]['finished']:>2}  pruned {results[name]['pruned']:>2}  "
                   f"other {results[name]['other']}  wall {wall:.0f}s", flush=True)
-    plain_r, tpe_r = results["random, no pruning"], results["tpe + median pruner"]
-    epoch_ratio = tpe_r["epochs"] / plain_r["epochs"] if plain_r["epochs"] else float("nan")
+    plain_r = results.pop("random, no pruning")
     print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.workers} workers, seed {args.seed}, "
           f"median pruner warmup {args.warmup}")
-    print(f"epochs: TPE+median spent {epoch_ratio:.0%} of random's; best val_loss {tpe_r['best_val_loss']:.4f} vs "
-          f"{plain_r['best_val_loss']:.4f} ({'same or better' if tpe_r['best_val_loss'] <= plain_r['best_val_loss'] else 'worse'}); "
-          f"wall {tpe_r['wall_s'] / plain_r['wall_s']:.2f}x")
-    target = epoch_ratio <= 0.5 and tpe_r["best_val_loss"] <= plain_r["best_val_loss"]
-    print(f"target (same or better with <= 50% of the epochs): {'met' if target else 'not met'}")
+    for name, tpe_r in results.items():
+        epoch_ratio = tpe_r["epochs"] / plain_r["epochs"] if plain_r["epochs"] else float("nan")
+        better = tpe_r["best_val_loss"] <= plain_r["best_val_loss"]
+        target = epoch_ratio <= 0.5 and better
+        print(f"{name}: {epoch_ratio:.0%} of random's epochs; best val_loss {tpe_r['best_val_loss']:.4f} vs "
+              f"{plain_r['best_val_loss']:.4f} ({'same or better' if better else 'worse'}); "
+              f"wall {tpe_r['wall_s'] / plain_r['wall_s']:.2f}x; "
+              f"target (same or better with <= 50% of the epochs) {'met' if target else 'not met'}")
 
 
 if __name__ == "__main__":
