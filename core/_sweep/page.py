@@ -42,6 +42,7 @@ COUNTED = (RecordStatus.FINISHED, RecordStatus.PRUNED, RecordStatus.FAILED, Reco
 PAGE_CSS = CSS + """
 .NOT_RUN,.UNKNOWN{background:#9e9e9e} .status{white-space:nowrap} .counts .status{margin:0 .3rem 0 .8rem}
 tr.best td{background:#f1f8e9} td.reason{max-width:40rem}
+th{overflow-wrap:normal;word-break:normal}
 """
 
 
@@ -292,7 +293,8 @@ def _table(header: list[str], rows: list[list[Any]], num: set[int] | None = None
            wide: set[int] | None = None) -> str:
     """`core._report`'s table, with cells that are HTML already (`_Html`) left as they are and a class per row."""
     numeric, reasons = num or set(), wide or set()
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    # A long param name breaks after its dots and underscores (<wbr>), never inside a word.
+    head = "".join(f"<th>{escape(h).replace('.', '.<wbr>').replace('_', '_<wbr>')}</th>" for h in header)
     body = []
     for i, row in enumerate(rows):
         css = classes[i] if classes and classes[i] else ""
