@@ -176,7 +176,7 @@ def embedded_store(migrated_store, tmp_path) -> Path:
     return tmp_path
 
 
-def run_cli(args, env, *, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+def run_cli(args, env, *, cwd=None, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "core", *args],
         env=env,

@@ -49,7 +49,7 @@ def test_server_down_mid_run_then_sync(cli_env, tmp_path, server):
     proc = subprocess.Popen([sys.executable, "-m", "core", "run", str(spec), "--tracking-uri", server.uri],
                             env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root = tmp_path / "artifacts"
-    deadline = time.time() + 60
+    deadline = time.time() + 240
     while time.time() < deadline and not list(root.glob("runs/*/paused")):
         time.sleep(0.05)
     run_dir = only_run_dir(root)

@@ -209,7 +209,7 @@ def test_resume_after_the_driver_was_killed_finds_finished_runs_on_disk(cli_env,
     proc = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--executor", "sequential"],
                             env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240
     while len(list(runs.glob("*/ready"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     proc.kill()

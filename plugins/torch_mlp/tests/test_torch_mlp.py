@@ -223,7 +223,7 @@ def test_sigint_during_training_ends_killed_with_last_pt_and_metrics_kept(tmp_pa
         proc.kill()
         pytest.fail("training never wrote last.pt for epoch 2")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     run_dir = found[0].parents[1]
     summary = json.loads((run_dir / "summary" / "run_summary.json").read_text())
