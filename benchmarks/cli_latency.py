@@ -24,28 +24,14 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from _timing import wall_and_cpu as timed  # benchmarks/ is the script's folder, first on sys.path
+
 TARGET_S = 0.15
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds: user + system) of `cmd` run to completion, output discarded. The CPU
-    time is what the wall time would be on an idle machine, less any waiting: on a machine shared with
-    other jobs it is the steadier of the two."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return wall, usage.ru_utime + usage.ru_stime
 
 
 def make_runs(root: Path, count: int) -> None:

@@ -195,6 +195,68 @@ def test_service_killed_mid_run_the_run_finishes_and_nothing_is_lost_or_sent_twi
     assert the_service(root).pid != svc.pid
 
 
+def metric_counts(root: Path, mlflow_run_id: str, key: str) -> tuple[int, int]:
+    """(rows, distinct steps) of one metric of one run in the store: equal when no point is there twice."""
+    [(rows, steps)] = store_rows(root, "SELECT COUNT(*), COUNT(DISTINCT step) FROM metrics WHERE run_uuid = ? AND key = ?",
+                                 mlflow_run_id, key)
+    return rows, steps
+
+
+def test_ten_thousand_step_metrics_through_the_service_are_each_stored_once(service_env, tmp_path):
+    """10,000 points go to the service from the recorder's sender thread while the plugin goes on: when the
+    run returns FINISHED every one is in MLflow, once, none left pending, and none went in-process."""
+    spec = write_spec(tmp_path / "steps.yaml", "plugin: ext_steps\ndata_spec: {steps: 10000}\n")
+    proc = run_cli(["run", str(spec)], service_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    root = root_of(service_env)
+    [run_dir] = (root / "runs").iterdir()
+    summary = read_summary(run_dir)
+    assert summary["status"] == "FINISHED" and summary["tracking"]["pending"] == 0
+    mlflow_id = summary["tracking"]["run_id"]
+    assert run_status(root, mlflow_id) == "FINISHED"
+    assert metric_counts(root, mlflow_id, "train_loss") == (10000, 10000)
+    assert store_rows(root, "SELECT MIN(step), MAX(step) FROM metrics WHERE run_uuid = ?", mlflow_id) == [(0, 9999)]
+    assert "in-process" not in (run_dir / "logs" / "run.log").read_text()
+    assert the_service(root).calls >= 12  # the start, 10 batches of 1,000, the artifacts, the end
+
+
+@pytest.mark.slow
+def test_service_killed_mid_stream_nothing_lost_or_stored_twice(service_env, tmp_path):
+    """SIGKILL the service while batches are in flight (some stored, most not yet): the run sends the rest
+    in-process, including a batch the service may have stored without answering; every point is in
+    MLflow exactly once, the run FINISHED, nothing pending."""
+    n = 20000
+    spec = write_spec(tmp_path / "steps.yaml", f"plugin: ext_steps\ndata_spec: {{steps: {n}}}\n")
+    root = root_of(service_env)
+    first = run_cli(["run", str(write_spec(tmp_path / "echo.yaml", "plugin: echo\n"))], service_env)
+    assert first.returncode == 0, first.stderr  # the service up and the store open: the stream starts at once
+    svc = the_service(root)
+    proc = subprocess.Popen([sys.executable, "-m", "core", "run", str(spec)], env=service_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = default_target(root).sqlite_path
+    stored, deadline = 0, time.time() + 180
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            with sqlite3.connect(db, timeout=30) as conn:
+                stored = conn.execute("SELECT COUNT(*) FROM metrics WHERE key = 'train_loss'").fetchone()[0]
+            if 1000 <= stored <= n - 5000:  # at least five batches still to go
+                os.kill(svc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+    finally:
+        _, err = proc.communicate(timeout=300)
+    assert 1000 <= stored <= n - 5000, f"never caught mid-stream ({stored} stored)"
+    assert proc.returncode == 0, err
+    runs = [d for d in (root / "runs").iterdir() if read_summary(d)["plugin"]["key"] == "ext_steps"]
+    [run_dir] = runs
+    summary = read_summary(run_dir)
+    assert summary["status"] == "FINISHED" and summary["tracking"]["pending"] == 0
+    mlflow_id = summary["tracking"]["run_id"]
+    assert run_status(root, mlflow_id) == "FINISHED"
+    assert metric_counts(root, mlflow_id, "train_loss") == (n, n)
+    assert "in-process" in (run_dir / "logs" / "run.log").read_text()
+
+
 def test_hung_service_the_run_falls_back_within_its_timeout(service_env, tmp_path):
     """A service that stops answering (SIGSTOP) costs a run one timeout, then it sends in-process."""
     service_env["CORE_TRACKING_SERVICE_TIMEOUT"] = "2"

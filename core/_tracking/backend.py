@@ -67,6 +67,10 @@ class TrackingBackend(ABC):
 
     #: short backend name recorded in run summaries ("mlflow", "memory")
     name: str = "abstract"
+    #: calls are made by another process (the tracking service), so the run's recorder sends them from
+    #: a thread of its own while the plugin goes on; False: sent in the plugin's thread, as a backend in
+    #: this process would only compete with the plugin for the interpreter
+    sends_in_background: bool = False
 
     @property
     @abstractmethod

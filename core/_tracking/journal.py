@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,6 +44,9 @@ class Journal:
         #: line numbers of journal lines that are not records (corrupted on disk): sent around, reported
         self.corrupt_lines: list[int] = []
         self.state: dict[str, Any] = {"sent_seq": 0, "backend_run_id": None}
+        # The state is written by whichever thread sends (a recorder's sender thread) and by the runner:
+        # one at a time, as both write the same temporary file beside it.
+        self._state_lock = threading.Lock()
         # Only regular files inside the run folder are opened: a FIFO put in a journal's place would
         # block every reader (`core sync <id>` hung on one), and a link could lead anywhere.
         run_dir = Path(run_dir)
@@ -110,13 +114,15 @@ class Journal:
         return list(self.records(after=self.sent_seq))
 
     def mark_sent(self, seq: int, **state: Any) -> None:
-        self.state.update(state)
-        self.state["sent_seq"] = max(self.sent_seq, seq)
-        atomic_write_json(self.state_path, self.state)
+        with self._state_lock:
+            self.state.update(state)
+            self.state["sent_seq"] = max(self.sent_seq, seq)
+            atomic_write_json(self.state_path, self.state)
 
     def update_state(self, **state: Any) -> None:
-        self.state.update(state)
-        atomic_write_json(self.state_path, self.state)
+        with self._state_lock:
+            self.state.update(state)
+            atomic_write_json(self.state_path, self.state)
 
     def close(self) -> None:
         if self._fd is not None:

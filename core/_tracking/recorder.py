@@ -7,6 +7,14 @@ Buffered records go out with `log_batch` (MLflow's limits: 1,000 metrics,
 seconds, before any artifact, and when the run ends. A backend that fails is
 retried later with growing pauses; what was never acknowledged stays pending in
 the journal for `core sync`, and the run carries on.
+
+Who sends: a backend in another process (the tracking service: `sends_in_background`) is sent to
+by the recorder's own thread, so the plugin never waits for a batch's answer, only for what it
+asked to wait for (`flush`, an artifact, which is sent after everything before it) and, when it
+runs far ahead, for the backlog to shrink (`max_ahead`). Any other backend is sent to in the
+plugin's thread, as it would compete with the plugin for the interpreter anyway. Either way one
+thread sends at a time, in journal order, and the watermark advances only on the backend's answer;
+the run's end sends everything left, in the runner's thread, before `end` returns.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from core.contracts import RunStatus
 
 DEFAULT_FLUSH_INTERVAL_S = 2.0
 DEFAULT_BUFFER_LIMIT = values.MAX_METRICS_PER_BATCH
+#: unacknowledged records (in `buffer_limit`s) a plugin may run ahead of a background sender before it
+#: waits for the backlog to shrink: a plugin faster than the store is slowed, not left to fill memory
+DEFAULT_MAX_AHEAD_BATCHES = 10
 _FIRST_RETRY_S = 5.0
 _MAX_RETRY_S = 120.0
 
@@ -37,7 +48,8 @@ def now_ms() -> int:
 
 
 class RunRecorder:
-    """Journaled, batched tracking for one run. Thread-safe; a daemon thread flushes on time."""
+    """Journaled, batched tracking for one run. Thread-safe; a daemon thread flushes on time (and, for a
+    backend in another process, sends)."""
 
     def __init__(
         self,
@@ -47,6 +59,7 @@ class RunRecorder:
         logger: logging.Logger | None = None,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+        max_ahead: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend  # None: offline, everything stays in the journal
@@ -54,8 +67,15 @@ class RunRecorder:
         self.logger = logger or logging.getLogger("mlcore.tracking")
         self.flush_interval = flush_interval
         self.buffer_limit = buffer_limit
+        self.max_ahead = max_ahead if max_ahead is not None else DEFAULT_MAX_AHEAD_BATCHES * buffer_limit
         self._clock = clock
+        # `_lock` guards the buffer and the sending state; `_changed` (on it) wakes the sender thread and
+        # whoever waits for it. `_sending` is held by the one thread sending, never while waiting for
+        # `_lock` is held by the same thread: take `_sending` first, or `_lock` alone.
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._sending = threading.Lock()
+        #: journaled records not yet acknowledged, in journal order (the front may be in flight)
         self._buffer: list[dict[str, Any]] = []
         self._params: dict[str, str] = {}
         self._final: dict[str, tuple[int, float]] = {}
@@ -65,6 +85,9 @@ class RunRecorder:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: drains asked of the sender thread, and the last one it finished (each a ticket)
+        self._asked = 0
+        self._answered = 0
         self._tags: dict[str, str] = {}
         self._artifact_paths: set[str] = set()
         self._started = False
@@ -86,18 +109,19 @@ class RunRecorder:
         self.journal.update_state(backend=self.backend.name if self.backend else "offline")
         with self._lock:
             self._buffer.append(record)
-            self._send_buffer()
+        self._send_now()
         if self.flush_interval > 0:
-            self._thread = threading.Thread(target=self._flush_loop, name="mlcore-tracking-flush", daemon=True)
+            self._thread = threading.Thread(target=self._sender_loop, name="mlcore-tracking-sender", daemon=True)
             self._thread.start()
 
     def attach(self, backend: TrackingBackend | None) -> None:
         """Send to `backend` from now on (None: offline). The runner journals the start first and
-        opens the backend after, so a run killed while a slow store opens still has its start."""
+        opens the backend after, so a run killed while a slow store opens still has its start.
+        The start is sent here, in this thread: the plugin begins with its run made in tracking."""
         with self._lock:
             self.backend = backend
             self.journal.update_state(backend=backend.name if backend else "offline")
-            self._send_buffer()
+        self._send_now()
 
     def decide(self, status: RunStatus, end_time_ms: int, error: tuple[str, str] | None = None, *,
                outputs: Mapping[str, Any] | None = None) -> None:
@@ -119,12 +143,18 @@ class RunRecorder:
         """Flush everything, then mark the run ended. Never raises for backend trouble.
         A run whose start was never journaled has nothing to end.
 
+        Everything still unacknowledged is sent here, in the caller's thread, once the sender thread
+        has stopped (after the batch it may be sending): bounded by the backend's own timeouts, and
+        what cannot be sent stays pending in the journal.
+
         `register`: the fields of a `register` record (`core._models.registration`), journaled right
         after the end and sent after it: a registry that fails leaves the run ended in tracking, and
         only the registration pending for `core sync`."""
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            self._changed.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=5)  # (still sending: `_send_now` below waits for that batch)
         if self._started:
             try:
                 record: dict[str, Any] | None = self.journal.append("end", status=status.value, time=end_time_ms)
@@ -141,19 +171,22 @@ class RunRecorder:
                             self.logger.warning("could not journal the model's registration (%s): not registered",
                                                 exc)
                 self._retry_at = None  # one last try, whatever the pause
-                self._send_buffer()
-                if record is None:
-                    self._end_directly(status, end_time_ms)
+            self._send_now()
+            if record is None:
+                self._end_directly(status, end_time_ms)
         self.journal.close()
 
     def _end_directly(self, status: RunStatus, end_time_ms: int) -> None:
         run_id = self.backend_run_id
-        if self.backend is None or run_id is None or self._buffer:
+        with self._lock:
+            unsent = bool(self._buffer)
+        if self.backend is None or run_id is None or unsent:
             return  # not reached, or calls still unsent: `core runs repair` ends it from the journal
         try:
             self.backend.end_run(run_id, status, end_time_ms)
         except Exception as exc:  # noqa: BLE001 - any backend failure: reported like the others
-            self._note_failure(exc)
+            with self._lock:
+                self._note_failure(exc)
 
     # -- logging (through TrackingHandle) ----------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -176,7 +209,7 @@ class RunRecorder:
             self._params.update(new)
             for chunk in _chunks(new):
                 self._buffer.append(self.journal.append("params", params=chunk))
-            self._maybe_flush()
+        self._maybe_flush()
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         ts = now_ms()
@@ -190,7 +223,7 @@ class RunRecorder:
                 last = self._final.get(key)
                 if last is None or step_ >= last[0]:
                     self._final[key] = (step_, value)
-            self._maybe_flush()
+        self._maybe_flush()
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         tags = redact_mapping(tags)
@@ -201,7 +234,7 @@ class RunRecorder:
             self._tags.update(clean)
             for chunk in _chunks(clean):
                 self._buffer.append(self.journal.append("tags", tags=chunk))
-            self._maybe_flush()
+        self._maybe_flush()
 
     def log_artifact(self, local_path: Path, artifact_path: str | None = None, *, is_dir: bool = False) -> None:
         local_path = Path(local_path)
@@ -217,12 +250,13 @@ class RunRecorder:
                     "artifact", path=str(local_path.resolve()), artifact_path=artifact_path, dir=is_dir
                 )
             )
-            # Artifacts are sent at once, after everything logged before them.
-            self._send_buffer()
+        # Artifacts are sent at once, after everything logged before them, and the call returns when
+        # they were: the plugin may change or remove the file afterwards.
+        self._drain()
 
     def flush(self) -> None:
-        with self._lock:
-            self._send_buffer()
+        """Send everything logged so far; returns once it was (or the backend failed)."""
+        self._drain()
 
     # -- what the summary reports -------------------------------------------------
     @property
@@ -248,31 +282,95 @@ class RunRecorder:
         return self.journal.last_seq - self.journal.sent_seq
 
     # -- sending ------------------------------------------------------------------
+    def _in_background(self) -> bool:
+        """Whether the sender thread sends (a backend in another process, and the thread running)."""
+        return (self.backend is not None and self.backend.sends_in_background and self._thread is not None
+                and self._thread.is_alive())
+
+    def _paused(self) -> bool:
+        """Waiting to retry a backend that failed."""
+        return self._retry_at is not None and self._clock() < self._retry_at
+
     def _maybe_flush(self) -> None:
-        if len(self._buffer) >= self.buffer_limit or self._clock() - self._last_flush >= self.flush_interval:
-            self._send_buffer()
-
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval):
+        """After a call was journaled: send a full batch, or what waited `flush_interval`. In the
+        background, only the sender is woken, unless the plugin is `max_ahead` records ahead of it."""
+        if self._in_background():
             with self._lock:
-                if self._buffer and self._clock() - self._last_flush >= self.flush_interval:
-                    self._send_buffer()
+                if len(self._buffer) >= self.buffer_limit:
+                    self._changed.notify_all()
+                while (len(self._buffer) >= self.max_ahead and not self._paused() and not self._stop.is_set()
+                       and self._in_background()):
+                    self._changed.wait(1.0)
+            return
+        if len(self._buffer) >= self.buffer_limit or self._clock() - self._last_flush >= self.flush_interval:
+            self._send_now()
 
-    def _send_buffer(self) -> None:
-        self._last_flush = self._clock()
-        if not self._buffer or self.backend is None:
-            return
-        if self._retry_at is not None and self._clock() < self._retry_at:
-            return
-        try:
-            sent = send_records(self.backend, self.journal, self._buffer)
-        except Exception as exc:  # noqa: BLE001 - any backend failure: keep the records, carry on
-            sent = getattr(exc, "sent", 0)
-            self._note_failure(exc)
-        else:
-            self._retry_at = None
-            self._retry_pause = _FIRST_RETRY_S
-        del self._buffer[:sent]
+    def _drain(self) -> None:
+        """Send everything journaled so far and return once it was sent (or could not be): by the
+        sender thread in the background, else here."""
+        if self._in_background():
+            with self._lock:
+                self._asked += 1
+                ticket = self._asked
+                self._changed.notify_all()
+                while self._answered < ticket and self._in_background() and not self._stop.is_set():
+                    self._changed.wait(1.0)
+                if self._answered >= ticket:
+                    return
+        self._send_now()  # no sender thread (or it stopped): this thread sends
+
+    def _sender_loop(self) -> None:
+        """The recorder's thread: flushes on time; in the background it also sends full batches as they
+        fill, and what `_drain` asks for. It stops at the run's end, which sends the rest itself."""
+        while True:
+            with self._lock:
+                ticket, limit = self._next_job()
+                if ticket is None and limit is None:
+                    return
+            self._send_now(limit=limit or None)
+            with self._lock:
+                if ticket:
+                    self._answered = max(self._answered, ticket)
+                self._changed.notify_all()  # drains answered, and plugins waiting for the backlog to shrink
+
+    def _next_job(self) -> tuple[int | None, int | None]:
+        """Under the lock, wait for work: (the drain ticket answered by sending everything, 0 for a flush on
+        time), or (None, a full batch's size), or (None, None) when the thread is to stop."""
+        while not self._stop.is_set():
+            background = self.backend is not None and self.backend.sends_in_background
+            if background and self._asked > self._answered:
+                return self._asked, 0  # (in a retry pause `_send_now` sends nothing: the drain is answered)
+            if background and len(self._buffer) >= self.buffer_limit and not self._paused():
+                return None, self.buffer_limit
+            due = self._last_flush + self.flush_interval - self._clock()
+            if self._buffer and due <= 0:
+                return 0, 0
+            self._changed.wait(min(max(due, 0.01), self.flush_interval) if self._buffer else self.flush_interval)
+        return None, None
+
+    def _send_now(self, limit: int | None = None) -> None:
+        """Send the buffer's first `limit` records (all by default), in this thread. `_lock` is held only
+        to take them and to drop what the backend acknowledged, so calls go on being journaled meanwhile."""
+        with self._sending:
+            with self._lock:
+                self._last_flush = self._clock()
+                if not self._buffer or self.backend is None or self._paused():
+                    return
+                backend, records = self.backend, self._buffer[:limit]
+            try:
+                sent = send_records(backend, self.journal, records)
+            except Exception as exc:  # noqa: BLE001 - any backend failure: keep the records, carry on
+                failure: Exception | None = exc
+                sent = getattr(exc, "sent", 0)
+            else:
+                failure = None
+            with self._lock:
+                if failure is not None:
+                    self._note_failure(failure)
+                else:
+                    self._retry_at = None
+                    self._retry_pause = _FIRST_RETRY_S
+                del self._buffer[:sent]
 
     def _note_failure(self, exc: BaseException) -> None:
         cause = exc.__cause__ or exc

@@ -185,6 +185,9 @@ class ServiceBackend(TrackingBackend):
     name = "mlflow"
     #: the service makes experiments under the store's first-use lock itself (`prepare_experiment`)
     prepares_experiments = True
+    #: the service makes the calls: the run's recorder hands them over from its sender thread, and the
+    #: plugin does not wait for each batch's answer (`RunRecorder`)
+    sends_in_background = True
 
     def __init__(self, target: TrackingTarget, place: ServicePlace, sock: socket.socket, *, pid: int, ready: bool,
                  timeout: float, logger: logging.Logger) -> None:
