@@ -15,14 +15,16 @@ and each figure is the median of --repeat.
 - fresh store: `core run` into a new artifact root (service on): a new service and a new store, made
   from the migrated template in the cache (made once by the set-up run)
 - with --metrics N (default 10,000; 0 skips): the warm, off and bare cases again, each logging N step
-  metrics; "added" is the difference of the medians
+  metrics; "added" is the difference of the medians. And, with --work S (default 5; 0 skips), a warm
+  run whose plugin spends S seconds (sleeping, as a training loop computes) with and without the N
+  points spread over them: what metrics cost a run that does something between its points
 
 CPU is user + system time of the timed process and its waited-for children; a run through the
 service also makes the service work, and that CPU (read from /proc before and after) is shown
 beside it. After timing, every run is checked: FINISHED, nothing pending, and its MLflow run holds
 each metric point exactly once.
 
-    python benchmarks/run_overhead.py [--repeat 5] [--metrics 10000] [--no-fresh]
+    python benchmarks/run_overhead.py [--repeat 5] [--metrics 10000] [--work 5] [--no-fresh]
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from _timing import wall_and_cpu  # benchmarks/ is the script's folder, first on
 from core._tracking import default_target
 
 PLUGIN = '''
+import time
+
 from core import Plugin, PluginInfo, RunResult
 
 
@@ -52,8 +56,15 @@ class Noop(Plugin):
         tracking = context.tracking
         tracking.log_params({"model.a": 1, "model.b": "two", "model.c": 3.0})
         tracking.log_metrics({f"test_m{i}": i / 10 for i in range(5)})
-        for step in range(int(spec.data_spec.get("steps", 0))):
-            tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
+        # `steps` points, in 100 slices with a pause after each when the run is to last `work_s` seconds
+        # (the time a training loop would spend computing between its points)
+        steps, work_s = int(spec.data_spec.get("steps", 0)), float(spec.data_spec.get("work_s", 0))
+        slices = 100 if work_s else 1
+        for i in range(slices):
+            for step in range(i * steps // slices, (i + 1) * steps // slices):
+                tracking.log_metric("train_loss", 1.0 / (step + 1), step=step)
+            if work_s:
+                time.sleep(work_s / slices)
         path = context.artifact_dir / "out" / "small.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("small")
@@ -128,7 +139,7 @@ def cpu_of(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, tmp: Path, metrics: int) -> None:
+    def __init__(self, tmp: Path, metrics: int, work_s: float) -> None:
         self.tmp = tmp
         self.core = core_command()
         site = tmp / "site"
@@ -140,6 +151,8 @@ class Bench:
         self.root = tmp / "root"
         self.spec = self._spec("noop.yaml", 0)
         self.spec_n = self._spec("steps.yaml", metrics)
+        self.spec_work = self._spec("work.yaml", 0, work_s)
+        self.spec_work_n = self._spec("work-steps.yaml", metrics, work_s)
         self.bare_script = tmp / "bare.py"
         self.bare_script.write_text(BARE)
         self.bare_uri = f"sqlite:///{tmp / 'bare' / 'mlflow.db'}"
@@ -147,9 +160,9 @@ class Bench:
         #: (artifact root, metric points each run of it logged) of every timed run, checked at the end
         self.expected: dict[Path, list[int]] = {}
 
-    def _spec(self, name: str, steps: int) -> Path:
+    def _spec(self, name: str, steps: int, work_s: float = 0.0) -> Path:
         path = self.tmp / name
-        path.write_text(f"plugin: overhead_noop\ndata_spec: {{steps: {steps}}}\n")
+        path.write_text(f"plugin: overhead_noop\ndata_spec: {{steps: {steps}, work_s: {work_s}}}\n")
         return path
 
     def set_up(self) -> None:
@@ -221,10 +234,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--metrics", type=int, default=10_000, help="step metrics of the metrics cases (0: none)")
+    parser.add_argument("--work", type=float, default=5.0,
+                        help="seconds of a run's own work the metrics are spread over, in the spread cases (0: none)")
     parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-store case")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        bench = Bench(Path(tmp), args.metrics)
+        bench = Bench(Path(tmp), args.metrics, args.work)
         try:
             bench.set_up()
             cases = {
@@ -241,6 +256,9 @@ def main() -> None:
                 cases[f"warm + {n} metrics"] = lambda i: bench.run(bench.root, bench.spec_n, args.metrics)
                 cases[f"off + {n} metrics"] = lambda i: bench.run(bench.root, bench.spec_n, args.metrics,
                                                                   service=False)
+                if args.work:
+                    cases[f"warm, {args.work:g} s of work"] = lambda i: bench.run(bench.root, bench.spec_work, 0)
+                    cases[f"warm + {n} over it"] = lambda i: bench.run(bench.root, bench.spec_work_n, args.metrics)
             samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
             loads = [os.getloadavg()[0]]
             for i in range(args.repeat):
@@ -261,6 +279,8 @@ def report(samples: dict[str, list[tuple[float, float, float]]], args: argparse.
     bare_wall, bare_cpu, _ = med["bare MLflow script"]
     print(f"fresh processes, interleaved, median of {args.repeat}; load average {min(loads):.2f} to "
           f"{max(loads):.2f} on {os.cpu_count()} CPUs")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: modules without a cached .pyc are compiled in every process")
     print(f"{'case':<28} {'wall s':>7} {'min s':>6} {'CPU s':>6} {'service CPU s':>14} {'x bare wall':>12} "
           f"{'x bare CPU':>11}")
     for name, (wall, cpu, served) in med.items():
@@ -285,6 +305,12 @@ def report(samples: dict[str, list[tuple[float, float, float]]], args: argparse.
             target = f" (target <= 0.5 s: {verdict(added <= 0.5)})" if label == "service warm" else ""
             print(f"{n} step metrics add, {label}: {added:.3f} s wall, "
                   f"{med[with_n][1] + med[with_n][2] - med[without][1] - med[without][2]:.3f} s CPU{target}")
+        if args.work:
+            with_n, without = med[f"warm + {n} over it"], med[f"warm, {args.work:g} s of work"]
+            added = with_n[0] - without[0]
+            print(f"{n} step metrics spread over {args.work:g} s of a run's work add, service warm: {added:.3f} s "
+                  f"wall, {with_n[1] + with_n[2] - without[1] - without[2]:.3f} s CPU "
+                  f"(target <= 0.5 s: {verdict(added <= 0.5)})")
     print("checked: every run FINISHED, nothing pending, each metric point stored exactly once" if not problems
           else "PROBLEMS:\n  " + "\n  ".join(problems))
     if problems:

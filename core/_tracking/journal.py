@@ -22,6 +22,10 @@ from core._files import atomic_write_json
 from core._layout import RunLayout
 from core._safefiles import regular_file
 
+#: one compact line per record (made once: `json.dumps` with options builds an encoder per call, and a
+#: run may journal tens of thousands of metric points)
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+
 
 class Journal:
     """Append-only record of one run's tracking calls plus the sent watermark."""
@@ -78,7 +82,7 @@ class Journal:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
             self._size = os.fstat(self._fd).st_size
         record = {"seq": self._seq + 1, "op": op, **fields}
-        data = (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode("utf-8")
+        data = (_encode(record) + "\n").encode("utf-8")
         try:
             view = memoryview(data)
             while view:

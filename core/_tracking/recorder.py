@@ -78,6 +78,7 @@ class RunRecorder:
         #: journaled records not yet acknowledged, in journal order (the front may be in flight)
         self._buffer: list[dict[str, Any]] = []
         self._params: dict[str, str] = {}
+        self._metric_keys: set[str] = set()
         self._final: dict[str, tuple[int, float]] = {}
         self._last_flush = clock()
         self._retry_at: float | None = None
@@ -215,7 +216,9 @@ class RunRecorder:
         ts = now_ms()
         checked = []
         for key, value in metrics.items():
-            values.check_key("metric", key)
+            # A name is checked once: a run logs the same few names many times.
+            if not isinstance(key, str) or key not in self._metric_keys:
+                self._metric_keys.add(values.check_key("metric", key))
             checked.append((key, values.metric_value(key, value), values.step_value(key, step)))
         with self._lock:
             for key, value, step_ in checked:
@@ -284,8 +287,8 @@ class RunRecorder:
     # -- sending ------------------------------------------------------------------
     def _in_background(self) -> bool:
         """Whether the sender thread sends (a backend in another process, and the thread running)."""
-        return (self.backend is not None and self.backend.sends_in_background and self._thread is not None
-                and self._thread.is_alive())
+        return bool(getattr(self.backend, "sends_in_background", False) and self._thread is not None
+                    and self._thread.is_alive())
 
     def _paused(self) -> bool:
         """Waiting to retry a backend that failed."""
@@ -294,15 +297,16 @@ class RunRecorder:
     def _maybe_flush(self) -> None:
         """After a call was journaled: send a full batch, or what waited `flush_interval`. In the
         background, only the sender is woken, unless the plugin is `max_ahead` records ahead of it."""
+        full = len(self._buffer) >= self.buffer_limit
         if self._in_background():
-            with self._lock:
-                if len(self._buffer) >= self.buffer_limit:
+            if full:
+                with self._lock:
                     self._changed.notify_all()
-                while (len(self._buffer) >= self.max_ahead and not self._paused() and not self._stop.is_set()
-                       and self._in_background()):
-                    self._changed.wait(1.0)
+                    while (len(self._buffer) >= self.max_ahead and not self._paused() and not self._stop.is_set()
+                           and self._in_background()):
+                        self._changed.wait(1.0)
             return
-        if len(self._buffer) >= self.buffer_limit or self._clock() - self._last_flush >= self.flush_interval:
+        if full or self._clock() - self._last_flush >= self.flush_interval:
             self._send_now()
 
     def _drain(self) -> None:
@@ -337,7 +341,7 @@ class RunRecorder:
         """Under the lock, wait for work: (the drain ticket answered by sending everything, 0 for a flush on
         time), or (None, a full batch's size), or (None, None) when the thread is to stop."""
         while not self._stop.is_set():
-            background = self.backend is not None and self.backend.sends_in_background
+            background = getattr(self.backend, "sends_in_background", False)
             if background and self._asked > self._answered:
                 return self._asked, 0  # (in a retry pause `_send_now` sends nothing: the drain is answered)
             if background and len(self._buffer) >= self.buffer_limit and not self._paused():
