@@ -173,13 +173,16 @@ def run(
     strict: bool | None = None,
     run_id: str | None = None,
     trial: TrialReporter | None = None,
+    tracking_service: bool = True,
 ) -> RunOutcome:
     """Carry out one run. KeyboardInterrupt / RunInterrupted are re-raised after the
     record is written (with `.outcome` attached), so callers such as sweeps stop too.
     `strict`: naming-convention slips raise instead of warning (default: $CORE_STRICT_NAMES).
     `run_id`: one made beforehand with `new_run_id` (`core run`'s supervisor watches its folder).
     `trial`: the search trial this run is (`core sweep` with `search:`): its watched metric is reported
-    as logged, and a run its pruner stops ends PRUNED."""
+    as logged, and a run its pruner stops ends PRUNED.
+    `tracking_service`: False sends in-process without trying the local tracking service (a sweep's run
+    whose driver found the service unusable: it is not tried again by every run)."""
     plugin = prepare(spec, registry=registry, source=source)
     root = resolve_root(artifact_root)
     target = resolve_target(resolve_uri(tracking_uri), artifact_root=root)
@@ -200,7 +203,7 @@ def run(
         run_lock = hold(run_dir)
         try:
             return _run_in_folder(spec, plugin, root, target, run_id, run_dir, backend, extra_tags, strict, received,
-                                  trial)
+                                  trial, tracking_service=tracking_service)
         finally:
             if run_lock is not None:
                 run_lock.release()
@@ -208,7 +211,8 @@ def run(
 
 def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTarget, run_id: str, run_dir: Path,
                    backend: TrackingBackend | None, extra_tags: dict[str, str] | None,
-                   strict: bool | None, received: list[int], trial: TrialReporter | None = None) -> RunOutcome:
+                   strict: bool | None, received: list[int], trial: TrialReporter | None = None, *,
+                   tracking_service: bool = True) -> RunOutcome:
     # A signal is only noted until the run's record exists and is complete; inside
     # `interrupts_as_exceptions` it interrupts the plugin.
     with deferred_interrupts(received):
@@ -239,7 +243,7 @@ def _run_in_folder(spec: RunSpec, plugin: Plugin, root: Path, target: TrackingTa
             )
             with interrupts_as_exceptions(received):  # a signal noted so far interrupts here
                 if backend is None and not target.offline:
-                    backend = _open_backend_or_none(target, experiment, logger, root)
+                    backend = _open_backend_or_none(target, experiment, logger, root, service=tracking_service)
                 recorder.attach(backend)
                 logger.info("run %s started: plugin %s, folder %s", run_id, plugin.info.key, run_dir)
                 if spec.seed is not None:
@@ -308,15 +312,22 @@ class _RunState:
         self.exc, self.status, self.interrupt, self.pruned = None, RunStatus.PRUNED, None, exc
 
 
+def tracking_service_wanted(target: TrackingTarget) -> bool:
+    """Whether a run tracking to `target` goes through the local tracking service: it is on
+    (`CORE_TRACKING_SERVICE`), the target is an MLflow store (not memory, not offline), and a local
+    store's file is one that can be opened (else the run says why at once, in-process)."""
+    db = target.sqlite_path
+    return service_client.usable_for(target) and (db is None or sqlite_store.problem(db) is None)
+
+
 def _open_backend_or_none(target: TrackingTarget, experiment: str, logger: logging.Logger,
-                          root: Path) -> TrackingBackend | None:
+                          root: Path, *, service: bool = True) -> TrackingBackend | None:
     """The backend, with its store and experiment ready; None (offline, journal only) if it
     cannot be reached, so an unreachable server never stops a run from starting.
 
     Through the local tracking service when it can be used (`_tracking/service_client`): this process
     then never imports MLflow, and the experiment is made by the service when the start is sent."""
-    db = target.sqlite_path
-    if service_client.usable_for(target) and (db is None or sqlite_store.problem(db) is None):
+    if service and tracking_service_wanted(target):
         remote = service_client.connect(target, root, logger=logger)
         if remote is not None:
             return remote

@@ -32,8 +32,9 @@ from core._sweep.plan import PlannedRun, SweepPlan, resolve
 from core._sweep.recover import recover
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
 from core._sweep.table import SweepOutcome, build_rows, describe, rank
+from core._sweep.tracking import SweepTracking
 from core._sweep.worker import JobResult, SweepJob
-from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, public_uri, resolve_target
+from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, public_uri, resolve_target
 from core._tracking.backend import TrackingBackend
 
 LOCAL_URI_SCHEMES = ("sqlite", "file", "memory")
@@ -189,10 +190,12 @@ def run_sweep(plan: SweepPlan, options: SweepOptions, *,
     root = resolve_root(options.artifact_root).resolve()
     target = resolve_target(resolve_uri(options.tracking_uri), artifact_root=root)
     _refuse_unreachable_store(runner, target)
+    sweep = _Sweep(plan, options, runner, root, target, on_event or _ignore, SweepTracking(target, root))
     try:
-        return _Sweep(plan, options, runner, root, target, on_event or _ignore).run()
+        return sweep.run()
     finally:
         runner.close()
+        sweep.close_tracking()
 
 
 def _ignore(event: SweepEvent) -> None:
@@ -234,9 +237,13 @@ class _Sweep:
     root: Path
     target: TrackingTarget
     emit: Callable[[SweepEvent], None]
+    #: the sweep's tracking service: the parent run's and this machine's runs' way to tracking
+    tracking: SweepTracking
     store: SweepStore | None = None
     #: the parent run's connection to tracking, also used to end lost runs
     backend: TrackingBackend | None = None
+    #: MLflow opened here to end a lost run when the parent's connection (the service) cannot search
+    searcher: TrackingBackend | None = None
     #: by sweep index, the run ids of attempts lost before the last
     retried: dict[int, list[str]] = field(default_factory=dict)
     #: the sweep's study, for a sweep with `search:` (`core._sweep.search.Search`)
@@ -292,7 +299,12 @@ class _Sweep:
             # Workers start importing (Ray: the cluster is joined) now, in parallel with the validation
             # and store set-up; a cluster that cannot be reached stops the sweep here, before a new
             # sweep's folder is made. Every run's config is checked before any starts.
-            self.runner.warm_up(to_run, self._base_spec(), str(self.root), self.target.uri)
+            # The tracking service starts now too, importing MLflow and opening the store while the
+            # workers start (they need neither then) and the configs are checked; it answers before the
+            # parent run is made, so no run has to start one.
+            self.tracking.start()
+            self.runner.warm_up(to_run, self._base_spec(), str(self.root), self.target.uri,
+                                open_store=not self.tracking.wanted)
             self.runner.validate(self._to_check())
         store = store or SweepStore.open(self.root, plan, options.resume)
         if plan.search is not None and self.search is None:
@@ -351,6 +363,24 @@ class _Sweep:
         if found.finished or found.ended:
             self.emit(RunsRecovered(store.sweep_id, len(found.finished), sum(len(v) for v in found.ended.values())))
 
+    def close_tracking(self) -> None:
+        self.tracking.close()
+        if self.searcher is not None:
+            self.searcher.close()
+
+    def _lost_run_backend(self) -> TrackingBackend | None:
+        """What `mark_lost` searches MLflow with: the parent run's connection when it can search; the
+        tracking service's cannot (it makes a run's own calls only), so then MLflow opened here, once (a
+        node lost is rare). None without a parent run, as before."""
+        if self.backend is None or getattr(self.backend, "client", None) is not None:
+            return self.backend
+        if self.searcher is None:
+            try:
+                self.searcher = open_backend(self.target)
+            except Exception:  # noqa: BLE001 - tracking trouble: the table still says the run was lost
+                return None
+        return self.searcher
+
     def _remote_record(self, result: JobResult) -> RunRecord | None:
         return self.store.held_record(result.run_id) if result.run_id else None
 
@@ -367,7 +397,7 @@ class _Sweep:
         base = self._base_spec()
         experiment = base.get("experiment") or DEFAULT_EXPERIMENT
         try:
-            return ParentRun.open(self.target, experiment, state, base["plugin"])
+            return ParentRun.open(self.target, experiment, state, base["plugin"], backend=self.tracking.backend())
         except Exception as exc:  # noqa: BLE001 - tracking trouble never stops a sweep: each run journals and can be synced later
             self.emit(NoParentRun(exc))
             return None
@@ -420,6 +450,8 @@ class _Sweep:
         # On a cluster each run's folder lives on its node (none shares this disk); the driver keeps
         # what the tasks return in the sweep's folder.
         node_local = bool(getattr(self.runner, "on_cluster", False))
+        # This machine's runs use the service as the driver found it; a node's decide there.
+        service = True if node_local else self.tracking.for_runs
         # Named on a node that lacks the plugin (the driver has it: every spec was validated here).
         dist = Registry().distribution(self._base_spec()["plugin"]) if node_local else None
         jobs = []
@@ -433,7 +465,8 @@ class _Sweep:
             jobs.append(SweepJob(planned.index, planned.key, planned.spec.to_dict(),
                                  None if node_local else str(self.root), self.target.uri,
                                  None if node_local else str(store.layout.stop_file), tags=tags,
-                                 run_id=new_run_id(), retry_of=killed[-1] if killed else None, plugin_dist=dist))
+                                 run_id=new_run_id(), retry_of=killed[-1] if killed else None, plugin_dist=dist,
+                                 tracking_service=service))
         return jobs
 
     def _settle(self, job: SweepJob, result: JobResult) -> SweepJob | None:
@@ -443,7 +476,8 @@ class _Sweep:
             self.store.save_held_summary(result.run_id, result.summary)
         lost = result.node_lost
         # Its MLflow run (if the start reached the server) is still RUNNING: no one else will end it.
-        marked = mark_lost(self.backend, job.run_id, result.error or "node lost") if lost and job.run_id else False
+        marked = (mark_lost(self._lost_run_backend(), job.run_id, result.error or "node lost")
+                  if lost and job.run_id else False)
         failed = result.status is RecordStatus.FAILED and not lost
         allowed = self.options.retries if lost else self.options.retry_failed if failed else 0
         if job.attempt >= allowed:

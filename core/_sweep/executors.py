@@ -44,8 +44,10 @@ class Executor(ABC):
         """Run `jobs`; yield each result as it finishes (any order). `jobs` is taken one at a time, as
         a worker frees up (a search asks for each trial then); `len(jobs)` is at most how many."""
 
-    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
-        """Start workers now and let them import what runs of `spec` need. Default: nothing."""
+    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str, *,
+                open_store: bool = True) -> None:
+        """Start workers now and let them import what runs of `spec` need (`open_store`: MLflow and the
+        store too, for runs that will track in-process). Default: nothing."""
 
     def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
         """Raise `BadInput` for the first (spec, source) `core run` would refuse. Default: here. For a
@@ -122,10 +124,11 @@ class ProcessExecutor(Executor):
         self._stopping = False
         self._workers = 0
 
-    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
+    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str, *,
+                open_store: bool = True) -> None:
         self._start(workers)
         for _ in range(self._workers):
-            self._pool.submit(warm_worker, spec, artifact_root, tracking_uri)
+            self._pool.submit(warm_worker, spec, artifact_root, tracking_uri, open_store)
 
     def validate(self, specs: list[tuple[dict[str, Any], str]]) -> None:
         # In a worker, which imports the plugin's libraries anyway; the driver then never does.

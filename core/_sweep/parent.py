@@ -4,6 +4,9 @@ given the sweep's totals, its best value of the metric and its files, and ended 
 FAILED or KILLED. Every run of the sweep points at it (`mlflow.parentRunId`), so MLflow's UI
 shows the sweep as a tree.
 
+Its calls go through the sweep's tracking service when the driver reached it (`core._sweep.tracking`:
+the driver then never imports MLflow for it), else to MLflow opened here.
+
 Both steps raise on tracking trouble; the driver decides that it never stops a sweep.
 """
 
@@ -29,9 +32,11 @@ class ParentRun:
     run_id: str
 
     @classmethod
-    def open(cls, target: TrackingTarget, experiment: str, state: SweepState, plugin: str) -> ParentRun:
-        """The run `state` names (a resumed sweep), else a new one in `experiment`."""
-        backend = open_backend(target)
+    def open(cls, target: TrackingTarget, experiment: str, state: SweepState, plugin: str, *,
+             backend: TrackingBackend | None = None) -> ParentRun:
+        """The run `state` names (a resumed sweep), else a new one in `experiment`; through `backend`
+        (the sweep's tracking service) when given, else MLflow opened here."""
+        backend = backend if backend is not None else open_backend(target)
         prepare_experiment(backend, target, experiment)
         run_id = state.parent_run_id or backend.start_run(
             experiment=experiment, run_name=state.sweep_id, start_time_ms=int(time.time() * 1000),

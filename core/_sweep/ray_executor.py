@@ -128,7 +128,8 @@ class RayExecutor(Executor):
         self._ray = ray
         self.startup_s = time.perf_counter() - started
 
-    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> None:
+    def warm_up(self, workers: int, spec: dict[str, Any], artifact_root: str, tracking_uri: str, *,
+                open_store: bool = True) -> None:
         self.connect()
 
     def _slots(self, jobs: int) -> int:

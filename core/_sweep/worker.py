@@ -53,6 +53,9 @@ class SweepJob:
     trial: Any = None
     #: `name version` of the distribution that provides the plugin on the driver, to name it on a node that lacks it
     plugin_dist: str | None = None
+    #: False: the driver could not use the local tracking service, so the run sends in-process at once
+    #: rather than trying it again (`core._sweep.tracking`); True: as a single run does
+    tracking_service: bool = True
 
     @property
     def node_local(self) -> bool:
@@ -157,10 +160,11 @@ def _poll_driver() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def warm_worker(spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> int:
-    """Pay a worker's start-up costs up front, while the driver is still validating: the
-    tracking stack and a connection to the store, and the plugin's own imports (validating a
-    spec imports what it checks)."""
+def warm_worker(spec: dict[str, Any], artifact_root: str, tracking_uri: str, open_store: bool = True) -> int:
+    """Pay a worker's start-up costs up front, while the driver is still validating: the plugin's
+    own imports (validating a spec imports what it checks) and, when its runs will track in-process
+    (`open_store`), MLflow and a connection to the store. Runs that go through the sweep's tracking
+    service need neither: the worker then never imports MLflow for tracking."""
     from core._runner import prepare
     from core._spec import spec_from_mapping
     from core._tracking import open_backend, resolve_target
@@ -168,7 +172,7 @@ def warm_worker(spec: dict[str, Any], artifact_root: str, tracking_uri: str) -> 
     try:
         prepare(spec_from_mapping(spec))
         target = resolve_target(tracking_uri, artifact_root=Path(artifact_root))
-        if not target.is_memory and not target.offline:
+        if open_store and not target.is_memory and not target.offline:
             open_backend(target).close()
     except Exception:  # noqa: BLE001 - the driver reports bad specs and tracking trouble; this only saves time
         pass
@@ -221,7 +225,8 @@ def execute_job(job: SweepJob) -> JobResult:
     try:
         outcome = run(spec_from_mapping(job.spec, source=f"sweep run {job.index}"),
                       artifact_root=root, tracking_uri=job.tracking_uri, extra_tags=tags, run_id=job.run_id,
-                      trial=job.trial.reporter() if job.trial is not None else None)
+                      trial=job.trial.reporter() if job.trial is not None else None,
+                      tracking_service=job.tracking_service)
     except CoreError as exc:  # bad input found only now (e.g. the artifact root): a failed run of the sweep
         where = f" on node {NODE}" if job.node_local else ""
         error = missing_plugin(job, exc) if job.node_local else None
