@@ -45,9 +45,18 @@ def node_pythonpath(*first: object) -> str:
     return os.pathsep.join(p for p in (*map(str, first), os.environ.get("PYTHONPATH", "")) if p)
 
 
+#: how often a node whose `ray start` gave up is started again: Ray 2.60 waits a fixed 30 s for a new
+#: raylet to register with the GCS ("The current node timed out during startup"), which a loaded CI
+#: machine can exceed (it did: CI's extras job, the second node of the test bed)
+START_ATTEMPTS = 3
+STARTUP_TIMED_OUT = "timed out during startup"
+
+
 class RayNode:
     def __init__(self, proc: subprocess.Popen, temp_dir: Path, log: Path) -> None:
         self.proc, self.temp_dir, self.log = proc, temp_dir, log
+        self.attempts = 1
+        self.restart = None  # set by RayCluster: starts the same node again, in place
 
     def children(self) -> list[tuple[int, str]]:
         """(pid, command name) of every process in the node's process group but `ray start` itself."""
@@ -93,14 +102,25 @@ class RayCluster:
         return f"127.0.0.1:{self.port}"
 
     def _start(self, args: list[str], env: dict[str, str] | None, *, command: list[str] | None = None) -> RayNode:
-        temp_dir = Path(tempfile.mkdtemp(prefix="mlray", dir="/tmp"))  # short: Ray's socket paths have a limit
-        log = temp_dir / "start.log"
-        full_env = {**os.environ, **RAY_ENV, **(env or {})}
-        with open(log, "ab") as out:
-            proc = subprocess.Popen([*(command or [RAY]), "start", "--block", "--disable-usage-stats", "--node-ip-address",
-                                     "127.0.0.1", f"--temp-dir={temp_dir}", *args], env=full_env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        node = RayNode(proc, temp_dir, log)
+        def launch() -> tuple[subprocess.Popen, Path, Path]:
+            temp_dir = Path(tempfile.mkdtemp(prefix="mlray", dir="/tmp"))  # short: Ray's socket paths have a limit
+            log = temp_dir / "start.log"
+            full_env = {**os.environ, **RAY_ENV, **(env or {})}
+            with open(log, "ab") as out:
+                proc = subprocess.Popen([*(command or [RAY]), "start", "--block", "--disable-usage-stats",
+                                         "--node-ip-address", "127.0.0.1", f"--temp-dir={temp_dir}", *args],
+                                        env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            return proc, temp_dir, log
+
+        node = RayNode(*launch())
+
+        def restart() -> None:
+            node.stop()  # what the failed start left in its process group
+            shutil.rmtree(node.temp_dir, ignore_errors=True)
+            node.proc, node.temp_dir, node.log = launch()
+            node.attempts += 1
+
+        node.restart = restart
         self.nodes.append(node)
         return node
 
@@ -125,7 +145,13 @@ class RayCluster:
         while time.monotonic() < deadline:
             for node in self.nodes:
                 if node.proc.poll() is not None:
-                    raise RuntimeError(f"ray start exited {node.proc.returncode}: {node.log.read_text()[-3000:]}")
+                    log = node.log.read_text()
+                    if STARTUP_TIMED_OUT in log and node.attempts < START_ATTEMPTS:
+                        node.restart()
+                        deadline = time.monotonic() + timeout  # the new start's own time
+                        continue
+                    raise RuntimeError(f"ray start exited {node.proc.returncode} (attempt {node.attempts}): "
+                                       f"{log[-3000:]}")
             proc = subprocess.run([RAY, "status", f"--address={self.address}"], capture_output=True, text=True,
                                   env={**os.environ, **RAY_ENV}, timeout=60)
             last = proc.stdout + proc.stderr
