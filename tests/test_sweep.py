@@ -257,3 +257,64 @@ def test_a_plugin_missing_on_a_node_names_the_node_and_its_distribution(tmp_path
     assert "\n" not in result.error and not (tmp_path / "node" / "runs").exists()
     assert Registry().distribution("sklearn_classifier").startswith("mlcore ")
     assert Registry().distribution("no_such_plugin") is None
+
+
+# The driver, with the parent run's tracking connection going down as the run is ended: the totals
+# reach MLflow, the end does not (what a server that dies at the sweep's end does).
+_PARENT_END_LOST = """
+import sys
+from core._sweep import parent
+from core.cli import main
+
+finish = parent.ParentRun.finish
+
+
+class EndLost:
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def end_run(self, *args, **kwargs):
+        raise ConnectionError("the tracking server went away")
+
+
+def finish_with_the_end_lost(self, *args, **kwargs):
+    object.__setattr__(self, "backend", EndLost(self.backend))
+    return finish(self, *args, **kwargs)
+
+
+parent.ParentRun.finish = finish_with_the_end_lost
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_parent_run_whose_end_never_reached_tracking_is_ended_by_resume(mlflow_env, tmp_path):
+    """The sweep's end could not end its parent MLflow run: the warning says how to end it, the sweep's
+    state remembers it, and `--resume` with nothing left to run ends it FINISHED, its totals logged once."""
+    from mlflow import MlflowClient
+
+    spec = _sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [2, 3]\n"))
+    proc = subprocess.run([sys.executable, "-c", _PARENT_END_LOST, "sweep", str(spec), "--json"], env=mlflow_env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    warning = [line for line in proc.stderr.splitlines() if "could not finish the parent MLflow run" in line]
+    assert len(warning) == 1 and f"--resume {out['sweep_id']}" in warning[0], proc.stderr
+    root = Path(mlflow_env["CORE_ARTIFACT_ROOT"])
+    state_file = root / "sweeps" / out["sweep_id"] / "state.json"
+    assert json.loads(state_file.read_text())["parent_end_pending_ms"] > 0
+    client = MlflowClient(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    assert client.get_run(out["parent_run_id"]).info.status == "RUNNING"
+    assert len(client.get_metric_history(out["parent_run_id"], "sweep_finished")) == 1
+
+    again = run_cli(["sweep", str(spec), "--resume", out["sweep_id"], "--json"], mlflow_env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["startup_s"] == 0.0 and "nothing left to run" in again.stderr
+    assert "could not finish" not in again.stderr
+    parent = client.get_run(out["parent_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep_finished"] == 2
+    assert len(client.get_metric_history(out["parent_run_id"], "sweep_finished")) == 1  # the same point again
+    assert json.loads(state_file.read_text())["parent_end_pending_ms"] is None
+    assert len(list((root / "runs").iterdir())) == 2  # no run ran again

@@ -175,6 +175,8 @@ class ParentRunUnfinished:
 
     run_id: str
     error: Exception
+    #: set when `--resume SWEEP_ID` ends it once tracking answers (the sweep's results were written)
+    sweep_id: str | None = None
 
 
 SweepEvent = (SweepChecking | RunsRecovered | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver
@@ -310,8 +312,9 @@ class _Sweep:
         if plan.search is not None and self.search is None:
             self._open_search(store)
         # Nothing left to run: the parent MLflow run already holds this sweep's results; reopening and
-        # ending it again would log its metrics a second time.
-        parent = self._open_parent(store.state) if to_run else None
+        # ending it again would log its metrics a second time. Unless its ending never reached tracking
+        # (the server was down when the sweep ended): then it is ended now, with the first try's time.
+        parent = self._open_parent(store.state) if to_run or store.state.parent_end_pending_ms else None
         try:
             return self._run_with_parent(store, parent, metric, mode)
         except BaseException as exc:
@@ -350,8 +353,8 @@ class _Sweep:
         best_params, search_files = self._write_search_report(store.layout)
         page = self._write_page(outcome, store)  # after the search's plots, which it embeds
         if parent:
-            self._finish_parent(parent, outcome, store.layout, best_params, search_files,
-                                [page] if page else [])
+            self._finish_parent(parent, outcome, store, best_params, search_files,
+                                [page] if page else [], again=not results)
         return outcome
 
     def _recover(self, store: SweepStore) -> None:
@@ -424,13 +427,23 @@ class _Sweep:
             self.emit(SweepPageUnwritten(exc))
             return None
 
-    def _finish_parent(self, parent: ParentRun, outcome: SweepOutcome, layout: SweepLayout,
-                       best_params: dict[str, Any] | None, search_files: list[Path], pages: list[Path]) -> None:
+    def _finish_parent(self, parent: ParentRun, outcome: SweepOutcome, store: SweepStore,
+                       best_params: dict[str, Any] | None, search_files: list[Path], pages: list[Path], *,
+                       again: bool) -> None:
+        """`again`: no run ran in this call, so an ending left pending is tried again as it was (its time);
+        after new runs the totals are new points, at a new time."""
+        layout = store.layout
+        pending = store.state.parent_end_pending_ms
+        end_ms = pending if again and pending else int(time.time() * 1000)
+        # Noted before trying, so a driver killed mid-way leaves it noted too.
+        store.save_parent_end_pending(end_ms)
         try:
             parent.finish(outcome, [layout.results_json, layout.results_csv, layout.plan, *pages],
-                          best_params=best_params, search_files=search_files)
+                          best_params=best_params, search_files=search_files, end_ms=end_ms)
         except Exception as exc:  # noqa: BLE001 - the sweep's own files hold its results; only the parent run lags
-            self.emit(ParentRunUnfinished(parent.run_id, exc))
+            self.emit(ParentRunUnfinished(parent.run_id, exc, store.sweep_id))
+            return
+        store.save_parent_end_pending(None)
 
     def _trial_jobs(self, store: SweepStore, parent_id: str | None) -> _TrialJobs:
         """A search's jobs, each a trial asked of the study when a worker is free to run it."""

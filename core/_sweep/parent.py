@@ -44,15 +44,17 @@ class ParentRun:
         return cls(backend, run_id)
 
     def finish(self, outcome: SweepOutcome, files: Sequence[Path], *, best_params: dict[str, Any] | None = None,
-               search_files: Sequence[Path] = ()) -> None:
+               search_files: Sequence[Path] = (), end_ms: int | None = None) -> None:
         """Log the totals and `files` (under `sweep/`), a search's best params (`best.<key>`) and its
-        files (under `search/`: best.json and the plots), end the run, and close the backend either way."""
+        files (under `search/`: best.json and the plots), end the run, and close the backend either way.
+        `end_ms`: the time of the metrics and the end (default now); an ending tried again passes the
+        first try's, so a metric point that try logged is the same point, which MLflow keeps once."""
         try:
             if best_params:
                 self._log_best(best_params)
             for path in search_files:
                 self.backend.log_artifact(self.run_id, path, "search")
-            now = int(time.time() * 1000)
+            now = end_ms if end_ms is not None else int(time.time() * 1000)
             metrics = [Metric("sweep_runs", float(len(outcome.rows)), 0, now),
                        Metric("sweep_finished", float(outcome.finished), 0, now),
                        Metric("sweep_not_finished", float(len(outcome.failed)), 0, now),

@@ -83,6 +83,10 @@ class SweepState:
     source: str | None = None
     parent_run_id: str | None = None
     tracking_uri: str | None = None
+    #: set (to the end's time, ms) while the parent run's ending has not reached tracking (the server
+    #: was down when the sweep ended): `--resume` then ends it, with that same time, so a metric the
+    #: failed attempt did log is not logged a second time at another time
+    parent_end_pending_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +94,7 @@ class SweepState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepState:
         return cls(data["sweep_id"], data.get("name"), data.get("created_at"), data.get("source"),
-                   data.get("parent_run_id"), data.get("tracking_uri"))
+                   data.get("parent_run_id"), data.get("tracking_uri"), data.get("parent_end_pending_ms"))
 
 
 @dataclass
@@ -199,6 +203,11 @@ class SweepStore:
 
     def save_state(self, *, parent_run_id: str | None, tracking_uri: str) -> None:
         self.state = replace(self.state, parent_run_id=parent_run_id, tracking_uri=tracking_uri)
+        atomic_write_json(self.layout.state, self.state.to_json())
+
+    def save_parent_end_pending(self, end_ms: int | None) -> None:
+        """Note that the parent run's ending is still to be sent (at `end_ms`), or, with None, that it was."""
+        self.state = replace(self.state, parent_end_pending_ms=end_ms)
         atomic_write_json(self.layout.state, self.state.to_json())
 
     def save_plan(self, plan: SweepPlan) -> None:
