@@ -318,3 +318,30 @@ def test_a_parent_run_whose_end_never_reached_tracking_is_ended_by_resume(mlflow
     assert len(client.get_metric_history(out["parent_run_id"], "sweep_finished")) == 1  # the same point again
     assert json.loads(state_file.read_text())["parent_end_pending_ms"] is None
     assert len(list((root / "runs").iterdir())) == 2  # no run ran again
+
+
+def test_two_drivers_never_run_one_sweep_at_once(cli_env, tmp_path):
+    """While a driver holds a sweep (its folder's driver.lock, flocked), a second `--resume` of it is one
+    line naming the holder's pid, exit 2, nothing run; once the lock is free the resume goes ahead."""
+    import fcntl
+
+    spec = _sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [2, 3]\n"))
+    first = run_cli(["sweep", str(spec), "--json", "--executor", "sequential"], cli_env)
+    assert first.returncode == 0, first.stderr
+    sweep_id = json.loads(first.stdout)["sweep_id"]
+    lock = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "sweeps" / sweep_id / "driver.lock"
+    assert lock.read_text() != str(os.getpid())  # the first driver's pid, its lock freed when it ended
+    runs = Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs"
+    before = sorted(p.name for p in runs.iterdir())
+    with open(lock, "r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running driver holds it
+        held.truncate(0)
+        held.write("4242")
+        held.flush()
+        proc = run_cli(["sweep", str(spec), "--resume", sweep_id, "--retry-failed", "1"], cli_env)
+    assert proc.returncode == 2, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert sweep_id in line and "pid 4242" in line and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in runs.iterdir()) == before
+    proc = run_cli(["sweep", str(spec), "--resume", sweep_id], cli_env)
+    assert proc.returncode == 0 and "nothing left to run" in proc.stdout, proc.stderr

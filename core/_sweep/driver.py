@@ -198,6 +198,8 @@ def run_sweep(plan: SweepPlan, options: SweepOptions, *,
     finally:
         runner.close()
         sweep.close_tracking()
+        if sweep.store is not None:
+            sweep.store.close()
 
 
 def _ignore(event: SweepEvent) -> None:
@@ -282,6 +284,7 @@ class _Sweep:
         mode = options.mode or plan.mode or (("min" if lower_is_better(metric) else "max") if metric else None)
         # A resume with nothing left to run answers from the sweep's files alone: no workers, no checks.
         store = SweepStore.open(self.root, plan, options.resume) if options.resume else None
+        self.store = store  # closed (its lock freed) by run_sweep, however this ends
         if plan.search is not None:
             from core._sweep.trial import optuna_module
 
@@ -309,6 +312,7 @@ class _Sweep:
                                 open_store=not self.tracking.wanted)
             self.runner.validate(self._to_check())
         store = store or SweepStore.open(self.root, plan, options.resume)
+        self.store = store
         if plan.search is not None and self.search is None:
             self._open_search(store)
         # Nothing left to run: the parent MLflow run already holds this sweep's results; reopening and
@@ -332,7 +336,6 @@ class _Sweep:
         store.save_state(parent_run_id=parent_id, tracking_uri=public_uri(self.target.uri))
         done = store.finished()
         store.layout.stop_file.unlink(missing_ok=True)  # a resumed sweep starts afresh
-        self.store = store
         if self.search is not None:
             jobs: Any = self._trial_jobs(store, parent_id)
         else:

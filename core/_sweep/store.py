@@ -19,8 +19,10 @@ is on disk even after the driver was killed.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +49,10 @@ class SweepLayout:
     @property
     def state(self) -> Path:
         return self.dir / "state.json"
+
+    @property
+    def driver_lock(self) -> Path:
+        return self.dir / "driver.lock"
 
     @property
     def plan(self) -> Path:
@@ -108,11 +114,22 @@ class SweepStore:
     previous: tuple[ResultRow, ...] = ()
     #: by key, runs FINISHED in tracking that the sweep's files do not show (`recover`: the driver died first)
     tracked: dict[str, ResultRow] = field(default_factory=dict)
+    #: the open `driver.lock`, flocked while this driver runs the sweep (`close` or the process's end frees it)
+    lock_fd: int | None = None
 
     @classmethod
     def open(cls, root: Path, plan: SweepPlan, resume: str | None) -> SweepStore:
-        """A new folder for `plan`, or with `resume` the earlier one it names ("latest": the newest of this name)."""
-        return cls._resume(root, plan, resume) if resume else cls._create(root, plan)
+        """A new folder for `plan`, or with `resume` the earlier one it names ("latest": the newest of this name).
+        Either way this driver holds the folder's lock until `close`: two drivers resuming one sweep at once
+        would run its missing runs twice and both write its table."""
+        store = cls._resume(root, plan, resume) if resume else cls._create(root, plan)
+        store.lock_fd = _hold_driver_lock(store.layout, store.sweep_id)
+        return store
+
+    def close(self) -> None:
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)  # the flock goes with it
+            self.lock_fd = None
 
     @classmethod
     def _create(cls, root: Path, plan: SweepPlan) -> SweepStore:
@@ -227,6 +244,24 @@ class SweepStore:
         text = io.StringIO(newline="")
         csv.writer(text).writerows(csv_rows(outcome))
         atomic_write_text(self.layout.results_csv, text.getvalue())
+
+
+def _hold_driver_lock(layout: SweepLayout, sweep_id: str) -> int:
+    """The sweep folder's lock, taken without waiting (a `flock`: the kernel frees it however this process
+    ends, so a killed driver never leaves the sweep locked), with this process's pid in it for the message
+    another driver gets."""
+    fd = os.open(layout.driver_lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        by = f" (pid {holder})" if holder.isdigit() else ""
+        raise BadInput(f"--resume: sweep '{sweep_id}' is being run by another `core sweep`{by}: let it end, or "
+                       f"stop it, then resume") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def _read_json(path: Path) -> Any:
