@@ -94,6 +94,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
+def pytest_configure(config):
+    """With -n and --dist loadgroup, pytest-xdist keeps a group on one worker by renaming each grouped
+    test's `_nodeid` to `<id>@<group>`. A pytest whose nodeid ignores that field (pytest 9.2, with
+    pytest-xdist 3.8) would run grouped tests side by side, silently: refuse to run instead."""
+    if not config.getoption("numprocesses", None) or config.getoption("dist", "no") != "loadgroup":
+        return
+    from _pytest.nodes import Node
+
+    probe = object.__new__(Node)
+    probe._nodeid = "probe@group"
+    try:
+        renamed = probe.nodeid == "probe@group"
+    except Exception:  # noqa: BLE001 - a nodeid made from other fields: the rename does nothing
+        renamed = False
+    if not renamed:
+        raise pytest.UsageError(f"pytest-xdist's --dist loadgroup cannot group tests under pytest "
+                                f"{pytest.__version__}: install the dev extra's pytest range (pyproject.toml)")
+
+
 @pytest.fixture(scope="session")
 def ext_site(tmp_path_factory) -> Path:
     """The third-party plugin package installed for real with pip, into its own folder."""
