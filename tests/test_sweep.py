@@ -285,29 +285,48 @@ def finish_with_the_end_lost(self, *args, **kwargs):
     return finish(self, *args, **kwargs)
 
 
-parent.ParentRun.finish = finish_with_the_end_lost
-sys.exit(main(sys.argv[1:]))
+def killed_writing_the_page(*args, **kwargs):  # as SIGKILL would: the table written, the parent not ended
+    import os
+    os._exit(137)
+
+
+if sys.argv[1] == "end_lost":
+    parent.ParentRun.finish = finish_with_the_end_lost
+else:
+    from core._sweep import driver
+    driver.write_page = killed_writing_the_page
+sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_a_parent_run_whose_end_never_reached_tracking_is_ended_by_resume(mlflow_env, tmp_path):
-    """The sweep's end could not end its parent MLflow run: the warning says how to end it, the sweep's
-    state remembers it, and `--resume` with nothing left to run ends it FINISHED, its totals logged once."""
+@pytest.mark.parametrize("how", ["end_lost", "driver_killed"])
+def test_a_parent_run_whose_end_never_reached_tracking_is_ended_by_resume(mlflow_env, tmp_path, how):
+    """The sweep's end could not end its parent MLflow run (its end call lost: the warning says how to end
+    it; or the driver killed while it wrote the sweep's page, its table written): the sweep's state remembers it, and `--resume`
+    with nothing left to run ends it FINISHED, its totals logged once."""
     from mlflow import MlflowClient
 
     spec = _sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [2, 3]\n"))
-    proc = subprocess.run([sys.executable, "-c", _PARENT_END_LOST, "sweep", str(spec), "--json"], env=mlflow_env,
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    warning = [line for line in proc.stderr.splitlines() if "could not finish the parent MLflow run" in line]
-    assert len(warning) == 1 and f"--resume {out['sweep_id']}" in warning[0], proc.stderr
+    proc = subprocess.run([sys.executable, "-c", _PARENT_END_LOST, how, "sweep", str(spec), "--json"],
+                          env=mlflow_env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     root = Path(mlflow_env["CORE_ARTIFACT_ROOT"])
-    state_file = root / "sweeps" / out["sweep_id"] / "state.json"
-    assert json.loads(state_file.read_text())["parent_end_pending_ms"] > 0
+    [folder] = (root / "sweeps").iterdir()
+    state_file = folder / "state.json"
+    state = json.loads(state_file.read_text())
+    if how == "end_lost":
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        warning = [line for line in proc.stderr.splitlines() if "could not finish the parent MLflow run" in line]
+        assert len(warning) == 1 and f"--resume {state['sweep_id']}" in warning[0], proc.stderr
+        assert "--tracking-uri" not in warning[0]  # the embedded store: the resume finds it by itself
+        assert state["parent_end_pending_ms"] > 0
+    else:
+        assert proc.returncode == 137, proc.stderr[-3000:]
+        assert state["parent_end_pending_ms"] == 0  # noted when the parent was made: to be ended
     client = MlflowClient(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-    assert client.get_run(out["parent_run_id"]).info.status == "RUNNING"
-    assert len(client.get_metric_history(out["parent_run_id"], "sweep_finished")) == 1
+    assert client.get_run(state["parent_run_id"]).info.status == "RUNNING"
+    logged = 1 if how == "end_lost" else 0
+    assert len(client.get_metric_history(state["parent_run_id"], "sweep_finished")) == logged
+    out = {"sweep_id": state["sweep_id"], "parent_run_id": state["parent_run_id"]}
 
     again = run_cli(["sweep", str(spec), "--resume", out["sweep_id"], "--json"], mlflow_env, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -345,3 +364,22 @@ def test_two_drivers_never_run_one_sweep_at_once(cli_env, tmp_path):
     assert sorted(p.name for p in runs.iterdir()) == before
     proc = run_cli(["sweep", str(spec), "--resume", sweep_id], cli_env)
     assert proc.returncode == 0 and "nothing left to run" in proc.stdout, proc.stderr
+
+
+def test_a_file_system_without_flock_runs_sweeps_unguarded(tmp_path, monkeypatch):
+    """flock refused (ENOLCK, as on some network mounts): the sweep's folder opens without its lock
+    instead of every sweep failing; a held lock is still refused."""
+    import errno
+    import fcntl
+
+    from core._sweep import store as sweep_store
+
+    plan = load_sweep(_sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [2]\n")))
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    opened = sweep_store.SweepStore.open(tmp_path / "root", plan, None)
+    assert opened.lock_fd is None
+    opened.close()

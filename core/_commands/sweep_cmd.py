@@ -151,9 +151,10 @@ class _Console:
             case StudyTrouble(error=exc):
                 print(f"warning: the search's study could not be told a run's end ({type(exc).__name__}: "
                       f"{_first_line(str(exc))[:200]})", file=sys.stderr)
-            case ParentRunUnfinished(run_id=run_id, error=exc, sweep_id=sweep_id):
-                then = (f"; the sweep's files have its results, and --resume {sweep_id} ends it once tracking "
-                        f"answers" if sweep_id else "")
+            case ParentRunUnfinished(run_id=run_id, error=exc, sweep_id=sweep_id, tracking_uri=uri):
+                resume = f"--resume {sweep_id}" + (f" --tracking-uri {uri}" if uri else "")
+                then = (f"; the sweep's files have its results, and {resume} ends it once tracking answers"
+                        if sweep_id else "")
                 print(f"warning: could not finish the parent MLflow run {run_id}: {type(exc).__name__}: "
                       f"{_first_line(str(exc))[:200]}{then}", file=sys.stderr)
 

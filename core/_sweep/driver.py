@@ -34,7 +34,7 @@ from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, Swe
 from core._sweep.table import SweepOutcome, build_rows, describe, rank
 from core._sweep.tracking import SweepTracking
 from core._sweep.worker import JobResult, SweepJob
-from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, open_backend, public_uri, resolve_target
+from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, default_target, open_backend, public_uri, resolve_target
 from core._tracking.backend import TrackingBackend
 
 LOCAL_URI_SCHEMES = ("sqlite", "file", "memory")
@@ -177,6 +177,8 @@ class ParentRunUnfinished:
     error: Exception
     #: set when `--resume SWEEP_ID` ends it once tracking answers (the sweep's results were written)
     sweep_id: str | None = None
+    #: the tracking URI that resume must be given (credentials left out), when not the embedded store
+    tracking_uri: str | None = None
 
 
 SweepEvent = (SweepChecking | RunsRecovered | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver
@@ -194,11 +196,15 @@ def run_sweep(plan: SweepPlan, options: SweepOptions, *,
     _refuse_unreachable_store(runner, target)
     sweep = _Sweep(plan, options, runner, root, target, on_event or _ignore, SweepTracking(target, root))
     try:
-        return sweep.run()
+        try:
+            return sweep.run()
+        finally:
+            try:
+                runner.close()  # runs still write their records here: the sweep is still this driver's
+            finally:
+                sweep.close_tracking()
     finally:
-        runner.close()
-        sweep.close_tracking()
-        if sweep.store is not None:
+        if sweep.store is not None:  # the folder's lock, freed even when closing the above raised
             sweep.store.close()
 
 
@@ -318,7 +324,9 @@ class _Sweep:
         # Nothing left to run: the parent MLflow run already holds this sweep's results; reopening and
         # ending it again would log its metrics a second time. Unless its ending never reached tracking
         # (the server was down when the sweep ended): then it is ended now, with the first try's time.
-        parent = self._open_parent(store.state) if to_run or store.state.parent_end_pending_ms else None
+        end_pending = store.state.parent_end_pending_ms is not None
+        parent = self._open_parent(store.state, end_pending=end_pending and not to_run) \
+            if to_run or end_pending else None
         try:
             return self._run_with_parent(store, parent, metric, mode)
         except BaseException as exc:
@@ -334,6 +342,11 @@ class _Sweep:
         parent_id = parent.run_id if parent else store.state.parent_run_id
         self.backend = parent.backend if parent else None
         store.save_state(parent_run_id=parent_id, tracking_uri=public_uri(self.target.uri))
+        if parent is not None and store.state.parent_end_pending_ms is None:
+            # Until its end is acknowledged, the parent is noted as to be ended (0: at whatever time a
+            # resume ends it): a driver killed before its end (or while it writes the page) leaves it
+            # noted, so a resume with nothing left to run still ends it instead of leaving it RUNNING.
+            store.save_parent_end_pending(0)
         done = store.finished()
         store.layout.stop_file.unlink(missing_ok=True)  # a resumed sweep starts afresh
         if self.search is not None:
@@ -344,6 +357,7 @@ class _Sweep:
         self.emit(SweepStarted(store.sweep_id, plan.name, len(plan.runs) + (len(jobs) if self.search else 0),
                                len(jobs), bool(done), options.executor, options.max_workers,
                                adaptive=self.search is not None))
+        nothing_to_run = not len(jobs)
         started = time.perf_counter()
         results, interrupt = self._execute(jobs, metric, store.layout.stop_file)
         elapsed = time.perf_counter() - started
@@ -357,7 +371,7 @@ class _Sweep:
         page = self._write_page(outcome, store)  # after the search's plots, which it embeds
         if parent:
             self._finish_parent(parent, outcome, store, best_params, search_files,
-                                [page] if page else [], again=not results)
+                                [page] if page else [], again=nothing_to_run)
         return outcome
 
     def _recover(self, store: SweepStore) -> None:
@@ -396,8 +410,12 @@ class _Sweep:
             parent.fail(reason)
         except Exception as error:  # noqa: BLE001 - the sweep's own error is what the user must see
             self.emit(ParentRunUnfinished(parent.run_id, error))
+            return
+        if self.store is not None and self.store.state.parent_end_pending_ms is not None:
+            self.store.save_parent_end_pending(None)
 
-    def _open_parent(self, state: SweepState) -> ParentRun | None:
+    def _open_parent(self, state: SweepState, *, end_pending: bool = False) -> ParentRun | None:
+        """`end_pending`: opened only to end it (nothing left to run); failing, it is still to be ended."""
         if self.target.is_memory:
             return None
         base = self._base_spec()
@@ -405,8 +423,15 @@ class _Sweep:
         try:
             return ParentRun.open(self.target, experiment, state, base["plugin"], backend=self.tracking.backend())
         except Exception as exc:  # noqa: BLE001 - tracking trouble never stops a sweep: each run journals and can be synced later
-            self.emit(NoParentRun(exc))
+            if end_pending and state.parent_run_id:
+                self.emit(self._unfinished(state.parent_run_id, exc, state.sweep_id))
+            else:
+                self.emit(NoParentRun(exc))
             return None
+
+    def _unfinished(self, run_id: str, exc: Exception, sweep_id: str | None) -> ParentRunUnfinished:
+        embedded = self.target.uri == default_target(self.root).uri
+        return ParentRunUnfinished(run_id, exc, sweep_id, None if embedded else public_uri(self.target.uri))
 
     def _write_search_report(self, layout: SweepLayout) -> tuple[dict[str, Any] | None, list[Path]]:
         """A search's best params and its files in `search/` (best.json, the plots), for the page and the parent run."""
@@ -444,7 +469,7 @@ class _Sweep:
             parent.finish(outcome, [layout.results_json, layout.results_csv, layout.plan, *pages],
                           best_params=best_params, search_files=search_files, end_ms=end_ms)
         except Exception as exc:  # noqa: BLE001 - the sweep's own files hold its results; only the parent run lags
-            self.emit(ParentRunUnfinished(parent.run_id, exc, store.sweep_id))
+            self.emit(self._unfinished(parent.run_id, exc, store.sweep_id))
             return
         store.save_parent_end_pending(None)
 

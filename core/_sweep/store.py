@@ -246,21 +246,27 @@ class SweepStore:
         atomic_write_text(self.layout.results_csv, text.getvalue())
 
 
-def _hold_driver_lock(layout: SweepLayout, sweep_id: str) -> int:
+def _hold_driver_lock(layout: SweepLayout, sweep_id: str) -> int | None:
     """The sweep folder's lock, taken without waiting (a `flock`: the kernel frees it however this process
     ends, so a killed driver never leaves the sweep locked), with this process's pid in it for the message
     another driver gets."""
     fd = os.open(layout.driver_lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise BadInput(f"--resume: sweep '{sweep_id}' is being run by another core sweep{by}: let it end, "
+                           f"or stop it, then resume") from None
+        except OSError:  # a file system without flock (some network mounts): sweeps run as before, unguarded
+            os.close(fd)
+            return None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except BaseException:
         os.close(fd)
-        by = f" (pid {holder})" if holder.isdigit() else ""
-        raise BadInput(f"--resume: sweep '{sweep_id}' is being run by another `core sweep`{by}: let it end, or "
-                       f"stop it, then resume") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
+        raise
     return fd
 
 
