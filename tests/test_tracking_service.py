@@ -356,15 +356,20 @@ def test_core_tracking_status_and_stop(service_env, tmp_path):
 
 
 def test_the_service_exits_after_its_idle_time(service_env, tmp_path):
-    """No run for CORE_TRACKING_SERVICE_IDLE seconds: the service exits and removes its socket and info."""
-    env = dict(service_env, CORE_TRACKING_SERVICE_IDLE="1")
+    """No run for CORE_TRACKING_SERVICE_IDLE seconds: the service exits and removes its socket and info.
+    Asking for its status meanwhile is not use: `watch core tracking status` does not keep it up."""
+    env = dict(service_env, CORE_TRACKING_SERVICE_IDLE="3")
     spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
     assert run_cli(["run", str(spec)], env).returncode == 0
     folder = root_of(env) / SERVICE_DIR
     [log] = folder.glob("*.log")
+    idle = []
     deadline = time.time() + 60
     while "tracking service exits" not in log.read_text() and time.time() < deadline:
-        time.sleep(0.1)
+        status = run_cli(["tracking", "status", "--json"], env)  # about every second, as `watch` would
+        idle += [svc["idle_s"] for svc in json.loads(status.stdout)["services"] if svc.get("idle_s") is not None]
+        time.sleep(0.5)
     assert "tracking service exits" in log.read_text()
+    assert idle and max(idle) >= 1, idle  # the idle time grew while only the status was asked
     assert services(root_of(env)) == []  # its info file is gone with it
     assert not list(folder.glob("*.sock"))

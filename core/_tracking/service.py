@@ -143,8 +143,7 @@ class TrackingService:
                     break
                 raise
             with self._state:
-                self._clients += 1
-                self._last_used = time.monotonic()
+                self._clients += 1  # a connected client keeps the service up; only work resets its idle time
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
         self.close()
 
@@ -182,12 +181,14 @@ class TrackingService:
 
     # -- one connection -----------------------------------------------------------------
     def _handle(self, conn: socket.socket) -> None:
+        worked = False  # a connection that only asks for the status (`core tracking status`) is not use
         try:
             with conn:
                 while True:
                     request = receive(conn)
                     if request is None:
                         return
+                    worked = worked or request.get("op") not in ("status", "stop")
                     reply = self._answer(request)
                     send(conn, reply)
                     if request.get("op") == "stop":
@@ -198,7 +199,8 @@ class TrackingService:
         finally:
             with self._state:
                 self._clients -= 1
-                self._last_used = time.monotonic()
+                if worked:
+                    self._last_used = time.monotonic()
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
