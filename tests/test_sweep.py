@@ -383,3 +383,15 @@ def test_a_file_system_without_flock_runs_sweeps_unguarded(tmp_path, monkeypatch
     opened = sweep_store.SweepStore.open(tmp_path / "root", plan, None)
     assert opened.lock_fd is None
     opened.close()
+
+
+def test_a_metric_no_run_logged_is_said_with_what_they_did_log(cli_env, tmp_path):
+    """`--metric train_los` (a typo): the runs finish, and the table's unranked state is said once, with
+    the metric meant and those the runs logged; a metric they logged gets no such line."""
+    spec = _sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [2, 3]\n"))
+    proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--metric", "train_los"], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if "no run logged the metric" in line]
+    assert "'train_los'" in line and "did you mean 'train_loss'?" in line and "train_loss" in line.split("logged:")[1]
+    proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--json"], cli_env)
+    assert proc.returncode == 0 and "no run logged the metric" not in proc.stderr, proc.stderr

@@ -73,13 +73,18 @@ def sweep_command(args: argparse.Namespace) -> int:
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with quiet, _Console(out) as console:
         outcome = run_sweep(plan, options, on_event=console)
+    unlogged = _metric_never_logged(outcome)
     if args.json:
+        if unlogged:
+            print(unlogged, file=sys.stderr)
         print_json({"sweep_id": outcome.sweep_id, "folder": str(outcome.folder), "metric": outcome.metric,
                     "mode": outcome.mode, "interrupted": outcome.interrupt, "parent_run_id": outcome.parent_run_id,
                     "startup_s": outcome.startup_s, "elapsed_s": outcome.elapsed_s, "runs": outcome.rows_json(),
                     "exit_code": outcome.exit_code})
         return outcome.exit_code
     _print_table(outcome, wall_s=time.perf_counter() - started)
+    if unlogged:
+        print(unlogged, file=sys.stderr)
     return outcome.exit_code
 
 
@@ -235,6 +240,25 @@ class _Console:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _metric_never_logged(outcome: SweepOutcome) -> str | None:
+    """A warning when runs finished but none logged the metric the table ranks by (a misspelled
+    `--metric` or `sweep.metric`: every rank and value would be `-`, silently)."""
+    metric = outcome.metric
+    finished = [row for row in outcome.rows if row.status in (RecordStatus.FINISHED, RecordStatus.PRUNED)]
+    if not metric or not finished or any(metric in row.metrics for row in finished):
+        return None
+    logged = sorted({key for row in finished for key in row.metrics})
+    if not logged:
+        return None  # the runs' metrics are not known here (their summaries were not read back)
+    from core._errors import close_matches
+
+    hint = close_matches(metric, logged)
+    meant = f"did you mean {' or '.join(repr(h) for h in hint)}? " if hint else ""
+    shown = ", ".join(logged[:12]) + (", ..." if len(logged) > 12 else "")
+    return (f"warning: no run logged the metric '{metric}', so the table is not ranked; {meant}"
+            f"(the runs logged: {shown})")
 
 
 def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
