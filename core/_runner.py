@@ -18,6 +18,8 @@ import os
 import secrets
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -108,9 +110,20 @@ def outcome_of(summary: RunSummary, run_dir: Path) -> RunOutcome:
                       summary=summary, error=message, interrupt=interrupt if interrupt in ("SIGINT", "SIGTERM") else None)
 
 
+_last_id_ms = 0
+_id_lock = threading.Lock()
+
+
 def new_run_id(now: datetime | None = None) -> str:
-    """Sortable by start time (to the millisecond), safe in any file system: 20261126-153012-123-9f3a1c."""
-    now = now or datetime.now(timezone.utc)
+    """Sortable by start time (to the millisecond), safe in any file system: 20261126-153012-123-9f3a1c.
+    Ids made by one process are strictly increasing (a millisecond later than the last when made within
+    the same one): a sweep makes its runs' ids together, and they then sort in its order, not by the
+    random suffix."""
+    if now is None:
+        global _last_id_ms
+        with _id_lock:
+            ms = _last_id_ms = max(time.time_ns() // 1_000_000, _last_id_ms + 1)
+        now = datetime.fromtimestamp(ms // 1000, timezone.utc).replace(microsecond=ms % 1000 * 1000)
     return f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
 
 

@@ -143,6 +143,11 @@ def test_run_ids_sort_by_time_and_are_filesystem_safe():
     b = new_run_id(datetime(2026, 1, 1, 0, 0, 0, 2000, tzinfo=timezone.utc))
     assert a < b
     assert all(c.isalnum() or c == "-" for c in a)
+    # made together (a sweep's runs), they still sort in the order they were made, and name the time
+    made = [new_run_id() for _ in range(200)]
+    assert made == sorted(made) and len(set(made)) == 200
+    stamp = datetime.strptime(made[0][:19], "%Y%m%d-%H%M%S-%f").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 60
 
 
 def test_seed_makes_python_random_repeatable(tmp_path):
