@@ -141,7 +141,8 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None 
     data = read_spec_file(path)
     section = data.pop("sweep", None)
     if section is None:
-        raise SpecError("a sweep file needs a 'sweep:' section (grid and/or random)", source=source, field="sweep")
+        raise SpecError("a sweep file needs a 'sweep:' section (grid and/or random, or search)", source=source,
+                        field="sweep")
     if not isinstance(section, Mapping):
         raise SpecError("must be a mapping", source=source, field="sweep")
     base = apply_overrides(data, overrides, source=source)
@@ -155,7 +156,8 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None 
 def _parse_section(section: Mapping[str, Any], source: str, base: dict[str, Any], *, default_name: str) -> SweepPlan:
     unknown = [k for k in section if k not in SWEEP_FIELDS]
     if unknown:
-        raise SpecError("unknown field", source=source, field=f"sweep.{unknown[0]}", allowed=SWEEP_FIELDS)
+        raise SpecError("unknown field", source=source, field=f"sweep.{unknown[0]}", allowed=SWEEP_FIELDS,
+                        got=unknown[0])
     name = section.get("name", default_name)
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise SpecError(f"must be a name of letters, digits, '_', '-', '.', got {name!r}", source=source,
@@ -313,7 +315,8 @@ def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, A
         raise SpecError("must be a mapping with count and params", source=source, field="sweep.random")
     unknown = [k for k in section if k not in ("count", "params")]
     if unknown:
-        raise SpecError("unknown field", source=source, field=f"sweep.random.{unknown[0]}", allowed=("count", "params"))
+        raise SpecError("unknown field", source=source, field=f"sweep.random.{unknown[0]}", allowed=("count", "params"),
+                        got=unknown[0])
     count = section.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise SpecError(f"must be a positive integer, got {count!r}", source=source, field="sweep.random.count")
@@ -372,7 +375,8 @@ def parse_ray(section: Any, source: str, where: str) -> dict[str, Any]:
         raise SpecError("must be a mapping", source=source, field=where, allowed=RAY_FIELDS)
     unknown = [k for k in section if k not in RAY_FIELDS]
     if unknown:
-        raise SpecError("unknown field", source=source, field=f"{where}.{unknown[0]}", allowed=RAY_FIELDS)
+        raise SpecError("unknown field", source=source, field=f"{where}.{unknown[0]}", allowed=RAY_FIELDS,
+                        got=unknown[0])
     out: dict[str, Any] = {}
     for key in ("num_cpus", "num_gpus"):
         value = section.get(key)
