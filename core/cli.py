@@ -83,7 +83,12 @@ def _command(sub: argparse._SubParsersAction | _NotRun, only: str | None, name: 
     if isinstance(sub, _NotRun):
         return sub  # an action of a command that does not run
     if only is None or only == name:
-        return sub.add_parser(name, **kwargs)
+        parser = sub.add_parser(name, **kwargs)
+        # -v/-q after the command too (`core run spec.yaml -q`), as users type them; SUPPRESS keeps the
+        # count given before the command when none comes after it
+        parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return parser
     if "help" in kwargs:
         sub._choices_actions.append(argparse._SubParsersAction._ChoicesPseudoAction(name, (), kwargs["help"]))
     sub._name_parser_map[name] = None  # never looked up: the command line names another command

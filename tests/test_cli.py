@@ -127,3 +127,12 @@ def test_the_parser_built_for_one_command_is_that_command_whole():
         plain = lambda defaults: {k: (v if k != "handler" else callable(v)) for k, v in defaults.items()}  # noqa: E731
         assert plain(part._defaults) == plain(whole._defaults), name  # a handler, and the same defaults
         assert [(a.dest, a.default) for a in part._actions] == [(a.dest, a.default) for a in whole._actions], name
+
+
+def test_verbose_and_quiet_also_after_the_command(cli_env, tmp_path):
+    """`core run spec.yaml -q` as users type it: the flag is taken after the command as before it."""
+    spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
+    for argv in (["run", str(spec), "-q"], ["-q", "run", str(spec)], ["runs", "list", "-v"]):
+        proc = run_cli(argv, cli_env)
+        assert proc.returncode == 0, (argv, proc.stderr)
+        assert "unrecognized arguments" not in proc.stderr
