@@ -364,6 +364,7 @@ def test_two_drivers_never_run_one_sweep_at_once(cli_env, tmp_path):
     assert sorted(p.name for p in runs.iterdir()) == before
     proc = run_cli(["sweep", str(spec), "--resume", sweep_id], cli_env)
     assert proc.returncode == 0 and "nothing left to run" in proc.stdout, proc.stderr
+    assert "running 0" not in proc.stdout  # said once, not twice
 
 
 def test_a_file_system_without_flock_runs_sweeps_unguarded(tmp_path, monkeypatch):

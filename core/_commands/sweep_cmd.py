@@ -193,8 +193,9 @@ class _Console:
             print(f"{'resuming ' if event.resuming else ''}sweep {event.sweep_id}: search of up to {event.to_run} "
                   f"trials{earlier}, executor {event.executor}", file=self.out)
         elif event.resuming:
-            print(f"resuming sweep {event.sweep_id}: {event.planned - event.to_run} of {event.planned} runs already "
-                  f"{FINISHED}, running {event.to_run}", file=self.out)
+            if event.to_run:  # with none, "nothing left to run" was said already
+                print(f"resuming sweep {event.sweep_id}: {event.planned - event.to_run} of {event.planned} runs "
+                      f"already {FINISHED}, running {event.to_run}", file=self.out)
         else:
             workers = event.max_workers and event.executor != "sequential"
             print(f"sweep {event.sweep_id}: {event.to_run} runs, executor {event.executor}"
