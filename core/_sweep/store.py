@@ -89,9 +89,10 @@ class SweepState:
     source: str | None = None
     parent_run_id: str | None = None
     tracking_uri: str | None = None
-    #: set (to the end's time, ms) while the parent run's ending has not reached tracking (the server
-    #: was down when the sweep ended): `--resume` then ends it, with that same time, so a metric the
-    #: failed attempt did log is not logged a second time at another time
+    #: set while the parent run's ending has not reached tracking: 0 from the parent's start, then the
+    #: end's time (ms) once it is tried. A `--resume` with nothing left to run ends a parent noted so
+    #: (the server was down at the end, or the driver was killed first), at that time when one was
+    #: tried, so a metric point the failed try did log is the same point again
     parent_end_pending_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
