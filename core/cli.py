@@ -152,13 +152,13 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
 
     p = _command(sub, only, "tracking", help="the local tracking service: status, stop",
                        description="The background process that keeps MLflow and the store open for runs "
-                       "(off with CORE_TRACKING_SERVICE=off).")
+                       "(off with CORE_TRACKING_SERVICE=off); one process may serve several local stores.")
     tsub = p.add_subparsers(title="tracking commands", metavar="ACTION")
-    t = _command(tsub, action, "status", help="the artifact root's tracking services: pid, state, clients, calls, idle time")
+    t = _command(tsub, action, "status", help="the artifact root's tracking services: pid, stores its process serves, state, clients, calls, idle time")
     _add_root_flag(t)
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_status_command"))
-    t = _command(tsub, action, "stop", help="stop the artifact root's tracking services (runs then start a new one)")
+    t = _command(tsub, action, "stop", help="stop the artifact root's tracking services (a process serving other stores goes on with them; runs then start a new one)")
     _add_root_flag(t)
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_stop_command"))

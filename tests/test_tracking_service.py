@@ -20,7 +20,7 @@ from conftest import read_summary, run_cli, write_spec
 
 from core._tracking import default_target
 from core._tracking.service_admin import is_service, services
-from core._tracking.service_wire import MAX_SOCKET_PATH, SERVICE_DIR, place_for
+from core._tracking.service_wire import MAX_SOCKET_PATH, SERVICE_DIR, host_dir, place_for
 
 pytest.importorskip("mlflow")
 
@@ -34,10 +34,18 @@ def service_env(mlflow_env):
     env["CORE_TRACKING_SERVICE_IDLE"] = "60"
     yield env
     root = Path(env["CORE_ARTIFACT_ROOT"])
-    for pid in {s.pid for s in services(root)}:
+    for pid in {s.pid for s in services(root)} | set(host_pids()):
         if is_service(pid):
             with_cont(pid)
             os.kill(pid, signal.SIGKILL)
+    for control in host_dir().glob("*.sock") if host_dir().is_dir() else ():
+        control.unlink()  # the killed processes' (the next test starts with none)
+
+
+def host_pids() -> list[int]:
+    """The service processes this test process's cache knows (each may serve several stores)."""
+    folder = host_dir()
+    return [int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("*.sock")] if folder.is_dir() else []
 
 
 def with_cont(pid: int) -> None:
@@ -291,7 +299,7 @@ def test_a_second_service_for_the_same_store_exits(service_env, tmp_path):
     target = default_target(root)
     env = dict(service_env, CORE_TRACKING_SERVICE_URI=target.uri,
                CORE_TRACKING_SERVICE_ARTIFACT_LOCATION=target.artifact_location)
-    second = subprocess.run([sys.executable, "-m", "core._tracking.service", "--root", str(root)], env=env,
+    second = subprocess.run([sys.executable, "-m", "core._tracking.service_host", "--root", str(root)], env=env,
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 0
     assert "another tracking service holds" in second.stderr
@@ -373,3 +381,105 @@ def test_the_service_exits_after_its_idle_time(service_env, tmp_path):
     assert idle and max(idle) >= 1, idle  # the idle time grew while only the status was asked
     assert services(root_of(env)) == []  # its info file is gone with it
     assert not list(folder.glob("*.sock"))
+
+
+def _second_root(service_env, migrated_store, tmp_path, name: str = "second", **extra) -> dict:
+    from conftest import copy_store
+
+    root = tmp_path / name
+    copy_store(migrated_store, root)
+    return dict(service_env, CORE_ARTIFACT_ROOT=str(root), **extra)
+
+
+def test_a_second_store_is_served_by_the_process_already_serving_one(service_env, migrated_store, tmp_path):
+    """A run whose store has no service asks a live service process to serve it too: one process (MLflow
+    imported once) serves both roots, each store through its own socket and lock and complete in its own
+    MLflow store; stopping one store's service leaves the other's serving; a process killed with
+    SIGKILL leaves a control socket that the next run clears, starting a process of its own."""
+    spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
+    first = root_of(service_env)
+    assert run_cli(["run", str(spec)], service_env).returncode == 0
+    host = the_service(first)
+    env2 = _second_root(service_env, migrated_store, tmp_path)
+    second = root_of(env2)
+    proc = run_cli(["run", str(spec)], env2)
+    assert proc.returncode == 0, proc.stderr
+    adopted = the_service(second)
+    assert adopted.pid == host.pid and adopted.socket != host.socket and adopted.state == "ready"
+    assert host_pids() == [host.pid]
+    for root in (first, second):
+        [run_dir] = (root / "runs").iterdir()
+        summary = read_summary(run_dir)
+        assert summary["tracking"]["pending"] == 0
+        assert run_status(root, summary["tracking"]["run_id"]) == "FINISHED"  # in its own store
+        assert "in-process" not in (run_dir / "logs" / "run.log").read_text()
+    assert f"served by the tracking service process {host.pid}" in Path(adopted.info_file).with_suffix(".log").read_text()
+
+    stop = run_cli(["tracking", "stop"], env2)
+    assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
+    assert services(second) == [] and not Path(adopted.socket).exists()
+    assert is_service(host.pid) and the_service(first).state == "ready"  # the first store still served
+    calls = the_service(first).calls
+    assert run_cli(["run", str(spec)], service_env).returncode == 0
+    assert the_service(first).pid == host.pid and the_service(first).calls > calls
+
+    os.kill(host.pid, signal.SIGKILL)  # its control socket stays behind, refusing connections
+    proc = run_cli(["run", str(spec)], env2)
+    assert proc.returncode == 0, proc.stderr
+    new = the_service(second)
+    assert new.pid != host.pid and host_pids() == [new.pid]  # the dead process's socket cleared
+
+
+def test_each_store_keeps_its_own_idle_time_in_a_shared_process(service_env, migrated_store, tmp_path):
+    """The second store's service ends after the idle time its run asked for; the process goes on
+    serving the first store, then exits with its last store (here: asked to stop)."""
+    spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
+    assert run_cli(["run", str(spec)], service_env).returncode == 0
+    host = the_service(root_of(service_env))
+    env2 = _second_root(service_env, migrated_store, tmp_path, CORE_TRACKING_SERVICE_IDLE="1")
+    assert run_cli(["run", str(spec)], env2).returncode == 0
+    assert the_service(root_of(env2)).pid == host.pid
+    deadline = time.time() + 60
+    while services(root_of(env2)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert services(root_of(env2)) == []
+    assert is_service(host.pid) and the_service(root_of(service_env)).state == "ready"
+    assert run_cli(["tracking", "stop"], service_env).returncode == 0
+    deadline = time.time() + 30
+    while is_service(host.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not is_service(host.pid) and host_pids() == []  # the last store gone, the process with it
+
+
+def test_a_run_with_other_mlflow_settings_gets_a_process_of_its_own(service_env, migrated_store, tmp_path):
+    """A store is never served with another run's MLflow settings: a different `MLFLOW_*` variable is a
+    different host key, so the second run starts its own process."""
+    spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
+    assert run_cli(["run", str(spec)], service_env).returncode == 0
+    host = the_service(root_of(service_env))
+    env2 = _second_root(service_env, migrated_store, tmp_path, MLFLOW_HTTP_REQUEST_TIMEOUT="7")
+    assert run_cli(["run", str(spec)], env2).returncode == 0
+    assert the_service(root_of(env2)).pid != host.pid
+    assert sorted(host_pids()) == sorted({host.pid, the_service(root_of(env2)).pid})
+
+
+def test_a_shared_process_takes_only_local_stores(service_env, tmp_path):
+    """An `adopt` for a server URI is refused (its calls depend on settings the host key does not cover):
+    the run starts a process of its own for a server."""
+    from core._tracking.service_wire import receive, send
+
+    spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
+    assert run_cli(["run", str(spec)], service_env).returncode == 0
+    host = the_service(root_of(service_env))
+    [control] = host_dir().glob(f"*-{host.pid}.sock")
+    assert stat.S_IMODE(control.stat().st_mode) == 0o600 and stat.S_IMODE(control.parent.stat().st_mode) == 0o700
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(control))
+        send(sock, {"op": "adopt", "args": {"uri": "http://127.0.0.1:9", "location": None, "key": "k" * 16,
+                                            "root": str(tmp_path / "srv"), "socket": str(tmp_path / "srv.sock")}})
+        reply = receive(sock)
+    assert reply["ok"] is False and "only local stores" in reply["error"]["message"]
+    assert not (tmp_path / "srv").exists()

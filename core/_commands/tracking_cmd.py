@@ -177,8 +177,8 @@ def service_status_command(args: argparse.Namespace) -> int:
     if not found:
         print(f"no tracking service in {root}")
         return 0
-    print_table(["pid", "state", "clients", "calls", "idle", "tracking"],
-                [[s.pid, s.state, _or_dash(s.clients), _or_dash(s.calls),
+    print_table(["pid", "stores", "state", "clients", "calls", "idle", "tracking"],
+                [[s.pid, _or_dash(s.stores), s.state, _or_dash(s.clients), _or_dash(s.calls),
                   f"{s.idle_s:.0f}s of {s.idle_timeout_s:.0f}s" if s.idle_s is not None and s.idle_timeout_s else "-",
                   s.uri] for s in found])
     return 0
@@ -196,7 +196,9 @@ def service_stop_command(args: argparse.Namespace) -> int:
     elif not results:
         print(f"no tracking service running in {root}")
     for s, ok in results if not args.json else ():
-        print(f"tracking service {s.pid} ({s.uri}): {'stopped' if ok else 'still running'}")
+        others = (s.stores or 1) - 1
+        still = f" (its process goes on serving {others} other store{'s' if others > 1 else ''})" if ok and others else ""
+        print(f"tracking service {s.pid} ({s.uri}): {'stopped' if ok else 'still running'}{still}")
     return 0 if all(ok for _, ok in results) else 1
 
 

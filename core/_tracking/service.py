@@ -1,12 +1,14 @@
-"""The local tracking service: one process per tracking target that keeps MLflow imported and the
-store open, so that runs (and sweep workers) hand it their calls instead of paying for both.
+"""The local tracking service: a process that keeps MLflow imported and a store open, so that runs
+(and sweep workers) hand it their calls instead of paying for both.
 
 Started by the first run that needs it (`service_client`), detached in its own session:
-`python -m core._tracking.service --root ROOT`, the target in its environment. It takes the
-target's lock file first (`flock`, released by the kernel however the process ends): a second
-service for the same store finds it held and exits, so two never both send. It listens on a Unix
-socket in the artifact root (0600 in a 0700 folder; never TCP), answers each connection in a thread,
-and exits after `CORE_TRACKING_SERVICE_IDLE` seconds (default 300) with no connection open.
+`python -m core._tracking.service_host --root ROOT`, the target in its environment. A `TrackingService`
+serves one store: it takes the store's lock file first (`flock`, released as it ends or by the kernel
+however the process ends): a second service for the same store finds it held and exits, so two never
+both send. It listens on a Unix socket in the artifact root (0600 in a 0700 folder; never TCP),
+answers each connection in a thread, and ends after `CORE_TRACKING_SERVICE_IDLE` seconds (default
+300) with no connection open. The process may serve other local stores too (`service_host`); it
+exits with its last one.
 
 A call is answered only after the backend returned: the run advances its journal's watermark on
 that answer, so what the service accepted is what MLflow accepted.
@@ -14,13 +16,11 @@ that answer, so what the service accepted is what MLflow accepted.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
@@ -31,11 +31,8 @@ from typing import Any
 
 from core._files import atomic_write_json
 from core._tracking.service_wire import (
-    LOCATION_ENV,
-    URI_ENV,
     ServiceGone,
     ServicePlace,
-    place_for,
     private_dir,
     receive,
     send,
@@ -78,6 +75,8 @@ class TrackingService:
         self._serial = threading.Lock() if self.target.sqlite_path is not None else contextlib.nullcontext()
         self._experiments: dict[str, str] = {}
         self.started = time.time()
+        #: how many stores this service's process serves (`service_host` sets it; one otherwise)
+        self.stores_served: Callable[[], int] = lambda: 1
 
     # -- lifecycle ------------------------------------------------------------------
     def claim(self) -> bool:
@@ -133,23 +132,28 @@ class TrackingService:
             try:
                 conn, _ = self._listener.accept()
             except TimeoutError:
-                with self._state:
-                    idle = self._clients == 0 and time.monotonic() - self._last_used > self.idle_s
-                if idle or (self.open_error is not None and self._clients == 0):
-                    break
-                continue
+                pass
             except OSError:
                 if self.stopping.is_set():
                     break
                 raise
+            else:
+                with self._state:
+                    self._clients += 1  # a connected client keeps the service up; only work resets its idle time
+                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+            # Checked after every connection too: status asked more often than the accept time-out
+            # (`watch -n 0.2 core tracking status`) must not keep an idle service up.
             with self._state:
-                self._clients += 1  # a connected client keeps the service up; only work resets its idle time
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+                idle = self._clients == 0 and time.monotonic() - self._last_used > self.idle_s
+                failed = self.open_error is not None and self._clients == 0
+            if idle or failed:
+                break
         self.close()
 
     def close(self) -> None:
         """Stop taking connections: the socket goes first (a run that comes now starts a new service),
-        then the info file; the lock goes with the process."""
+        then the info file, the store, and last the lock (the process may go on serving other stores,
+        so the lock is released here rather than with the process). Safe to call twice."""
         self.stopping.set()
         if self._listener is not None:
             with contextlib.suppress(OSError):
@@ -160,9 +164,14 @@ class TrackingService:
                     self.place.info.unlink()
             with contextlib.suppress(OSError):
                 self.place.socket.unlink()
-        if self.backend is not None:
+        backend, self.backend = self.backend, None
+        if backend is not None:
             with contextlib.suppress(Exception):
-                self.backend.close()
+                backend.close()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _write_info(self) -> None:
         from core._tracking.target import public_uri
@@ -177,7 +186,7 @@ class TrackingService:
         with self._state:
             return {"pid": os.getpid(), "clients": self._clients, "calls": self._calls, "runs": len(self._runs),
                     "idle_s": round(time.monotonic() - self._last_used, 3), "ready": self.ready.is_set(),
-                    "uptime_s": round(time.time() - self.started, 3)}
+                    "uptime_s": round(time.time() - self.started, 3), "stores": self.stores_served()}
 
     # -- one connection -----------------------------------------------------------------
     def _handle(self, conn: socket.socket) -> None:
@@ -304,40 +313,3 @@ _OPS: dict[str, Callable[[TrackingService, dict[str, Any]], Any]] = {
     "register_model": _register,
     "model_versions": lambda svc, a: [_version_dict(v) for v in svc.backend.model_versions(a.get("name"))],
 }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core._tracking.service")
-    parser.add_argument("--root", required=True)
-    args = parser.parse_args(argv)
-    uri, location = os.environ.get(URI_ENV), os.environ.get(LOCATION_ENV) or None
-    if not uri:
-        parser.error(f"${URI_ENV} names the tracking URI to serve")
-    # MLflow's and alembic's INFO lines stay out of the service's log; its own go in.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(process)d %(levelname)s %(message)s")
-    _LOG.setLevel(logging.INFO)
-    # Its own session already (started with start_new_session): a Ctrl-C meant for a run never
-    # reaches it; a SIGTERM (`core tracking stop` falls back to one) ends it cleanly.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    place = place_for(Path(args.root), uri, location)
-    service = TrackingService(place, uri, location, idle_seconds())
-    if not service.claim():
-        _LOG.info("another tracking service holds %s: this one exits", place.lock)
-        return 0
-    signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())
-    service.listen()
-    from core._tracking.target import public_uri
-
-    _LOG.info("tracking service for %s listening on %s", public_uri(service.target.uri), place.socket)
-    threading.Thread(target=service.open_backend, daemon=True).start()
-    try:
-        service.serve()
-    finally:
-        service.close()
-    _LOG.info("tracking service exits (%s calls)", service.status()["calls"])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,6 +20,7 @@ from typing import Any
 
 from core._tracking.service_wire import SERVICE_DIR, ServiceGone, receive, send
 
+#: matches `core._tracking.service_host` and an older version's `core._tracking.service` alike
 _MODULE = "core._tracking.service"
 
 
@@ -36,9 +37,14 @@ class ServiceInfo:
     clients: int | None = None
     calls: int | None = None
     runs: int | None = None
+    #: how many stores its process serves (one process may serve several local stores)
+    stores: int | None = None
     idle_s: float | None = None
     uptime_s: float | None = None
     idle_timeout_s: float | None = None
+    #: when this store's service started (its info file's): told apart from a later one for the same store
+    started: float | None = None
+    info_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
@@ -54,13 +60,14 @@ def services(root: Path) -> list[ServiceInfo]:
             pid = int(info["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        found.append(_ask(info, pid))
+        found.append(_ask({**info, "info_file": str(path)}, pid))
     return found
 
 
 def _ask(info: dict[str, Any], pid: int) -> ServiceInfo:
     base = {"pid": pid, "uri": str(info.get("uri")), "socket": str(info.get("socket")), "key": str(info.get("key")),
-            "idle_timeout_s": info.get("idle_timeout_s")}
+            "idle_timeout_s": info.get("idle_timeout_s"), "started": info.get("started"),
+            "info_file": info.get("info_file")}
     if not is_service(pid):
         return ServiceInfo(**base, state="gone")
     try:
@@ -69,7 +76,7 @@ def _ask(info: dict[str, Any], pid: int) -> ServiceInfo:
         return ServiceInfo(**base, state="not answering")
     return ServiceInfo(**base, state="ready" if status.get("ready") else "starting", clients=status.get("clients"),
                        calls=status.get("calls"), runs=status.get("runs"), idle_s=status.get("idle_s"),
-                       uptime_s=status.get("uptime_s"))
+                       uptime_s=status.get("uptime_s"), stores=status.get("stores"))
 
 
 def request(sock_path: Path, op: str, *, timeout: float) -> dict[str, Any]:
@@ -99,17 +106,21 @@ def is_service(pid: int) -> bool:
 
 
 def stop(service: ServiceInfo, *, wait_s: float = 10.0) -> bool:
-    """Stop one service: asked, then SIGTERM if it is still there; True when its process is gone."""
-    if not is_service(service.pid):
+    """Stop one store's service: asked, then SIGTERM to its process if it still serves the store; True
+    when it no longer does. A process that also serves other stores (`service_host`) goes on serving
+    them when asked; only one that does not answer gets the SIGTERM, which ends all of it."""
+    if not _serving(service):
         return True
     with contextlib.suppress(OSError, ServiceGone):
         request(Path(service.socket), "stop", timeout=3.0)
-    if _gone_within(service.pid, wait_s / 2):
+    if _stopped_within(service, wait_s / 2):
+        if service.stores == 1:  # its process served this store alone: it exits now, waited for
+            _gone_within(service.pid, wait_s / 2)
         return True
     with contextlib.suppress(OSError):
         if is_service(service.pid):
             os.kill(service.pid, signal.SIGTERM)
-    return _gone_within(service.pid, wait_s / 2)
+    return _stopped_within(service, wait_s / 2)
 
 
 def _gone_within(pid: int, seconds: float) -> bool:
@@ -119,3 +130,24 @@ def _gone_within(pid: int, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return not is_service(pid)
+
+
+def _serving(service: ServiceInfo) -> bool:
+    """Its process is there and its info file still names it (a service removes the file as it stops;
+    a later service for the same store, maybe in the same process, writes another start time)."""
+    if not is_service(service.pid) or service.info_file is None:
+        return False
+    try:
+        info = json.loads(Path(service.info_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return info.get("pid") == service.pid and info.get("started") == service.started
+
+
+def _stopped_within(service: ServiceInfo, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _serving(service):
+            return True
+        time.sleep(0.05)
+    return not _serving(service)

@@ -15,9 +15,11 @@ Standard library only, plus core's own light modules: a run that uses the servic
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -35,6 +37,8 @@ from core._tracking.service_wire import (
     URI_ENV,
     ServiceGone,
     ServicePlace,
+    host_dir,
+    host_key,
     place_for,
     private_dir,
     receive,
@@ -81,11 +85,16 @@ def connect(target: TrackingTarget, root: Path, *, logger: logging.Logger | None
     timeout = _seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
     deadline = time.monotonic() + min(timeout, 20.0)  # for the service to bind its socket (not to be ready)
     spawned: subprocess.Popen[bytes] | None = None
+    asked_hosts = False
     pause, resets = 0.01, 0
     while True:
         try:
             sock = _open_socket(place, min(timeout, 10.0))
         except (FileNotFoundError, ConnectionRefusedError):  # none, or one that died: start one
+            if spawned is None and not asked_hosts and target.sqlite_path is not None:
+                asked_hosts = True  # a process already serving another store takes this one too
+                if _adopted(place, target, Path(root)):
+                    continue
             if spawned is None:
                 try:
                     spawned = _spawn(place, target, Path(root))
@@ -132,6 +141,60 @@ def _open_socket(place: ServicePlace, timeout: float) -> socket.socket:
     return sock
 
 
+def _adopted(place: ServicePlace, target: TrackingTarget, root: Path) -> bool:
+    """Whether a live service process of this user's, compatible with this one (`host_key`), now serves
+    `target` too (or found another service holding it): the run then connects to the store's own
+    socket as usual. False when none would: the run starts a process of its own."""
+    from core._tracking.service import idle_seconds
+
+    try:
+        folder = host_dir()
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        return False  # not a folder only this user can write: nothing in it is trusted
+    key = host_key()
+    hosts = sorted(folder.glob(f"{key}-*.sock"), key=_mtime, reverse=True)
+    request = {"uri": target.uri, "location": target.artifact_location, "root": str(root), "key": place.key,
+               "socket": str(place.socket), "idle_s": idle_seconds()}
+    for path in hosts[:4]:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5.0)
+                sock.connect(str(path))
+                send(sock, {"op": "adopt", "args": request})
+                reply = receive(sock)
+        except ConnectionRefusedError:
+            _forget_if_dead(path)
+            continue
+        except (OSError, ServiceGone):
+            continue
+        if reply and reply.get("ok") and (reply.get("result") or {}).get("key") == place.key:
+            return True
+    return False
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _forget_if_dead(path: Path) -> None:
+    """A control socket whose process is gone (killed: it could not remove it) is removed."""
+    from core._tracking.service_admin import is_service
+
+    try:
+        pid = int(path.stem.rsplit("-", 1)[1])
+    except (ValueError, IndexError):
+        return
+    if not is_service(pid):  # (a zombie no one reaped counts as gone)
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def _spawn(place: ServicePlace, target: TrackingTarget, root: Path) -> subprocess.Popen[bytes]:
     """The service, detached: its own session (a Ctrl-C on this run never reaches it), no terminal, its
     output in its log file, the target in its environment. Reaped by a thread should it end first."""
@@ -144,7 +207,7 @@ def _spawn(place: ServicePlace, target: TrackingTarget, root: Path) -> subproces
         env[URI_ENV] = target.uri
         env[LOCATION_ENV] = target.artifact_location or ""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core._tracking.service", "--root", str(root)],
+            [sys.executable, "-m", "core._tracking.service_host", "--root", str(root)],
             stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, cwd=str(place.dir), env=env,
             start_new_session=True, close_fds=True,
         )

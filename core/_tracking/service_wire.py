@@ -9,6 +9,13 @@ Where: `ServicePlace`, the files of one service in `<artifact root>/tracking-ser
 0700): `<key>.sock` (0600), `<key>.lock` (held by the one service that sends), `<key>.json` (what
 `core tracking status` shows), `<key>.log` (its stderr). A socket path longer than AF_UNIX allows
 (108 bytes on Linux, 104 on macOS) moves to `$TMPDIR/mlcore-<uid>/<hash>.sock`, also owner-only.
+
+One process may serve several local stores (`service_host`): each live service process also listens
+on a control socket, `<host dir>/<host key>-<pid>.sock`, where a run whose store has no service yet
+asks it to serve that store too (`adopt`) instead of starting a process that imports MLflow again.
+The host dir is `$XDG_CACHE_HOME/mlcore/tracking-hosts` (owner-only; moved under
+`$TMPDIR/mlcore-<uid>/` when too long for AF_UNIX); the host key says which processes may serve a
+run's store: the same interpreter, the same core, the same `MLFLOW_*` settings.
 """
 
 from __future__ import annotations
@@ -67,6 +74,39 @@ def service_key(uri: str, artifact_location: str | None) -> str:
     creds = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLFLOW_TRACKING_"))
     text = json.dumps([uri, artifact_location, sys.executable, creds])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def host_key() -> str:
+    """Which service processes may serve this process's stores: the interpreter and core it runs (the
+    same MLflow, the same code) and every `MLFLOW_*` setting in its environment (so a store is never
+    served with another run's settings). Computed by a service process once, as it starts, before
+    opening MLflow sets defaults of its own."""
+    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLFLOW_"))
+    core_dir = Path(__file__).resolve().parents[1]  # the `core` package this code is part of
+    text = json.dumps([sys.executable, str(core_dir), settings])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def host_dir() -> Path:
+    """Where live service processes' control sockets are (made owner-only when used)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(cache) / "mlcore" / "tracking-hosts"
+    if len(os.fsencode(folder)) + len("/0123456789abcdef-4194304.sock") > MAX_SOCKET_PATH:
+        digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:12]
+        folder = Path(tempfile.gettempdir()) / f"mlcore-{os.getuid()}" / f"hosts-{digest}"
+    return folder
+
+
+def host_socket(key: str, pid: int) -> Path:
+    return host_dir() / f"{key}-{pid}.sock"
+
+
+def private_host_dir() -> Path:
+    """`host_dir()`, made or checked owner-only (with its `mlcore-<uid>` parent when under $TMPDIR)."""
+    folder = host_dir()
+    if folder.parent.name == f"mlcore-{os.getuid()}":
+        private_dir(folder.parent)
+    return private_dir(folder)
 
 
 def place_for(root: Path, uri: str, artifact_location: str | None) -> ServicePlace:
