@@ -441,7 +441,7 @@ def test_each_store_keeps_its_own_idle_time_in_a_shared_process(service_env, mig
     assert the_service(root_of(env2)).pid == host.pid
     deadline = time.time() + 60
     while services(root_of(env2)) and time.time() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)  # its status asked far more often than the service's accept time-out (0.5 s)
     assert services(root_of(env2)) == []
     assert is_service(host.pid) and the_service(root_of(service_env)).state == "ready"
     assert run_cli(["tracking", "stop"], service_env).returncode == 0
@@ -451,14 +451,22 @@ def test_each_store_keeps_its_own_idle_time_in_a_shared_process(service_env, mig
     assert not is_service(host.pid) and host_pids() == []  # the last store gone, the process with it
 
 
-def test_a_run_with_other_mlflow_settings_gets_a_process_of_its_own(service_env, migrated_store, tmp_path):
-    """A store is never served with another run's MLflow settings: a different `MLFLOW_*` variable is a
-    different host key, so the second run starts its own process."""
+@pytest.mark.parametrize("differs", ["mlflow_setting", "umask"])
+def test_a_run_with_other_settings_gets_a_process_of_its_own(differs, service_env, migrated_store, tmp_path):
+    """A store is never served with another run's settings: a different `MLFLOW_*` variable, or another
+    umask (the store's files get the modes the run's own process would give them), is a different host
+    key, so the second run starts its own process."""
     spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
     assert run_cli(["run", str(spec)], service_env).returncode == 0
     host = the_service(root_of(service_env))
-    env2 = _second_root(service_env, migrated_store, tmp_path, MLFLOW_HTTP_REQUEST_TIMEOUT="7")
-    assert run_cli(["run", str(spec)], env2).returncode == 0
+    if differs == "mlflow_setting":
+        env2 = _second_root(service_env, migrated_store, tmp_path, MLFLOW_ENABLE_ASYNC_LOGGING="false")
+        proc = run_cli(["run", str(spec)], env2)
+    else:
+        env2 = _second_root(service_env, migrated_store, tmp_path)
+        proc = subprocess.run([sys.executable, "-m", "core", "run", str(spec)], env=env2, capture_output=True,
+                              text=True, timeout=300, preexec_fn=lambda: os.umask(0o077))
+    assert proc.returncode == 0, proc.stderr
     assert the_service(root_of(env2)).pid != host.pid
     assert sorted(host_pids()) == sorted({host.pid, the_service(root_of(env2)).pid})
 
@@ -483,3 +491,100 @@ def test_a_shared_process_takes_only_local_stores(service_env, tmp_path):
         reply = receive(sock)
     assert reply["ok"] is False and "only local stores" in reply["error"]["message"]
     assert not (tmp_path / "srv").exists()
+
+
+def test_stopping_one_store_cuts_off_its_runs_which_then_send_in_process(service_env, migrated_store, tmp_path):
+    """`core tracking stop` for a store whose process serves another too: a run connected to it mid-run is
+    cut off and sends the rest in-process (as when a service dies), nothing pending, each point once. A
+    store whose service ended is not served by that process again (MLflow keeps its engine there): its
+    folder removed and made anew, the next run gets a process of its own and its store is the new one."""
+    spec = write_spec(tmp_path / "spec.yaml", "plugin: echo\n")
+    assert run_cli(["run", str(spec)], service_env).returncode == 0
+    host = the_service(root_of(service_env))
+    env2 = _second_root(service_env, migrated_store, tmp_path)
+    second = root_of(env2)
+    proc, run_dir = _start_steps_run(env2, tmp_path, steps=30, pause_after=15)
+    assert the_service(second).pid == host.pid
+    stop = run_cli(["tracking", "stop"], env2)
+    assert stop.returncode == 0 and "goes on serving 1 other store" in stop.stdout, stop.stdout + stop.stderr
+    code, err = _finish(proc, run_dir)
+    assert code == 0, err
+    summary = read_summary(run_dir)
+    assert summary["status"] == "FINISHED" and summary["tracking"]["pending"] == 0, summary["tracking"]
+    assert [step for step, _ in metric_points(second, summary["tracking"]["run_id"], "train_loss")] == list(range(30))
+    assert "in-process" in (run_dir / "logs" / "run.log").read_text()
+    assert is_service(host.pid) and the_service(root_of(service_env)).state == "ready"
+
+    import shutil
+
+    from conftest import copy_store
+
+    shutil.rmtree(second)
+    copy_store(migrated_store, second)
+    again = run_cli(["run", str(spec)], env2)
+    assert again.returncode == 0, again.stderr
+    assert the_service(second).pid != host.pid
+    [run_dir] = (second / "runs").iterdir()
+    summary = read_summary(run_dir)
+    assert summary["tracking"]["pending"] == 0 and run_status(second, summary["tracking"]["run_id"]) == "FINISHED"
+
+
+def test_a_store_lock_is_kept_until_the_call_being_made_on_it_returns(tmp_path):
+    """Closing one store's service (stop, idle) while a call is being made on the store: the lock, which
+    keeps any other service from sending for the store, is released only once that call returned, and
+    the connected run is cut off (it resends in-process: every call is safe twice)."""
+    import fcntl
+    import socket
+    import threading
+
+    from core._tracking.service import TrackingService
+    from core._tracking.service_wire import ServicePlace, receive, send
+
+    place = ServicePlace(tmp_path / SERVICE_DIR, "k" * 16, tmp_path / SERVICE_DIR / "k.sock")
+    svc = TrackingService(place, "memory", None, idle_s=60)
+    release, entered = threading.Event(), threading.Event()
+
+    class SlowBackend:
+        def log_batch(self, run_id, **_):
+            entered.set()
+            release.wait(30)
+
+        def close(self):
+            pass
+
+    assert svc.claim()
+    svc.listen()
+    svc.backend = SlowBackend()
+    svc.ready.set()
+    server = threading.Thread(target=svc.serve, daemon=True)
+    server.start()
+
+    def lock_is_free() -> bool:
+        fd = os.open(place.lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(30)
+        client.connect(str(place.socket))
+        send(client, {"op": "log_batch", "args": {"run_id": "r", "metrics": [["m", 1.0, 0, 0]]}})
+        assert entered.wait(30)
+        closing = threading.Thread(target=svc.close, daemon=True)
+        closing.start()
+        time.sleep(0.5)
+        assert closing.is_alive() and not lock_is_free()  # the call still being made: the lock still held
+        assert not place.socket.exists()  # no new run reaches this service meanwhile
+        release.set()
+        closing.join(30)
+        assert not closing.is_alive() and lock_is_free()
+        try:
+            reply = receive(client)
+        except (OSError, ConnectionError):
+            reply = None
+        assert reply is None or reply.get("ok")  # cut off (the run resends), or answered before the cut
+    server.join(30)

@@ -66,6 +66,10 @@ class TrackingService:
         self._lock_fd: int | None = None
         self._listener: socket.socket | None = None
         self._clients = 0
+        self._conns: set[socket.socket] = set()
+        #: calls being made on the store now: the lock is released only when none is (`close`)
+        self._busy = 0
+        self._idle_calls = threading.Condition(threading.Lock())
         self._calls = 0
         self._runs: set[str] = set()
         self._last_used = time.monotonic()
@@ -92,16 +96,14 @@ class TrackingService:
         return True
 
     def listen(self) -> None:
-        """Bind the socket, owner-only from its first moment (umask), replacing one a dead service left."""
+        """Bind the socket (0600), replacing one a dead service left. Owner-only from its first moment
+        by its folder (0700, checked): the process's umask is not touched, as other threads of a
+        process serving several stores write files meanwhile."""
         private_dir(self.place.socket.parent)
         with contextlib.suppress(FileNotFoundError):
             self.place.socket.unlink()  # only the lock's holder gets here: any socket there is stale
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            listener.bind(str(self.place.socket))
-        finally:
-            os.umask(old)
+        listener.bind(str(self.place.socket))
         os.chmod(self.place.socket, 0o600)
         listener.listen(64)
         listener.settimeout(0.5)
@@ -114,10 +116,17 @@ class TrackingService:
         from core._tracking import open_backend
 
         try:
-            self.backend = open_backend(self.target)
-            opener = getattr(self.backend, "open_store", None)
+            backend = open_backend(self.target)
+            opener = getattr(backend, "open_store", None)
             if opener is not None and self.target.sqlite_path is not None:
                 opener()
+            with self._idle_calls:
+                closed = self.stopping.is_set()  # stopped while it opened: no call will use it
+                if not closed:
+                    self.backend = backend
+            if closed:
+                with contextlib.suppress(Exception):
+                    backend.close()
         except BaseException as exc:  # noqa: BLE001 - every call is answered with it, then the service exits
             self.open_error = exc
             from core._redact import scrub
@@ -129,32 +138,39 @@ class TrackingService:
     def serve(self) -> None:
         assert self._listener is not None
         while not self.stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                pass
-            except OSError:
-                if self.stopping.is_set():
-                    break
-                raise
-            else:
-                with self._state:
-                    self._clients += 1  # a connected client keeps the service up; only work resets its idle time
-                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-            # Checked after every connection too: status asked more often than the accept time-out
+            # Checked before every accept, not only on its time-out: status asked more often than that
             # (`watch -n 0.2 core tracking status`) must not keep an idle service up.
             with self._state:
                 idle = self._clients == 0 and time.monotonic() - self._last_used > self.idle_s
                 failed = self.open_error is not None and self._clients == 0
             if idle or failed:
                 break
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self.stopping.is_set():
+                    break
+                raise
+            with self._state:
+                if self.stopping.is_set():
+                    conn.close()
+                    break
+                self._clients += 1  # a connected client keeps the service up; only work resets its idle time
+                self._conns.add(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
         self.close()
 
     def close(self) -> None:
-        """Stop taking connections: the socket goes first (a run that comes now starts a new service),
-        then the info file, the store, and last the lock (the process may go on serving other stores,
-        so the lock is released here rather than with the process). Safe to call twice."""
-        self.stopping.set()
+        """Stop serving this store: the socket goes first (a run that comes now starts or finds another
+        service), then the info file; the runs still connected are cut off (each then sends in-process,
+        as when a service dies); once no call is being made on the store any more, the store is closed
+        and last the lock released. The process may go on serving other stores, so nothing here waits
+        for it to end. Safe to call twice."""
+        with self._state:
+            self.stopping.set()
+            conns = list(self._conns)
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.close()
@@ -164,6 +180,13 @@ class TrackingService:
                     self.place.info.unlink()
             with contextlib.suppress(OSError):
                 self.place.socket.unlink()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        with self._idle_calls:
+            # A call already made on the store (an artifact upload, say) finishes first: until then this
+            # service still sends, so no other may take the lock. Its answer then finds the run gone.
+            self._idle_calls.wait_for(lambda: self._busy == 0)
         backend, self.backend = self.backend, None
         if backend is not None:
             with contextlib.suppress(Exception):
@@ -204,10 +227,11 @@ class TrackingService:
                         self.stopping.set()
                         return
         except (OSError, ServiceGone):
-            return  # the run went away mid-call: its journal still holds the call
+            return  # the run went away mid-call (or this service cut it off): its journal still holds the call
         finally:
             with self._state:
                 self._clients -= 1
+                self._conns.discard(conn)
                 if worked:
                     self._last_used = time.monotonic()
 
@@ -224,6 +248,10 @@ class TrackingService:
         if handler is None:
             return {"ok": False, "error": {"type": "TrackingError", "message": f"unknown call {op!r}"}}
         self.ready.wait()
+        with self._idle_calls:
+            if self.stopping.is_set():  # closing: the call is not made here; the cut connection tells the run
+                raise ServiceGone("the service is stopping")
+            self._busy += 1
         try:
             if self.open_error is not None:
                 raise self.open_error
@@ -232,6 +260,9 @@ class TrackingService:
         except Exception as exc:  # noqa: BLE001 - relayed to the run, which handles it as it would in-process
             return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
         finally:
+            with self._idle_calls:
+                self._busy -= 1
+                self._idle_calls.notify_all()
             with self._state:
                 self._calls += 1
                 self._last_used = time.monotonic()

@@ -53,6 +53,9 @@ START_TIMEOUT_ENV = "CORE_TRACKING_SERVICE_START_TIMEOUT"
 DEFAULT_TIMEOUT_S = 30.0
 #: how long a run waits for a service that is still importing MLflow and opening (or making) the store
 DEFAULT_START_TIMEOUT_S = 120.0
+#: how long a live service process may take to say it serves a run's store too (milliseconds when well;
+#: one that does not answer in time costs a run this, then it starts a process of its own)
+_ADOPT_TIMEOUT_S = 1.0
 _LOG = logging.getLogger("mlcore.tracking")
 
 
@@ -95,6 +98,7 @@ def connect(target: TrackingTarget, root: Path, *, logger: logging.Logger | None
                 asked_hosts = True  # a process already serving another store takes this one too
                 if _adopted(place, target, Path(root)):
                     continue
+                deadline = time.monotonic() + min(timeout, 20.0)  # asking took nothing from the start's time
             if spawned is None:
                 try:
                     spawned = _spawn(place, target, Path(root))
@@ -158,10 +162,10 @@ def _adopted(place: ServicePlace, target: TrackingTarget, root: Path) -> bool:
     hosts = sorted(folder.glob(f"{key}-*.sock"), key=_mtime, reverse=True)
     request = {"uri": target.uri, "location": target.artifact_location, "root": str(root), "key": place.key,
                "socket": str(place.socket), "idle_s": idle_seconds()}
-    for path in hosts[:4]:
+    for path in hosts[:2]:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(5.0)
+                sock.settimeout(_ADOPT_TIMEOUT_S)
                 sock.connect(str(path))
                 send(sock, {"op": "adopt", "args": request})
                 reply = receive(sock)

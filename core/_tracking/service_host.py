@@ -58,8 +58,13 @@ class ServiceHost:
         self.stopping = threading.Event()
         self._services: list[TrackingService] = []
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()  # `add` and the decision to exit never interleave
+        self._lock = threading.Lock()  # the lists, and the decision to exit against an adoption under way
+        self._adopting = 0
         self._closing = False
+        #: every store URI this process has served: MLflow keeps a store's engine for the life of the
+        #: process (its store cache), so a store whose service ended is never adopted again here (its
+        #: folder may have been removed and made anew); its next run starts a process of its own
+        self._served: set[str] = set()
         self._control: socket.socket | None = None
         self._control_path: Path | None = None
 
@@ -70,16 +75,23 @@ class ServiceHost:
         svc.stores_served = self.serving
         if not svc.claim():
             return None
+        thread = threading.Thread(target=self._serve, args=(svc,), name="mlcore-service", daemon=True)
         try:
             svc.listen()
+            threading.Thread(target=svc.open_backend, name="mlcore-service-open", daemon=True).start()
+            with self._lock:
+                self._services.append(svc)
+                self._threads.append(thread)
+                self._served.add(uri)
+            thread.start()
         except BaseException:
-            svc.close()
+            with self._lock:
+                if svc in self._services:
+                    self._services.remove(svc)
+                if thread in self._threads:
+                    self._threads.remove(thread)
+            svc.close()  # its socket and lock let go: a run that comes starts a service of its own
             raise
-        threading.Thread(target=svc.open_backend, name="mlcore-service-open", daemon=True).start()
-        thread = threading.Thread(target=self._serve, args=(svc,), name="mlcore-service", daemon=True)
-        self._services.append(svc)
-        self._threads.append(thread)
-        thread.start()
         return svc
 
     def _serve(self, svc: TrackingService) -> None:
@@ -91,11 +103,13 @@ class ServiceHost:
             svc.close()
             with self._lock:
                 self._services.remove(svc)
+                with contextlib.suppress(ValueError):
+                    self._threads.remove(threading.current_thread())
             _LOG.info("stopped serving %s (%s calls)", public_uri(svc.target.uri), svc.status()["calls"])
 
     def serving(self) -> int:
-        with self._lock:
-            return len(self._services)
+        """How many stores this process serves (no lock: read inside a store's own status lock)."""
+        return len(self._services)
 
     # -- the control socket -----------------------------------------------------------------
     def open_control(self) -> None:
@@ -107,11 +121,7 @@ class ServiceHost:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            old = os.umask(0o177)
-            try:
-                listener.bind(str(path))
-            finally:
-                os.umask(old)
+            listener.bind(str(path))  # in a 0700 folder: no one else reaches it before the chmod
             os.chmod(path, 0o600)
             listener.listen(16)
             listener.settimeout(0.5)
@@ -125,7 +135,7 @@ class ServiceHost:
         service is stopped and waited for (each removes its socket and info file as it ends)."""
         while True:
             with self._lock:
-                if self.stopping.is_set() or not self._services:
+                if self.stopping.is_set() or not (self._services or self._adopting):
                     self._closing = True  # from here no store is adopted: a run that asks starts its own
                     break
             if self._control is None:
@@ -140,10 +150,10 @@ class ServiceHost:
             self._answer(conn)
         self._close_control()
         with self._lock:
-            services = list(self._services)
+            services, threads = list(self._services), list(self._threads)
         for svc in services:
             svc.stopping.set()
-        for thread in list(self._threads):
+        for thread in threads:
             thread.join(timeout=10)
 
     def _close_control(self) -> None:
@@ -162,8 +172,14 @@ class ServiceHost:
                 request = receive(conn)
                 if request is None:
                     return
-                send(conn, self._adopt(request.get("args") or {}) if request.get("op") == "adopt" else
-                     {"ok": False, "error": {"type": "TrackingError", "message": f"unknown call {request.get('op')!r}"}})
+                if request.get("op") != "adopt":
+                    send(conn, _refused(f"unknown call {request.get('op')!r}"))
+                    return
+                try:
+                    reply = self._adopt(request.get("args") or {})
+                except Exception as exc:  # noqa: BLE001 - one store that cannot be served ends no other's service
+                    reply = _refused(f"{type(exc).__name__}: {exc}")
+                send(conn, reply)
             except (OSError, ServiceGone):
                 return
 
@@ -183,11 +199,18 @@ class ServiceHost:
                 return _refused("exiting")
             if any(s.place == place for s in self._services):
                 return {"ok": True, "result": {"key": key, "pid": os.getpid()}}
-            try:
-                private_dir(place.dir)
-                svc = self.add(place, uri, location, idle_s)
-            except OSError as exc:
-                return _refused(str(exc))
+            if uri in self._served:
+                return _refused("served here before (MLflow keeps its engine for the process's life)")
+            self._adopting += 1  # the process does not decide to exit meanwhile
+        try:
+            # Outside the lock: a slow file system here delays this run only, not the other stores'.
+            private_dir(place.dir)
+            svc = self.add(place, uri, location, idle_s)
+        except OSError as exc:
+            return _refused(str(exc))
+        finally:
+            with self._lock:
+                self._adopting -= 1
         if svc is None:
             return {"ok": True, "result": {"key": key, "held": True}}  # another service sends for it
         self._note_in_log(place)

@@ -15,7 +15,7 @@ on a control socket, `<host dir>/<host key>-<pid>.sock`, where a run whose store
 asks it to serve that store too (`adopt`) instead of starting a process that imports MLflow again.
 The host dir is `$XDG_CACHE_HOME/mlcore/tracking-hosts` (owner-only; moved under
 `$TMPDIR/mlcore-<uid>/` when too long for AF_UNIX); the host key says which processes may serve a
-run's store: the same interpreter, the same core, the same `MLFLOW_*` settings.
+run's store: the same interpreter, the same core, the same umask and `MLFLOW_*` settings.
 """
 
 from __future__ import annotations
@@ -76,15 +76,38 @@ def service_key(uri: str, artifact_location: str | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+#: `MLFLOW_*` variables core itself sets as defaults (the CLI its logging, `MlflowTracking` its HTTP
+#: bounds: these only matter for a server, never shared): a process that set them is no different
+_SET_BY_CORE = frozenset({
+    "MLFLOW_LOGGING_LEVEL", "MLFLOW_CONFIGURE_LOGGING", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+    "MLFLOW_DISABLE_TELEMETRY", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+})
+
+
 def host_key() -> str:
     """Which service processes may serve this process's stores: the interpreter and core it runs (the
-    same MLflow, the same code) and every `MLFLOW_*` setting in its environment (so a store is never
-    served with another run's settings). Computed by a service process once, as it starts, before
-    opening MLflow sets defaults of its own."""
-    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLFLOW_"))
+    same MLflow, the same code), the umask (the store's files get the modes its own run would give
+    them) and every `MLFLOW_*` setting in its environment but core's own defaults (a store is never
+    served with another run's settings). Computed by a service process once, as it starts."""
+    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLFLOW_") and k not in _SET_BY_CORE)
     core_dir = Path(__file__).resolve().parents[1]  # the `core` package this code is part of
-    text = json.dumps([sys.executable, str(core_dir), settings])
+    text = json.dumps([sys.executable, str(core_dir), _umask(), settings])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux tells it (`os.umask` sets it, for a
+    moment, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def host_dir() -> Path:
