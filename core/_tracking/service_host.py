@@ -115,17 +115,18 @@ class ServiceHost:
     def open_control(self) -> None:
         """Listen for `adopt` requests (owner-only, as the stores' sockets); without it the process
         still serves its stores, it just is not shared."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             private_host_dir()
             path = host_socket(self.key, os.getpid())
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(str(path))  # in a 0700 folder: no one else reaches it before the chmod
             os.chmod(path, 0o600)
             listener.listen(16)
             listener.settimeout(0.5)
         except OSError as exc:
+            listener.close()
             _LOG.warning("not shared with other stores (%s)", exc)
             return
         self._control, self._control_path = listener, path
