@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,23 +114,25 @@ def stop(service: ServiceInfo, *, wait_s: float = 10.0) -> bool:
         return True
     with contextlib.suppress(OSError, ServiceGone):
         request(Path(service.socket), "stop", timeout=3.0)
-    if _stopped_within(service, wait_s / 2):
+    stopped = lambda: not _serving(service)  # noqa: E731
+    if _within(wait_s / 2, stopped):
         if service.stores == 1:  # its process served this store alone: it exits now, waited for
-            _gone_within(service.pid, wait_s / 2)
+            _within(wait_s / 2, lambda: not is_service(service.pid))
         return True
     with contextlib.suppress(OSError):
         if is_service(service.pid):
             os.kill(service.pid, signal.SIGTERM)
-    return _stopped_within(service, wait_s / 2)
+    return _within(wait_s / 2, stopped)
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
+def _within(seconds: float, done: Callable[[], bool]) -> bool:
+    """Whether `done()` comes true within `seconds` (asked every 50 ms, and once more at the end)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not is_service(pid):
+        if done():
             return True
         time.sleep(0.05)
-    return not is_service(pid)
+    return done()
 
 
 def _serving(service: ServiceInfo) -> bool:
@@ -142,12 +145,3 @@ def _serving(service: ServiceInfo) -> bool:
     except (OSError, ValueError):
         return False
     return info.get("pid") == service.pid and info.get("started") == service.started
-
-
-def _stopped_within(service: ServiceInfo, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _serving(service):
-            return True
-        time.sleep(0.05)
-    return not _serving(service)
