@@ -203,8 +203,8 @@ class Bench:
         self.stop_services(self.root)
         return self.run(self.root, self.spec, 0)
 
-    def fresh(self, i: int) -> tuple[float, float, float]:
-        root = self.tmp / f"fresh{i}"
+    def fresh(self, i: int, name: str = "fresh") -> tuple[float, float, float]:
+        root = self.tmp / f"{name}{i}"
         self.fresh_roots.append(root)
         try:
             return self.run(root, self.spec, 0)
@@ -213,12 +213,9 @@ class Bench:
 
     def fresh_alone(self, i: int) -> tuple[float, float, float]:
         self.stop_services(self.root)
-        root = self.tmp / f"fresh-alone{i}"
-        self.fresh_roots.append(root)
         try:
-            return self.run(root, self.spec, 0)
+            return self.fresh(i, "fresh-alone")
         finally:
-            self.stop_services(root)
             self.run(self.root, self.spec, 0)  # not timed: the main root's service up again for the next case
 
     def check(self) -> list[str]:
