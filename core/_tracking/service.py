@@ -65,7 +65,7 @@ class TrackingService:
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
         self._listener: socket.socket | None = None
-        self._clients = 0
+        #: the open connections (the runs connected now): one keeps the service up
         self._conns: set[socket.socket] = set()
         #: calls being made on the store now: the lock is released only when none is (`close`)
         self._busy = 0
@@ -141,8 +141,8 @@ class TrackingService:
             # Checked before every accept, not only on its time-out: status asked more often than that
             # (`watch -n 0.2 core tracking status`) must not keep an idle service up.
             with self._state:
-                idle = self._clients == 0 and time.monotonic() - self._last_used > self.idle_s
-                failed = self.open_error is not None and self._clients == 0
+                idle = not self._conns and time.monotonic() - self._last_used > self.idle_s
+                failed = self.open_error is not None and not self._conns
             if idle or failed:
                 break
             try:
@@ -157,8 +157,7 @@ class TrackingService:
                 if self.stopping.is_set():
                     conn.close()
                     break
-                self._clients += 1  # a connected client keeps the service up; only work resets its idle time
-                self._conns.add(conn)
+                self._conns.add(conn)  # a connected client keeps the service up; only work resets its idle time
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
         self.close()
 
@@ -207,7 +206,7 @@ class TrackingService:
 
     def status(self) -> dict[str, Any]:
         with self._state:
-            return {"pid": os.getpid(), "clients": self._clients, "calls": self._calls, "runs": len(self._runs),
+            return {"pid": os.getpid(), "clients": len(self._conns), "calls": self._calls, "runs": len(self._runs),
                     "idle_s": round(time.monotonic() - self._last_used, 3), "ready": self.ready.is_set(),
                     "uptime_s": round(time.time() - self.started, 3), "stores": self.stores_served()}
 
@@ -230,7 +229,6 @@ class TrackingService:
             return  # the run went away mid-call (or this service cut it off): its journal still holds the call
         finally:
             with self._state:
-                self._clients -= 1
                 self._conns.discard(conn)
                 if worked:
                     self._last_used = time.monotonic()
