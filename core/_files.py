@@ -23,6 +23,13 @@ MAX_DEPTH = 100
 TRUNCATED = "...(truncated)"
 
 
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/mlcore` (default `~/.cache/mlcore`): what core keeps for the user between runs
+    (the entry-point cache, the migrated-store template, the tracking services' control sockets)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mlcore"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)

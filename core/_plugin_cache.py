@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from zlib import adler32, crc32  # hashlib would cost ~5 ms to import: these name files, they guard nothing
 
+from core._files import user_cache_dir
+
 #: bumped when the file's shape changes; a file of another version is ignored
 CACHE_VERSION = 1
 #: what importlib.metadata accepts as an entry point's value: `module[:attr.attr] [extras]`
@@ -42,8 +44,7 @@ _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mlcore" / "plugins"
+    return user_cache_dir() / "plugins"
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core._files import user_cache_dir
+
 SERVICE_DIR = "tracking-service"
 #: bytes a socket path may have here (AF_UNIX: 108 with the NUL on Linux, 104 on macOS)
 MAX_SOCKET_PATH = 100
@@ -112,8 +114,7 @@ def _umask() -> int:
 
 def host_dir() -> Path:
     """Where live service processes' control sockets are (made owner-only when used)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(cache) / "mlcore" / "tracking-hosts"
+    folder = user_cache_dir() / "tracking-hosts"
     if len(os.fsencode(folder)) + len("/0123456789abcdef-4194304.sock") > MAX_SOCKET_PATH:
         digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:12]
         folder = Path(tempfile.gettempdir()) / f"mlcore-{os.getuid()}" / f"hosts-{digest}"

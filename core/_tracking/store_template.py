@@ -16,6 +16,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from core._files import user_cache_dir
 from core._tracking.sqlite_store import made_revision, read_only
 
 #: what MLflow writes in every store it makes: the default experiment, whose artifact location is the
@@ -24,8 +25,7 @@ _DEFAULT_EXPERIMENT_ID = 0
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mlcore" / "stores"
+    return user_cache_dir() / "stores"
 
 
 def schema_head() -> str | None:
