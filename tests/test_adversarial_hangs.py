@@ -353,8 +353,10 @@ def _alive(pid):
 @pytest.mark.slow  # a sweep driver and its pool of worker processes
 def test_a_sweep_driver_killed_outright_takes_its_workers_with_it(cli_env, tmp_path):
     """SIGKILL of a sweep driver: its idle worker exits, its busy worker ends its run KILLED with the record written, then exits; none is left."""
+    # The short run takes 3 s, not 0: a 0 s run could end before the second worker was up, and the first
+    # worker then took the long run too (seen once in CI: one pid for both, the premise below unmet).
     spec = write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 0}\n"
-                                           "sweep:\n  name: orphans\n  grid: {data_spec.seconds: [0, 120]}\n")
+                                           "sweep:\n  name: orphans\n  grid: {data_spec.seconds: [3, 120]}\n")
     env = dict(cli_env, CORE_PROGRESS="0")
     driver = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--max-workers", "2"], env=env,
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
