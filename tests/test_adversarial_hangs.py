@@ -353,24 +353,31 @@ def _alive(pid):
 @pytest.mark.slow  # a sweep driver and its pool of worker processes
 def test_a_sweep_driver_killed_outright_takes_its_workers_with_it(cli_env, tmp_path):
     """SIGKILL of a sweep driver: its idle worker exits, its busy worker ends its run KILLED with the record written, then exits; none is left."""
-    # The short run takes 3 s, not 0: a 0 s run could end before the second worker was up, and the first
-    # worker then took the long run too (seen once in CI: one pid for both, the premise below unmet).
-    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 0}\n"
-                                           "sweep:\n  name: orphans\n  grid: {data_spec.seconds: [3, 120]}\n")
+    # Both runs wait for a file of their own, so each holds a worker until the test lets one end: two
+    # distinct workers, one idle and one busy, however slowly the pool starts (a fixed short run once ended
+    # before the second worker was up, and the first worker then took both runs).
+    go = [tmp_path / "go_a", tmp_path / "go_b"]
+    spec = write_spec(tmp_path / "s.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 120}\n"
+                                           "sweep:\n  name: orphans\n"
+                                           f"  grid: {{data_spec.until: ['{go[0]}', '{go[1]}']}}\n")
     env = dict(cli_env, CORE_PROGRESS="0")
     driver = subprocess.Popen([sys.executable, "-m", "core", "sweep", str(spec), "--max-workers", "2"], env=env,
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = _root(env) / "runs"
     workers = []
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            summaries = [read_summary(d) for d in runs.glob("*") if (d / "ready").exists()] if runs.exists() else []
-            if sorted(s["status"] for s in summaries) == ["FINISHED", "RUNNING"]:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the sweep never had one run done and one running")
+        def statuses_become(wanted, what):
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                found = [read_summary(d) for d in runs.glob("*") if (d / "ready").exists()] if runs.exists() else []
+                if sorted(s["status"] for s in found) == wanted:
+                    return found
+                time.sleep(0.2)
+            pytest.fail(f"the sweep never had {what}")
+
+        statuses_become(["RUNNING", "RUNNING"], "both runs running")
+        go[0].touch()
+        summaries = statuses_become(["FINISHED", "RUNNING"], "one run done and one running")
         by_status = {s["status"]: s for s in summaries}
         idle, busy = by_status["FINISHED"]["pid"], by_status["RUNNING"]["pid"]
         workers = [idle, busy]
