@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from core._errors import ModelNotFound, TrackingError
 from core._tracking.backend import RUN_ID_TAG, Metric, ModelNotLogged, Registered, TrackingBackend
+from core._tracking.metric_rows import MetricRows, metric_rows
 from core._tracking.model_uri import ModelUri, ModelVersion, missing
 from core._tracking.patience import GuardedClient, for_server
 from core._tracking.target import public_uri
@@ -62,6 +63,8 @@ class MlflowTracking(TrackingBackend):
             # after one call's wait, so it costs a run (or a sync of many runs) that much in all.
             self._client = cast("MlflowClient", GuardedClient(self._client, for_server(tracking_uri)))
         self._experiments: dict[str, str] = {}
+        self._metric_rows: MetricRows | None = None
+        self._looked_for_metric_rows = not tracking_uri.startswith("sqlite:")
 
     def open_store(self) -> None:
         """Open the store now (MLflow's client does so on first use): a new SQLite store is made, an
@@ -143,6 +146,9 @@ class MlflowTracking(TrackingBackend):
         from mlflow.entities import Metric as MlflowMetric
         from mlflow.entities import Param, RunTag
 
+        rows = self._rows() if metrics and not params and not tags else None
+        if rows is not None and rows.log(run_id, metrics):
+            return
         self._client.log_batch(
             run_id,
             metrics=[MlflowMetric(m.key, m.value, m.timestamp_ms, m.step) for m in metrics],
@@ -150,6 +156,15 @@ class MlflowTracking(TrackingBackend):
             tags=[RunTag(k, v) for k, v in tags.items()],
             synchronous=True,
         )
+
+    def _rows(self) -> MetricRows | None:
+        """The embedded store's bulk metric writer (`core._tracking.metric_rows`), looked up on first use,
+        when MLflow has opened the store."""
+        if not self._looked_for_metric_rows:
+            self._looked_for_metric_rows = True
+            tracking_client = getattr(self._client, "_tracking_client", None)
+            self._metric_rows = metric_rows(getattr(tracking_client, "store", None))
+        return self._metric_rows
 
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
         self._client.log_artifact(run_id, str(local_path), artifact_path)
