@@ -116,12 +116,13 @@ def test_bad_input_and_a_finished_run_fail_as_mlflow_fails(backend, db):
 
     rows = metric_rows(_store(backend))
     run_id = _run(backend)
-    for bad in ([Metric("bad//key", 1.0, 0, T0)], [Metric("loss", 1.0, 0, -1)]):
+    for bad, run in (([Metric("bad//key", 1.0, 0, T0)], run_id), ([Metric("loss", 1.0, 0, -1)], run_id),
+                     ([Metric("loss", 1.0, 0, T0)], "../x")):
         with pytest.raises(MlflowException) as ours:
-            rows.log(run_id, bad)
+            rows.log(run, bad)
         with pytest.raises(MlflowException) as theirs:
-            _by_mlflow(backend, run_id, bad)
-        assert str(ours.value) == str(theirs.value)
+            _by_mlflow(backend, run, bad)
+        assert (str(ours.value), ours.value.error_code) == (str(theirs.value), theirs.value.error_code)
     backend.end_run(run_id, RunStatus.FINISHED, T0 + 1)
     _store(backend).delete_run(run_id)
     with pytest.raises(MlflowException, match="must be in the 'active' state"):
@@ -141,5 +142,32 @@ def test_batches_with_params_or_tags_and_unknown_layouts_go_through_log_batch(ba
     backend.log_batch(run_id, metrics=[Metric("loss", 0.5, 1, T0)], params={"lr": "0.1"})
     assert len(calls) == 1 and len(_tables(db, run_id)[0]) == 2
     assert metric_rows(object()) is None
+
+    class OwnLogging(SqlAlchemyStore):  # a store that logs its own way is left to do so
+        def log_batch(self, run_id, metrics, params, tags):
+            raise AssertionError
+
+    own = OwnLogging.__new__(OwnLogging)
+    own.__dict__.update(_store(backend).__dict__)
+    assert metric_rows(own) is None
     monkeypatch.setattr("core._tracking.metric_rows.METRIC_COLUMNS", frozenset({"key", "value"}))
     assert metric_rows(_store(backend)) is None
+
+
+def test_a_resend_given_as_an_iterator_keeps_its_new_points(backend, db):
+    """The bulk path reads the batch, finds a stored point and hands the batch to log_batch: it must
+    still hold every point then."""
+    run_id = _run(backend)
+    backend.log_batch(run_id, metrics=[Metric("loss", 1.0, i, T0 + i) for i in range(3)])
+    backend.log_batch(run_id, metrics=(Metric("loss", 1.0, i, T0 + i) for i in range(2, 5)))
+    assert len(_tables(db, run_id)[0]) == 5
+
+
+def test_values_mlflows_client_converts_are_stored_as_it_stores_them(backend, db):
+    rows = metric_rows(_store(backend))
+    bulk, plain = _run(backend), _run(backend)
+    batch = [Metric("flag", True, 0, T0), Metric("text", "1.5", 0, T0), Metric("count", 3, 0, T0)]
+    assert rows.log(bulk, batch)
+    _by_mlflow(backend, plain, batch)
+    assert _tables(db, bulk) == _tables(db, plain)
+    assert _tables(db, bulk)[0] == [("count", 3.0, T0, 0, 0), ("flag", 1.0, T0, 0, 0), ("text", 1.5, T0, 0, 0)]

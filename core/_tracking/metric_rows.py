@@ -34,13 +34,21 @@ class MetricRows:
     def __init__(self, store: Any) -> None:
         import sqlalchemy
         from mlflow.store.tracking.dbmodels.models import SqlMetric
-        from mlflow.utils.validation import _validate_metric
+        from mlflow.utils.validation import _validate_metric, _validate_run_id
 
         self._store = store
         self._insert = sqlalchemy.insert(SqlMetric.__table__)
         self._integrity_error = sqlalchemy.exc.IntegrityError
         self._sql_metric = SqlMetric
         self._validate = _validate_metric
+        self._validate_run_id = _validate_run_id
+        try:  # what MLflow's client does to each value before its store sees it (True -> 1.0)
+            from mlflow.tracking.metric_value_conversion_utils import (
+                convert_metric_value_to_float_if_possible as to_float,
+            )
+        except ImportError:
+            to_float = None
+        self._to_float = to_float
         # name a bad point as `log_batch` does ("metrics[3].name"), where this MLflow can
         self._names_index = "path" in inspect.signature(_validate_metric).parameters
         try:
@@ -59,14 +67,16 @@ class MetricRows:
         `log_batch` raises them."""
         if self._active_model_id is not None and self._active_model_id():
             return False  # MLflow links the points to that model too (its `logged_model_metrics`)
+        self._validate_run_id(run_id)
         rows: list[dict[str, Any]] = []
         newest: dict[str, dict[str, Any]] = {}  # each key's newest point: all latest_metrics needs
         for index, m in enumerate(metrics):
+            given = self._to_float(m.value) if self._to_float is not None else m.value
             if self._names_index:
-                self._validate(m.key, m.value, m.timestamp_ms, m.step, path=f"metrics[{index}]")
+                self._validate(m.key, given, m.timestamp_ms, m.step, path=f"metrics[{index}]")
             else:
-                self._validate(m.key, m.value, m.timestamp_ms, m.step)
-            is_nan, value = self._store.sanitize_metric_value(m.value)
+                self._validate(m.key, given, m.timestamp_ms, m.step)
+            is_nan, value = self._store.sanitize_metric_value(given)
             row = {"run_uuid": run_id, "key": m.key, "value": value, "timestamp": m.timestamp_ms,
                    "step": m.step, "is_nan": is_nan}
             rows.append(row)
@@ -93,6 +103,8 @@ def metric_rows(store: Any) -> MetricRows | None:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         if not isinstance(store, SqlAlchemyStore) or store.db_type != "sqlite":
+            return None
+        if type(store).log_batch is not SqlAlchemyStore.log_batch:  # a subclass that logs its own way
             return None
         for needed in ("ManagedSessionMaker", "sanitize_metric_value", "_get_run", "_check_run_is_active",
                        "_update_latest_metrics_if_necessary"):

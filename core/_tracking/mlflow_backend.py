@@ -146,6 +146,7 @@ class MlflowTracking(TrackingBackend):
         from mlflow.entities import Metric as MlflowMetric
         from mlflow.entities import Param, RunTag
 
+        metrics = list(metrics)  # read twice when the bulk path hands the batch back to log_batch
         rows = self._rows() if metrics and not params and not tags else None
         if rows is not None and rows.log(run_id, metrics):
             return
@@ -161,9 +162,10 @@ class MlflowTracking(TrackingBackend):
         """The embedded store's bulk metric writer (`core._tracking.metric_rows`), looked up on first use,
         when MLflow has opened the store."""
         if not self._looked_for_metric_rows:
-            self._looked_for_metric_rows = True
             tracking_client = getattr(self._client, "_tracking_client", None)
+            # may raise (MLflow opens the store here): the next call looks again
             self._metric_rows = metric_rows(getattr(tracking_client, "store", None))
+            self._looked_for_metric_rows = True
         return self._metric_rows
 
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
