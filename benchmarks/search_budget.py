@@ -11,8 +11,12 @@ Reports each search's best validation loss (of its FINISHED runs: a pruned run's
 epochs), the epochs it trained in all (finished runs: their epochs; pruned ones: the step they were
 stopped at), and the ratios. Target (issue 17): TPE + median as good or better with <= 50% of the epochs.
 
-    python benchmarks/search_budget.py [--trials 40] [--epochs 12] [--workers 2] [--samples 1500] [--seed 0]
+    python benchmarks/search_budget.py [--trials 40] [--epochs 12] [--workers 2] [--samples 1500] [--seeds 0[,1,2]]
                                        [--warmup 2] [--pruners median[,hyperband,successive_halving]]
+
+One seed's best of 40 is noisy (the validation split is small: 15% of the rows), so `--seeds 0,1,2`
+runs every arm once per seed (each seed draws its own data set too) and adds the mean best and the
+total epochs over the seeds.
 
 Tracking goes to core's in-memory recorder (`CORE_TRACKING_URI=memory`): the runs' folders, summaries
 and journals are written in full, and MLflow's cost, the same for both, stays out of the comparison.
@@ -23,12 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+RANDOM = "random, no pruning"
 BASE = """plugin: torch_mlp
 seed: {seed}
 data_spec:
@@ -51,9 +57,9 @@ PARAMS = """      data_spec.train.lr: {log_uniform: [1.0e-5, 1.0e-1]}
 """
 
 
-def sweep_file(folder: Path, name: str, body: str, args: argparse.Namespace) -> Path:
+def sweep_file(folder: Path, name: str, body: str, args: argparse.Namespace, seed: int) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(BASE.format(seed=args.seed, samples=args.samples, epochs=args.epochs, name=name) + body)
+    path.write_text(BASE.format(seed=seed, samples=args.samples, epochs=args.epochs, name=name) + body)
     return path
 
 
@@ -84,22 +90,12 @@ def best(out: dict) -> float:
     return min(values) if values else float("nan")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--warmup", type=int, default=2, help="the median pruner's warmup_steps (epochs never pruned)")
-    parser.add_argument("--pruners", default="median",
-                        help="comma-separated pruners, one TPE arm each: median, hyperband, successive_halving")
-    args = parser.parse_args()
-    env = dict(os.environ, CORE_TRACKING_URI="memory", CORE_PROGRESS="0", MLFLOW_DISABLE_TELEMETRY="true")
+def search_once(args: argparse.Namespace, seed: int, env: dict[str, str]) -> dict[str, dict]:
+    """Every arm once for `seed` (which also seeds the synthetic data set): name -> figures."""
     with tempfile.TemporaryDirectory(prefix="mlcore-search-bench-") as tmp:
         folder = Path(tmp)
-        plain = sweep_file(folder, "random", f"  random:\n    count: {args.trials}\n    params:\n" + PARAMS, args)
-        arms = [("random, no pruning", plain)]
+        plain = sweep_file(folder, "random", f"  random:\n    count: {args.trials}\n    params:\n" + PARAMS, args, seed)
+        arms = [(RANDOM, plain)]
         for pruner in [p.strip() for p in args.pruners.split(",") if p.strip()]:
             options = (f"{{type: median, startup_trials: 5, warmup_steps: {args.warmup}}}" if pruner == "median"
                        else f"{{type: {pruner}, min_resource: 1}}")
@@ -109,7 +105,7 @@ def main() -> None:
     startup_trials: 8
     pruner: {options}
     params:
-""" + PARAMS, args)))
+""" + PARAMS, args, seed)))
         results = {}
         for name, spec in arms:
             wall, out = run_sweep(spec, folder / spec.stem, args.workers, env)
@@ -117,20 +113,51 @@ def main() -> None:
             results[name] = {"best_val_loss": best(out), "epochs": epochs_spent(out), "wall_s": wall,
                              "finished": statuses.count("FINISHED"), "pruned": statuses.count("PRUNED"),
                              "other": len(statuses) - statuses.count("FINISHED") - statuses.count("PRUNED")}
-            print(f"{name:<30} best val_loss {results[name]['best_val_loss']:.4f}  epochs {results[name]['epochs']:>4}  "
-                  f"finished {results[name]['finished']:>2}  pruned {results[name]['pruned']:>2}  "
-                  f"other {results[name]['other']}  wall {wall:.0f}s", flush=True)
-    plain_r = results.pop("random, no pruning")
-    print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.workers} workers, seed {args.seed}, "
+            print(f"seed {seed}  {name:<26} best val_loss {results[name]['best_val_loss']:.4f}  "
+                  f"epochs {results[name]['epochs']:>4}  finished {results[name]['finished']:>2}  "
+                  f"pruned {results[name]['pruned']:>2}  other {results[name]['other']}  wall {wall:.0f}s", flush=True)
+    return results
+
+
+def verdict(name: str, tpe: dict, plain: dict) -> str:
+    epoch_ratio = tpe["epochs"] / plain["epochs"] if plain["epochs"] else float("nan")
+    better = tpe["best_val_loss"] <= plain["best_val_loss"]
+    target = epoch_ratio <= 0.5 and better
+    return (f"{name}: {epoch_ratio:.0%} of random's epochs; best val_loss {tpe['best_val_loss']:.4f} vs "
+            f"{plain['best_val_loss']:.4f} ({'same or better' if better else 'worse'}); "
+            f"wall {tpe['wall_s'] / plain['wall_s']:.2f}x; "
+            f"target (same or better with <= 50% of the epochs) {'met' if target else 'not met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=1500)
+    parser.add_argument("--seeds", "--seed", default="0",
+                        help="comma-separated seeds (each also draws its own data set); with several, the means too")
+    parser.add_argument("--warmup", type=int, default=2, help="the median pruner's warmup_steps (epochs never pruned)")
+    parser.add_argument("--pruners", default="median",
+                        help="comma-separated pruners, one TPE arm each: median, hyperband, successive_halving")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    env = dict(os.environ, CORE_TRACKING_URI="memory", CORE_PROGRESS="0", MLFLOW_DISABLE_TELEMETRY="true")
+    by_seed = {seed: search_once(args, seed, env) for seed in seeds}
+    print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.samples} rows, {args.workers} workers, "
           f"median pruner warmup {args.warmup}")
-    for name, tpe_r in results.items():
-        epoch_ratio = tpe_r["epochs"] / plain_r["epochs"] if plain_r["epochs"] else float("nan")
-        better = tpe_r["best_val_loss"] <= plain_r["best_val_loss"]
-        target = epoch_ratio <= 0.5 and better
-        print(f"{name}: {epoch_ratio:.0%} of random's epochs; best val_loss {tpe_r['best_val_loss']:.4f} vs "
-              f"{plain_r['best_val_loss']:.4f} ({'same or better' if better else 'worse'}); "
-              f"wall {tpe_r['wall_s'] / plain_r['wall_s']:.2f}x; "
-              f"target (same or better with <= 50% of the epochs) {'met' if target else 'not met'}")
+    for seed, results in by_seed.items():
+        plain = results[RANDOM]
+        for name, tpe in results.items():
+            if name != RANDOM:
+                print(f"seed {seed}  " + verdict(name, tpe, plain))
+    if len(seeds) > 1:  # one seed's best-of-N is noisy: the mean best and the total epochs over the seeds
+        names = list(by_seed[seeds[0]])
+        mean = {name: {"best_val_loss": statistics.fmean(by_seed[s][name]["best_val_loss"] for s in seeds),
+                       "epochs": sum(by_seed[s][name]["epochs"] for s in seeds),
+                       "wall_s": sum(by_seed[s][name]["wall_s"] for s in seeds)} for name in names}
+        for name in names[1:]:
+            print(f"over seeds {args.seeds} (mean best, total epochs)  " + verdict(name, mean[name], mean[RANDOM]))
 
 
 if __name__ == "__main__":
