@@ -65,8 +65,12 @@ class TrackingService:
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
         self._listener: socket.socket | None = None
-        #: the open connections (the runs connected now): one keeps the service up
+        #: every open connection (cut off when the service closes)
         self._conns: set[socket.socket] = set()
+        #: those that asked for more than the status (the runs connected now): one keeps the service up.
+        #: A connection counts once its first request says what it is: counting it from its accept, a
+        #: status asked every 50 ms was always in flight when the loop looked, and the service never idled.
+        self._clients: set[socket.socket] = set()
         #: calls being made on the store now: the lock is released only when none is (`close`)
         self._busy = 0
         self._idle_calls = threading.Condition(threading.Lock())
@@ -141,8 +145,8 @@ class TrackingService:
             # Checked before every accept, not only on its time-out: status asked more often than that
             # (`watch -n 0.2 core tracking status`) must not keep an idle service up.
             with self._state:
-                idle = not self._conns and time.monotonic() - self._last_used > self.idle_s
-                failed = self.open_error is not None and not self._conns
+                idle = not self._clients and time.monotonic() - self._last_used > self.idle_s
+                failed = self.open_error is not None and not self._clients
             if idle or failed:
                 break
             try:
@@ -157,7 +161,7 @@ class TrackingService:
                 if self.stopping.is_set():
                     conn.close()
                     break
-                self._conns.add(conn)  # a connected client keeps the service up; only work resets its idle time
+                self._conns.add(conn)
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
         self.close()
 
@@ -206,7 +210,7 @@ class TrackingService:
 
     def status(self) -> dict[str, Any]:
         with self._state:
-            return {"pid": os.getpid(), "clients": len(self._conns), "calls": self._calls, "runs": len(self._runs),
+            return {"pid": os.getpid(), "clients": len(self._clients), "calls": self._calls, "runs": len(self._runs),
                     "idle_s": round(time.monotonic() - self._last_used, 3), "ready": self.ready.is_set(),
                     "uptime_s": round(time.time() - self.started, 3), "stores": self.stores_served()}
 
@@ -219,7 +223,10 @@ class TrackingService:
                     request = receive(conn)
                     if request is None:
                         return
-                    worked = worked or request.get("op") not in ("status", "stop")
+                    if not worked and request.get("op") not in ("status", "stop"):
+                        worked = True
+                        with self._state:  # a run: it keeps the service up; only work resets its idle time
+                            self._clients.add(conn)
                     reply = self._answer(request)
                     send(conn, reply)
                     if request.get("op") == "stop":
@@ -230,6 +237,7 @@ class TrackingService:
         finally:
             with self._state:
                 self._conns.discard(conn)
+                self._clients.discard(conn)
                 if worked:
                     self._last_used = time.monotonic()
 
@@ -239,9 +247,7 @@ class TrackingService:
         if op == "hello":
             return {"ok": True, "result": {"key": self.place.key, **self.status()}}
         if op in ("status", "stop"):
-            status = self.status()
-            status["clients"] -= 1  # not counting the connection that asks
-            return {"ok": True, "result": status}
+            return {"ok": True, "result": self.status()}
         handler = _OPS.get(str(op))
         if handler is None:
             return {"ok": False, "error": {"type": "TrackingError", "message": f"unknown call {op!r}"}}
