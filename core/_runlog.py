@@ -12,6 +12,8 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: libraries whose own log records (warnings and errors, tracebacks and all) belong in the run's log,
 #: not on the console of the `core` command (`core.cli`)
 LIBRARY_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
+#: a record with this attribute False is written to the run's log but not to the `core` command's console
+CONSOLE_ATTR = "mlcore_console"
 
 
 def open_run_logger(run_id: str, run_dir: Path) -> tuple[logging.Logger, logging.Handler]:

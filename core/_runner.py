@@ -48,7 +48,7 @@ from core._redact import redact, redact_mapping, scrub
 from core._registry import Registry
 from core._report import write_report
 from core._runlock import hold
-from core._runlog import close_run_logger, open_run_logger
+from core._runlog import CONSOLE_ATTR, close_run_logger, open_run_logger
 from core._seeding import seed_everything
 from core._settings import artifact_root as resolve_root
 from core._settings import strict_names
@@ -418,7 +418,9 @@ def _finish(state: _RunState, recorder: RunRecorder | None, backend: TrackingBac
     _best_effort(logger, "log the summary", lambda: _log_file(recorder, RunLayout(state.run_dir).summary, "summary"))
     _best_effort(logger, "write reports/report.html", lambda: _log_file(
         recorder, write_report(state.run_dir), "reports"))
-    logger.info("run %s %s in %.2fs", state.run_id, state.status.value, (ended - state.started).total_seconds())
+    # the run's log ends with it; the console does not show it: `core run` prints the outcome next, with its time
+    logger.info("run %s %s in %.2fs", state.run_id, state.status.value, (ended - state.started).total_seconds(),
+                extra={CONSOLE_ATTR: False})
     log_handler.flush()
     # The run's log goes with its summary (what happened, in the run's words), as the last artifact.
     _best_effort(logger, "log logs/run.log", lambda: _log_file(recorder, RunLayout(state.run_dir).log, "logs"))

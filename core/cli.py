@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from core._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CoreError, RunInterrupted
 
@@ -95,12 +95,20 @@ def _command(sub: argparse._SubParsersAction | _NotRun, only: str | None, name: 
     return _NotRun()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags are bad input like any other: one line on stderr and exit 2, not argparse's usage
+    block above the message (its subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None, action: str | None = None) -> argparse.ArgumentParser:
     """The whole `core` parser; with `only`, the arguments of that command alone, and with `action`
     too, of that action alone within it (every command and action is still listed and chosen by
     name): `main` builds just what the command line names."""
     action = action if only is not None else None
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Run ML experiments through plugins, tracked in MLflow.",
         epilog="Exit codes: 0 finished, 1 run failed (a sweep: a run did not finish; rerun: not reproduced), "
@@ -347,10 +355,12 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], Any]:
 
 def _configure_logging(level: int) -> None:
     from core._redact import ScrubFilter, scrub_every_record
+    from core._runlog import CONSOLE_ATTR
 
     scrub_every_record()  # MLflow's own handlers too: no URI credentials in any log line
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ScrubFilter())
+    handler.addFilter(lambda record: getattr(record, CONSOLE_ATTR, True))  # lines meant for the run's log only
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("mlcore")
     root.addHandler(handler)

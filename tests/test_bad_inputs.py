@@ -46,7 +46,7 @@ def test_bad_input(cli_env, tmp_path, case):
     assert proc.returncode == case["exit"], err
     assert "Traceback" not in err
     # one line per mistake: one, or `lines` for a spec with several (all reported at once)
-    assert len(err.splitlines()) == case.get("lines", 1) or err.startswith("usage:"), err
+    assert len(err.splitlines()) == case.get("lines", 1), err
     for word in case["words"]:
         assert word in err, (word, err)
     for word in case.get("absent", ()):

@@ -47,10 +47,22 @@ def test_bad_input_exits_2_with_one_line_and_no_run_folder(cli_env, tmp_path, co
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert "Traceback" not in err
-    assert len(err.splitlines()) == 1 or err.startswith("usage:"), err
+    assert len(err.splitlines()) == 1, err  # argparse's errors too: no usage block above them
     for word in words:
         assert word in err
     assert not (tmp_path / "artifacts" / "runs").exists()
+
+
+def test_a_run_says_its_outcome_once(cli_env, tmp_path):
+    """The outcome, with the run's time, once on stdout; the run's log ends with the same line, which
+    the console does not repeat."""
+    proc = run_cli(["run", str(write_spec(tmp_path / "spec.yaml", "plugin: echo\n"))], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run_dir(tmp_path / "artifacts")
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if "FINISHED" in line]
+    assert said == [line for line in proc.stdout.splitlines() if line.startswith(f"run {run_dir.name} FINISHED in ")]
+    assert len(said) == 1
+    assert f"run {run_dir.name} FINISHED in " in (run_dir / "logs" / "run.log").read_text().splitlines()[-1]
 
 
 def test_validate_checks_without_running(cli_env, tmp_path):

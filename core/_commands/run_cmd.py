@@ -64,7 +64,8 @@ def print_outcome(args: argparse.Namespace, outcome: RunOutcome) -> int:
         )
     else:
         out = sys.stdout
-        print(f"run {outcome.run_id} {outcome.status.value}", file=out)
+        took = outcome.summary.duration_s
+        print(f"run {outcome.run_id} {outcome.status.value}" + (f" in {took:.2f}s" if took is not None else ""), file=out)
         if outcome.error:
             print(f"  error:   {outcome.error}", file=out)
             print(f"  details: {outcome.run_dir / 'errors' / 'exception.txt'}", file=out)
