@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +301,18 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], *, source
         key, _, raw = item.partition("=")
         set_dotted(result, key.strip(), parse_scalar(raw), origin=origin)
     return result
+
+
+def override_behind(error: SpecError, overrides: Sequence[str]) -> str | None:
+    """The `--set KEY=VALUE` that gave `error`'s field its value (the field, one inside it, or one it is
+    inside), if one did: an error found later, by the plugin's own checks, names the spec file, and
+    the value in it is not the one that was refused."""
+    field = error.field
+    for item in reversed(overrides):  # the last one given wins
+        key = item.partition("=")[0].strip()
+        if field and key and (field == key or field.startswith(key + ".") or key.startswith(field + ".")):
+            return item
+    return None
 
 
 def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> None:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from core._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CoreError, RunInterrupted
+from core._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, CoreError, RunInterrupted, SpecError
 
 PROG = "core"
 
@@ -33,7 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CoreError as exc:
         from core._redact import scrub
 
-        print(f"{PROG}: error: {scrub(str(exc))}", file=sys.stderr)
+        message = str(exc)
+        if isinstance(exc, SpecError) and getattr(args, "overrides", None):
+            from core._spec import override_behind
+
+            given = override_behind(exc, args.overrides)
+            message += f" (from --set {given})" if given and "--set" not in message else ""
+        print(f"{PROG}: error: {scrub(message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         _report_interrupted(exc)

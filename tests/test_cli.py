@@ -35,6 +35,8 @@ def test_failed_run_exits_1(cli_env, tmp_path):
         ("plugin: echo\nbogus: 1\n", [], ["field 'bogus'", "allowed:"]),
         ("plugin: [\n", [], ["invalid YAML"]),
         ("plugin: echo\n", ["--set", "nokey"], ["expected KEY=VALUE"]),
+        ("plugin: echo\nexperiment: fine\n", ["--set", "experiment="],  # the value refused is the flag's
+         ["spec.yaml: field 'experiment'", "blank", "(from --set experiment=)"]),
         ("plugin: echo\n", ["--seed", "abc"], ["--seed", "invalid int"]),
         ("plugin: echo\n", ["--tracking-uri", "ftp://x"], ["tracking URI", "allowed"]),
         ("plugin: ext_broken\n", [], ["ext_broken", "failed to load", "this_module_does_not_exist"]),
