@@ -234,3 +234,58 @@ def _job(run, folder):
     from core._sweep.worker import SweepJob
 
     return SweepJob(run.index, run.key, run.spec.to_dict(), str(folder), "memory", run_id=f"r{run.index}")
+
+
+@needs_optuna
+def test_resume_tells_the_trials_a_killed_driver_never_told_how_their_runs_ended(tmp_path):
+    """The driver died after runs ended but before it told their trials: a FINISHED run's value and a
+    PRUNED run count in the resumed study; a trial whose run did not end is closed FAIL, not counted."""
+    from core._records import RecordStatus
+    from core._sweep.search import INTERRUPTED_ATTR, Search
+
+    plan = load_sweep(_search(tmp_path, trials=3, pruner="none"))
+    search = Search.open(plan, tmp_path, "killed")
+    assert [j.run_id for j in search.jobs(lambda run: _job(run, tmp_path), lambda run: None)] == ["r0", "r1", "r2"]
+    resumed = Search.open(load_sweep(_search(tmp_path, trials=3, pruner="none")), tmp_path, "killed",
+                          ended={"r0": (RecordStatus.FINISHED, 0.25), "r1": (RecordStatus.PRUNED, None),
+                                 "r2": (RecordStatus.FINISHED, None)})  # no value of the metric: not counted
+    trials = resumed.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "FAIL"]
+    assert trials[0].value == 0.25 and trials[2].user_attrs.get(INTERRUPTED_ATTR) is True
+    assert resumed.counted == 2 and resumed.left == 1
+
+
+def test_a_search_resume_ends_the_runs_its_dead_driver_left_running_in_mlflow(tmp_path, embedded_store):
+    """`recover_search`: the sweep's runs still RUNNING in MLflow are ended KILLED (driver_lost), the
+    FINISHED ones are found by core run id with their metrics, the parent run is left to the driver."""
+    from types import SimpleNamespace
+
+    from core._sweep.recover import DRIVER_LOST, recover_search
+    from core._sweep.store import INDEX_TAG, SWEEP_TAG
+    from core._tracking import default_target, open_backend
+    from core._tracking.backend import RUN_ID_TAG, Metric
+
+    target = default_target(embedded_store)
+    backend = open_backend(target)
+    try:
+        def made(index, core_id):
+            tags = {SWEEP_TAG: "sw-1", RUN_ID_TAG: core_id} | ({INDEX_TAG: str(index)} if index is not None else {})
+            return backend.start_run(experiment="sw", run_name=core_id, tags=tags, start_time_ms=1)
+
+        running, finished, parent = made(0, "c-running"), made(1, "c-finished"), made(None, "c-parent")
+        backend.log_batch(finished, metrics=[Metric("val_loss", 0.5, 3, 2)])
+        from core.contracts import RunStatus
+
+        backend.end_run(finished, RunStatus.FINISHED, 3)
+    finally:
+        backend.close()
+    store = SimpleNamespace(sweep_id="sw-1", held_record=lambda run_id: None,
+                            save_held_summary=lambda run_id, summary: None)
+    found = recover_search(target, store)
+    assert found.ended == ["c-running"] and found.finished == {"c-finished": {"val_loss": 0.5}}
+    from mlflow import MlflowClient
+
+    client = MlflowClient(target.uri)
+    assert client.get_run(running).info.status == "KILLED"
+    assert client.get_run(running).data.tags["mlcore.failure"] == DRIVER_LOST
+    assert client.get_run(parent).info.status == "RUNNING" and client.get_run(finished).info.status == "FINISHED"

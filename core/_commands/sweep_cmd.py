@@ -183,8 +183,9 @@ class _Console:
             print(f"sweep {event.sweep_id}: {event.finished} run(s) {FINISHED} in MLflow though their results never "
                   "reached the driver: not run again", file=self.out, flush=True)
         if event.ended:
+            again = "their trials are not counted" if event.adaptive else "their configs run again"
             print(f"sweep {event.sweep_id}: {event.ended} run(s) left RUNNING by the driver that died ended "
-                  f"{RecordStatus.KILLED.value} in MLflow (mlcore.failure=driver_lost): their configs run again",
+                  f"{RecordStatus.KILLED.value} in MLflow (mlcore.failure=driver_lost): {again}",
                   file=self.out, flush=True)
 
     def _started(self, event: SweepStarted) -> None:

@@ -29,7 +29,7 @@ from core._sweep.lost import mark_lost
 from core._sweep.page import write_page
 from core._sweep.parent import ParentRun
 from core._sweep.plan import PlannedRun, SweepPlan, resolve
-from core._sweep.recover import recover
+from core._sweep.recover import recover, recover_search
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
 from core._sweep.table import SweepOutcome, build_rows, describe, rank
 from core._sweep.tracking import SweepTracking
@@ -81,6 +81,8 @@ class RunsRecovered:
     sweep_id: str
     finished: int
     ended: int
+    #: an adaptive search: the ended runs' trials are closed, not counted (the study asks new ones)
+    adaptive: bool = False
 
 
 @dataclass(frozen=True)
@@ -270,9 +272,27 @@ class _Sweep:
     def _open_search(self, store: SweepStore) -> None:
         from core._sweep.search import Search
 
-        self.search = Search.open(self.plan, store.layout.dir, store.sweep_id)
+        self.search = Search.open(self.plan, store.layout.dir, store.sweep_id,
+                                  ended=self._search_runs_ended(store) if store.resumed else None)
         self.plan.runs = self.search.earlier_runs()
         self.planned = {p.index: p for p in self.plan.runs}
+
+    def _search_runs_ended(self, store: SweepStore) -> dict[str, tuple[RecordStatus, float | None]]:
+        """By core run id, how the search's runs ended, from their folders and from tracking (whose runs
+        still RUNNING there, their driver dead, are ended KILLED): what a resumed study is told of the
+        trials its killed driver never told."""
+        assert self.plan.search is not None
+        metric = self.plan.search.metric
+        ended: dict[str, tuple[RecordStatus, float | None]] = {}
+        for _, record in store.runs_on_disk():
+            if record.status in (RecordStatus.FINISHED, RecordStatus.PRUNED):
+                ended[record.run_id] = (record.status, record.metrics.get(metric))
+        found = recover_search(self.target, store)
+        for core_id, metrics in found.finished.items():
+            ended.setdefault(core_id, (RecordStatus.FINISHED, metrics.get(metric)))
+        if found.ended:
+            self.emit(RunsRecovered(store.sweep_id, 0, len(found.ended), adaptive=True))
+        return ended
 
     def _to_check(self) -> list[tuple[dict[str, Any], str]]:
         """The specs checked before any run starts: every planned run, or for a search its two extreme configs."""

@@ -77,6 +77,47 @@ def recover(target: TrackingTarget, store: SweepStore, key_of: Mapping[int, str]
     return found
 
 
+@dataclass
+class SearchRecovered:
+    #: by core run id, the final metrics of the search's runs FINISHED in tracking
+    finished: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the core run ids of runs left RUNNING by the dead driver, now ended KILLED
+    ended: list[str] = field(default_factory=list)
+
+
+def recover_search(target: TrackingTarget, store: SweepStore) -> SearchRecovered:
+    """`recover` for an adaptive search, whose runs are its study's trials, not planned keys: every run
+    of the sweep still RUNNING in tracking is ended KILLED (its trial is closed, not counted), and the
+    FINISHED ones are found by core run id, so a trial whose run finished before the driver died is
+    told its value. Tracking trouble: nothing found."""
+    found = SearchRecovered()
+    if target.is_memory or target.offline:
+        return found
+    try:
+        backend = open_backend(target)
+    except Exception:  # noqa: BLE001 - no tracking to ask: the sweep's own files decide
+        return found
+    try:
+        client = getattr(backend, "client", None)
+        if client is None:
+            return found
+        for run in _sweep_runs(client, store.sweep_id):
+            core_id = run.data.tags.get(RUN_ID_TAG)
+            if not core_id or not str(run.data.tags.get(INDEX_TAG, "")).isdigit():  # the parent run has neither
+                continue
+            if run.info.status == "RUNNING":
+                _end_killed(client, run.info.run_id, store.sweep_id)
+                found.ended.append(core_id)
+            elif run.info.status == "FINISHED":
+                _keep_summary(client, store, run.info.run_id, core_id)
+                found.finished[core_id] = {k: float(v) for k, v in run.data.metrics.items()}
+    except Exception:  # noqa: BLE001 - as above: tracking trouble never stops a resume
+        return found
+    finally:
+        backend.close()
+    return found
+
+
 def _sweep_runs(client: Any, sweep_id: str) -> list[Any]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:

@@ -5,8 +5,10 @@ The driver is the only party that asks and tells: it asks the study for a trial 
 free (`jobs`), each run reports its watched metric to its trial as it logs it (`core._sweep.trial`),
 and the driver tells the study how the run ended (`tell`): FINISHED with the metric's final value,
 PRUNED, or FAIL. The study lives in Optuna's JournalStorage, a file in the sweep's folder
-(`study.journal`), so `--resume` continues the same study: its finished and pruned trials stay,
-trials an interrupted sweep left running are closed (FAIL, `mlcore_interrupted`) and not counted.
+(`study.journal`), so `--resume` continues the same study: its finished and pruned trials stay;
+a trial an interrupted sweep left running is told how its run ended when the run did end (on disk
+or in tracking: the driver died before telling it), else closed (FAIL, `mlcore_interrupted`) and
+not counted.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,8 +121,11 @@ class Search:
     _distributions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, plan: SweepPlan, folder: Path, study_name: str) -> Search:
-        """The sweep's study in `folder/study.journal`: made, or (resuming) loaded as it was left."""
+    def open(cls, plan: SweepPlan, folder: Path, study_name: str,
+             ended: Mapping[str, tuple[RecordStatus, float | None]] | None = None) -> Search:
+        """The sweep's study in `folder/study.journal`: made, or (resuming) loaded as it was left.
+        `ended`: by core run id, how runs of this sweep ended (on disk or in tracking) whose trials an
+        interrupted driver never told; those trials are told that now."""
         settings = plan.search
         assert settings is not None
         optuna = optuna_module()
@@ -131,14 +136,23 @@ class Search:
                                     direction="maximize" if settings.mode == "max" else "minimize",
                                     load_if_exists=True)
         search = cls(plan, settings, study, path, _distributions=distributions(settings))
-        search._close_interrupted()
+        search._close_interrupted(ended or {})
         return search
 
-    def _close_interrupted(self) -> None:
-        """Trials an earlier, interrupted driver left RUNNING: closed FAIL and not counted."""
+    def _close_interrupted(self, ended: Mapping[str, tuple[RecordStatus, float | None]]) -> None:
+        """Trials an earlier, interrupted driver left RUNNING: told how their run ended if it did (the
+        driver died between the run's end and telling it: a FINISHED run's value counts, as a PRUNED
+        run does), else closed FAIL and not counted."""
         TrialState = optuna_module().trial.TrialState
         for trial in self.study.get_trials(deepcopy=False):
-            if trial.state is TrialState.RUNNING:
+            if trial.state is not TrialState.RUNNING:
+                continue
+            status, value = ended.get(str(trial.user_attrs.get(RUN_ATTR) or ""), (None, None))
+            if status is RecordStatus.FINISHED and isinstance(value, (int, float)):
+                self.study.tell(trial.number, float(value), skip_if_finished=True)
+            elif status is RecordStatus.PRUNED:
+                self.study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
+            else:
                 self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
                 self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         self.counted = sum(1 for t in self.study.get_trials(deepcopy=False)

@@ -184,7 +184,7 @@ class SweepStore:
         # Matched to specs through the earlier plan.json, so it must be read before the plan is rewritten.
         key_of = self.planned_keys()
         found: dict[str, ResultRow] = {}
-        for index, record in self._runs_on_disk():
+        for index, record in self.runs_on_disk():
             key = key_of.get(index)
             if record.status in ENDED_WELL and key and key not in known and key not in found:
                 found[key] = ResultRow(index, key, {}, record.run_id, record.status, record.metrics,
@@ -194,11 +194,11 @@ class SweepStore:
     def latest_attempts(self) -> dict[int, RunRecord]:
         """By sweep index, the newest run folder tagged with this sweep."""
         latest: dict[int, RunRecord] = {}
-        for index, record in self._runs_on_disk():
+        for index, record in self.runs_on_disk():
             latest.setdefault(index, record)
         return latest
 
-    def _runs_on_disk(self) -> list[tuple[int, RunRecord]]:
+    def runs_on_disk(self) -> list[tuple[int, RunRecord]]:
         """(sweep index, run record) of every run folder tagged with this sweep, newest first."""
         found = []
         for record in list_runs(self.root):
