@@ -125,7 +125,12 @@ class MissingExtra(BadInput, ImportError):
         self.caller = caller
         self.module = module
         self.extra = extra
-        fix = f'pip install "mlcore[{extra}]"' if extra else f"pip install {module}"
+        if extra:
+            from core._deps import install_hint  # not at the top: core._deps imports this module
+
+            fix = install_hint(extra)
+        else:
+            fix = f"pip install {module}"
         super().__init__(f"{caller} requires '{module}', which is not installed: {fix}")
 
 

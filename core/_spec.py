@@ -41,6 +41,9 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     source = str(path)
     kind = SUFFIXES.get(path.suffix.lower())
+    if path.is_dir():  # before the suffix: a folder has none, and "unknown spec file type" would mislead
+        raise SpecError("is a directory, not a spec file (give the path of a .yaml, .json or .toml file in it)",
+                        source=source)
     if kind is None:
         raise SpecError(
             f"unknown spec file type '{path.suffix or '(none)'}'",
@@ -49,9 +52,6 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         )
     if not path.exists():
         raise SpecError("file not found", source=source)
-    if path.is_dir():
-        raise SpecError("is a directory, not a spec file (give the path of a .yaml, .json or .toml file in it)",
-                        source=source)
     if not path.is_file():
         raise SpecError("not a file", source=source)
     if path.stat().st_size > MAX_SPEC_BYTES:
@@ -335,7 +335,7 @@ def set_dotted(result: dict[str, Any], key: str, value: Any, *, origin: str) -> 
             child = node[part] = {}
         if not isinstance(child, dict):
             where = ".".join(parts[: depth + 1])
-            raise SpecError(f"is a {_type_name(child)}, cannot set '{key}' inside it", source=origin, field=where)
+            raise SpecError(f"is {_type_name(child)}, cannot set '{key}' inside it", source=origin, field=where)
         node = child
     node[parts[-1]] = copy.deepcopy(value)
 

@@ -22,7 +22,9 @@ PROG = "core"
 def main(argv: Sequence[str] | None = None) -> int:
     words = _command_words(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=words[0], action=words[1])
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser (argparse's top level would say `core: error`)
+        _command_parser(parser, words).error(_unrecognized(_command_parser(parser, words), unknown))
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -34,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core._redact import scrub
 
         message = str(exc)
-        if isinstance(exc, SpecError) and getattr(args, "overrides", None):
+        if isinstance(exc, SpecError) and getattr(args, "seed", None) is not None and exc.field == "seed":
+            message += f" (from --seed {args.seed})"
+        elif isinstance(exc, SpecError) and getattr(args, "overrides", None):
             from core._spec import override_behind
 
             given = override_behind(exc, args.overrides)
@@ -51,6 +55,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `core runs list | head`: the reader left; say nothing more, as POSIX tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13  # SIGPIPE
+
+
+def _command_parser(parser: argparse.ArgumentParser, words: tuple[str, str]) -> argparse.ArgumentParser:
+    """The parser of the command (and action) `words` name, else `parser` itself."""
+    for word in words:
+        found = None
+        for act in parser._actions:
+            if isinstance(act, argparse._SubParsersAction) and isinstance(act.choices, dict):
+                found = act.choices.get(word)
+        if not isinstance(found, argparse.ArgumentParser):
+            break
+        parser = found
+    return parser
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> str:
+    """argparse's message, with the nearest option the command has for a mistyped one (--sed: --seed)."""
+    import difflib
+
+    options = [o for act in parser._actions for o in act.option_strings if o.startswith("--")]
+    near = next((m for u in unknown if u.startswith("--")
+                 for m in difflib.get_close_matches(u.split("=")[0], options, n=1, cutoff=0.75)), None)
+    return f"unrecognized arguments: {' '.join(unknown)}" + (f"; did you mean {near}?" if near else "")
 
 
 def _command_words(argv: Sequence[str]) -> tuple[str, str]:
@@ -176,6 +203,7 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
     _add_root_flag(t)
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_stop_command"))
+    p.set_defaults(handler=_lazy("core._commands.tracking_cmd:service_status_command"), json=False, artifact_root=None)
 
     p = _command(sub, only,
         "sweep",

@@ -37,6 +37,9 @@ def test_failed_run_exits_1(cli_env, tmp_path):
         ("plugin: echo\n", ["--set", "nokey"], ["expected KEY=VALUE"]),
         ("plugin: echo\nexperiment: fine\n", ["--set", "experiment="],  # the value refused is the flag's
          ["spec.yaml: field 'experiment'", "blank", "(from --set experiment=)"]),
+        ("plugin: echo\nseed: 7\n", ["--seed", "-1"], ["field 'seed'", "out of range", "(from --seed -1)"]),
+        ("plugin: echo\n", ["--sed", "3"], ["core run: error: unrecognized arguments: --sed 3",
+                                             "did you mean --seed?"]),
         ("plugin: echo\n", ["--seed", "abc"], ["--seed", "invalid int"]),
         ("plugin: echo\n", ["--tracking-uri", "ftp://x"], ["tracking URI", "allowed"]),
         ("plugin: ext_broken\n", [], ["ext_broken", "failed to load", "this_module_does_not_exist"]),
@@ -65,6 +68,13 @@ def test_a_run_says_its_outcome_once(cli_env, tmp_path):
     assert said == [line for line in proc.stdout.splitlines() if line.startswith(f"run {run_dir.name} FINISHED in ")]
     assert len(said) == 1
     assert f"run {run_dir.name} FINISHED in " in (run_dir / "logs" / "run.log").read_text().splitlines()[-1]
+
+
+def test_runs_list_refuses_an_unknown_status_and_tracking_alone_shows_the_status(cli_env):
+    bad = run_cli(["runs", "list", "--status", "BOGUS"], cli_env)
+    assert bad.returncode == 2 and "--status: unknown status 'BOGUS' (allowed: RUNNING, FINISHED" in bad.stderr
+    status = run_cli(["tracking"], cli_env)
+    assert status.returncode == 0 and "no tracking service in" in status.stdout, status.stderr
 
 
 def test_validate_checks_without_running(cli_env, tmp_path):

@@ -85,7 +85,7 @@ def test_search_settings_are_read_with_their_defaults(tmp_path):
 @pytest.mark.skipif(HAS_OPTUNA, reason="checks the message given without the optuna extra")
 def test_without_optuna_a_search_says_what_to_install(cli_env, tmp_path):
     proc = run_cli(["sweep", str(_search(tmp_path)), "--executor", "sequential"], cli_env)
-    assert proc.returncode == 2 and 'pip install "mlcore[optuna]"' in proc.stderr
+    assert proc.returncode == 2 and f'pip install -e "{Path(__file__).resolve().parents[1]}[optuna]"' in proc.stderr
     assert not (Path(cli_env["CORE_ARTIFACT_ROOT"]) / "sweeps").exists()
 
 

@@ -191,7 +191,7 @@ def test_ray_missing_is_a_clear_install_message(cli_env, tmp_path):
     if importlib.util.find_spec("ray") is not None:
         pytest.skip("Ray is installed (extras job)")
     proc = run_cli(["sweep", str(_sweep(tmp_path / "s.yaml", FAILING)), "--executor", "ray"], cli_env)
-    assert proc.returncode == 2 and 'pip install "mlcore[ray]"' in proc.stderr
+    assert proc.returncode == 2 and f'pip install -e "{Path(__file__).resolve().parents[1]}[ray]"' in proc.stderr, proc.stderr
 
 
 def test_the_readme_sweep_example_is_valid(cli_env):

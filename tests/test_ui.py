@@ -22,10 +22,13 @@ def _has_full_mlflow() -> bool:
 
 @pytest.mark.skipif(_has_full_mlflow(), reason="full mlflow is installed (extras job)")
 def test_ui_without_the_extra_says_what_to_install(mlflow_env):
-    """Exit 2 and `pip install "mlcore[ui]"` in one line."""
+    """Exit 2 and the pip command that installs the ui extra from this checkout, in one line."""
+    from pathlib import Path
+
     proc = run_cli(["ui"], mlflow_env)
     assert proc.returncode == 2
-    assert 'pip install "mlcore[ui]"' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    checkout = Path(__file__).resolve().parents[1]
+    assert f'pip install -e "{checkout}[ui]"' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core._commands._output import print_json, print_table
+from core._deps import install_hint
 from core._errors import BadInput
 from core._registry import Registry
 from core.contracts import ConfigField
@@ -44,7 +45,7 @@ def list_command(args: argparse.Namespace) -> int:
             continue
         extra = e.info.extra or "-"
         if e.info.requires:
-            extra += "" if e.extra_installed else f' (missing: pip install "mlcore[{e.info.extra}]")'
+            extra += "" if e.extra_installed else f" (missing: {install_hint(e.info.extra, missing=e.missing)})"
         rows.append((e.key, e.version or "-", extra, e.info.description))
     print_table(("KEY", "VERSION", "EXTRA", "DESCRIPTION"), rows)
     return 0
@@ -71,7 +72,7 @@ def show_command(args: argparse.Namespace) -> int:
     print(textwrap.fill(info.description, width, initial_indent="  ", subsequent_indent="  "))
     _print_line("class", f"{entry.target} ({entry.distribution or 'not installed as a distribution'})", width)
     if info.extra:
-        state = "installed" if entry.extra_installed else f'missing {", ".join(entry.missing)}: pip install "mlcore[{info.extra}]"'
+        state = "installed" if entry.extra_installed else f'missing {", ".join(entry.missing)}: {install_hint(info.extra, missing=entry.missing)}'
         _print_line("extra", f"{info.extra} ({state})", width)
     _print_line("readme", str(readme) if readme.is_file() else "(none)", width)
     if fields:

@@ -30,6 +30,9 @@ from core.contracts import RunStatus
 def list_command(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise BadInput(f"--limit: {args.limit} is not a positive number of runs")
+    statuses = [s.value for s in RecordStatus]
+    if args.status and args.status.upper() not in statuses:
+        raise BadInput(f"--status: unknown status '{args.status}' (allowed: {', '.join(statuses)})")
     root = artifact_root(args.artifact_root)
     since = parse_since(args.since) if args.since else None
     tags = parse_tag_filters(args.tag)

@@ -174,7 +174,7 @@ class _Console:
             print(f"sweep {event.name}: a search of up to {event.to_run} trials; checking its config{starting}...",
                   file=self.out, flush=True)
             return
-        print(f"sweep {event.name}: {event.to_run} runs to run; checking their configs{starting}...", file=self.out,
+        print(f"sweep {event.name}: {event.to_run} run{'' if event.to_run == 1 else 's'} to run; checking their configs{starting}...", file=self.out,
               flush=True)
 
     def _recovered(self, event: RunsRecovered) -> None:
@@ -281,7 +281,7 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
                     + ([_show(value)] if metric else []) + ([row.pending or "-"] if pending else []))
     print()
     print_table(header, rows)
-    ranked = f", ranked by {metric} ({outcome.mode})" if metric else ""
+    ranked = f", ranked by {metric} ({outcome.mode})" if metric and any(r.rank for r in outcome.rows) else ""
     # The wall clock from the command's start (what the user waited), then the runs' phase from the first
     # submitted to the last back, and the executor's start-up (workers spawned, Ray started or joined).
     pruned = f", {outcome.pruned} {RecordStatus.PRUNED.value}" if outcome.pruned else ""

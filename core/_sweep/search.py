@@ -236,7 +236,9 @@ class Search:
             matplotlib.use("Agg")  # headless: no display on servers and CI
             import matplotlib.pyplot as plt
         except ImportError:
-            return files, "matplotlib is not installed (pip install \"mlcore[plot]\"): no plots"
+            from core._deps import install_hint
+
+            return files, f"matplotlib is not installed ({install_hint('plot')}): no plots"
         from optuna.visualization import matplotlib as plots
 
         for name, draw in (("optimization_history", plots.plot_optimization_history),
