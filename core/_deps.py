@@ -2,7 +2,7 @@
 
 Every plugin imports its heavy libraries through `require`, so a missing extra
 always reads the same: ``caller requires 'sklearn', which is not installed:
-pip install -e "/path/to/mlcore[sklearn]"`` (`install_hint`: where this mlcore came from).
+pip install -e "/path/to/mlcore[sklearn]"`` (`core._install.install_hint`: from where this mlcore came from).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from types import ModuleType
 
 from core._errors import MissingExtra
-
-DISTRIBUTION = "mlcore"
+from core._install import DISTRIBUTION
 
 
 def require(module: str, *, extra: str | None, caller: str) -> ModuleType:
@@ -71,44 +70,6 @@ def requirements(dist: str, extra: str | None = None, *, only_extra: bool = Fals
         else:
             names.append(base)
     return names
-
-
-def install_hint(extra: str, *, missing: Iterable[str] | None = None) -> str:
-    """The command that installs mlcore's `extra` into this environment, from where this mlcore came
-    from: its checkout (`pip install -e "/path/to/checkout[extra]"`), or the git URL it was installed
-    from. Never a bare `pip install "mlcore[extra]"` when the source is known: `mlcore` on PyPI is
-    another project. An extra that brings PyTorch says to install it first (an open range pulls a
-    multi-GB CUDA build; the README's install notes pin it). `missing`: the extra's modules not
-    installed, when the caller knows them (no distribution metadata read: `core plugins list`)."""
-    command = f'pip install {_install_target(extra)}'
-    needs_torch = "torch" in missing if missing is not None else "torch" in extra_requirements(extra)
-    if needs_torch and not is_installed("torch"):
-        command += " (PyTorch first: see the README)"
-    return command
-
-
-def _install_target(extra: str) -> str:
-    import json
-    from pathlib import Path
-
-    checkout = Path(__file__).resolve().parents[1]  # core/_deps.py -> the checkout, for an editable install
-    pyproject = checkout / "pyproject.toml"
-    try:
-        if pyproject.is_file() and re.search(rf'^name\s*=\s*"{DISTRIBUTION}"', pyproject.read_text(), re.MULTILINE):
-            return f'-e "{checkout}[{extra}]"'
-    except OSError:
-        pass
-    from importlib import metadata
-
-    try:
-        origin = json.loads(metadata.distribution(DISTRIBUTION).read_text("direct_url.json") or "{}")
-    except (metadata.PackageNotFoundError, ValueError):
-        origin = {}
-    if origin.get("vcs_info") and origin.get("url"):
-        return f'"{DISTRIBUTION}[{extra}] @ git+{origin["url"]}"'
-    if str(origin.get("url", "")).startswith("file://"):
-        return f'"{origin["url"][len("file://"):]}[{extra}]"'
-    return f'"{DISTRIBUTION}[{extra}]"'
 
 
 def normalize_name(name: str) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from core._install import install_hint
+
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -125,12 +127,7 @@ class MissingExtra(BadInput, ImportError):
         self.caller = caller
         self.module = module
         self.extra = extra
-        if extra:
-            from core._deps import install_hint  # not at the top: core._deps imports this module
-
-            fix = install_hint(extra)
-        else:
-            fix = f"pip install {module}"
+        fix = install_hint(extra, missing=[module]) if extra else f"pip install {module}"
         super().__init__(f"{caller} requires '{module}', which is not installed: {fix}")
 
 

@@ -24,7 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=words[0], action=words[1])
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # said by the command's own parser (argparse's top level would say `core: error`)
-        _command_parser(parser, words).error(_unrecognized(_command_parser(parser, words), unknown))
+        command = _command_parser(parser, words)
+        command.error(_unrecognized(command, unknown))
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -441,7 +441,7 @@ def test_core_models_serve_without_full_mlflow_names_the_extra(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(models_cmd.metadata, "version", missing)
-    with pytest.raises(MissingExtra, match=r"pip install \"mlcore\[ui\]\""):
+    with pytest.raises(MissingExtra, match=r"pip install -e \".*\[ui\]\""):
         models_cmd.serve_command(type("Args", (), {"uri": "models:/x@y", "port": 5001})())
 
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core._commands._output import print_json, print_table
-from core._deps import install_hint
 from core._errors import BadInput
+from core._install import install_hint
 from core._registry import Registry
 from core.contracts import ConfigField
 

@@ -236,7 +236,7 @@ class Search:
             matplotlib.use("Agg")  # headless: no display on servers and CI
             import matplotlib.pyplot as plt
         except ImportError:
-            from core._deps import install_hint
+            from core._install import install_hint
 
             return files, f"matplotlib is not installed ({install_hint('plot')}): no plots"
         from optuna.visualization import matplotlib as plots
