@@ -14,10 +14,11 @@ Only `--resume` asks, and only a tracking server or store that can be searched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,8 @@ def recover(target: TrackingTarget, store: SweepStore, key_of: Mapping[int, str]
     runs still RUNNING (ended here). Tracking trouble: nothing found (the sweep reruns what its files
     do not show FINISHED, as before)."""
     found = Recovered()
-    if target.is_memory or target.offline:
-        return found
-    try:
-        backend = open_backend(target)
-    except Exception:  # noqa: BLE001 - no tracking to ask: the sweep's own files decide
-        return found
-    try:
-        client = getattr(backend, "client", None)
-        if client is None:
-            return found
-        for run in _sweep_runs(client, store.sweep_id):
+    with _tracking_client(target) as client:
+        for run in _sweep_runs(client, store.sweep_id) if client is not None else ():
             tags = run.data.tags
             index = str(tags.get(INDEX_TAG, ""))
             core_id = tags.get(RUN_ID_TAG)
@@ -70,10 +62,6 @@ def recover(target: TrackingTarget, store: SweepStore, key_of: Mapping[int, str]
                 _keep_summary(client, store, run.info.run_id, core_id)
                 found.finished[key] = ResultRow(int(index), key, {}, core_id, RecordStatus.FINISHED,
                                                 {k: float(v) for k, v in run.data.metrics.items()})
-    except Exception:  # noqa: BLE001 - as above: tracking trouble never stops a resume
-        return found
-    finally:
-        backend.close()
     return found
 
 
@@ -91,17 +79,8 @@ def recover_search(target: TrackingTarget, store: SweepStore) -> SearchRecovered
     FINISHED ones are found by core run id, so a trial whose run finished before the driver died is
     told its value. Tracking trouble: nothing found."""
     found = SearchRecovered()
-    if target.is_memory or target.offline:
-        return found
-    try:
-        backend = open_backend(target)
-    except Exception:  # noqa: BLE001 - no tracking to ask: the sweep's own files decide
-        return found
-    try:
-        client = getattr(backend, "client", None)
-        if client is None:
-            return found
-        for run in _sweep_runs(client, store.sweep_id):
+    with _tracking_client(target) as client:
+        for run in _sweep_runs(client, store.sweep_id) if client is not None else ():
             core_id = run.data.tags.get(RUN_ID_TAG)
             if not core_id or not str(run.data.tags.get(INDEX_TAG, "")).isdigit():  # the parent run has neither
                 continue
@@ -111,11 +90,28 @@ def recover_search(target: TrackingTarget, store: SweepStore) -> SearchRecovered
             elif run.info.status == "FINISHED":
                 _keep_summary(client, store, run.info.run_id, core_id)
                 found.finished[core_id] = {k: float(v) for k, v in run.data.metrics.items()}
-    except Exception:  # noqa: BLE001 - as above: tracking trouble never stops a resume
-        return found
+    return found
+
+
+@contextlib.contextmanager
+def _tracking_client(target: TrackingTarget) -> Iterator[Any]:
+    """MLflow's client on `target`, or None where there is none to ask (in memory, offline, it cannot
+    be opened). Tracking trouble inside the block ends it quietly, keeping what was found so far:
+    it never stops a resume (the sweep's own files decide what runs again)."""
+    if target.is_memory or target.offline:
+        yield None
+        return
+    try:
+        backend = open_backend(target)
+    except Exception:  # noqa: BLE001 - no tracking to ask
+        yield None
+        return
+    try:
+        yield getattr(backend, "client", None)
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
     finally:
         backend.close()
-    return found
 
 
 def _sweep_runs(client: Any, sweep_id: str) -> list[Any]:
