@@ -31,7 +31,7 @@ from core._sweep.parent import ParentRun
 from core._sweep.plan import PlannedRun, SweepPlan, resolve
 from core._sweep.recover import recover, recover_search
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
-from core._sweep.table import SweepOutcome, build_rows, describe, rank
+from core._sweep.table import ENDED_WELL, SweepOutcome, build_rows, describe, rank
 from core._sweep.tracking import SweepTracking
 from core._sweep.worker import JobResult, SweepJob
 from core._tracking import DEFAULT_EXPERIMENT, TrackingTarget, default_target, open_backend, public_uri, resolve_target
@@ -285,7 +285,7 @@ class _Sweep:
         metric = self.plan.search.metric
         ended: dict[str, tuple[RecordStatus, float | None]] = {}
         for _, record in store.runs_on_disk():
-            if record.status in (RecordStatus.FINISHED, RecordStatus.PRUNED):
+            if record.status in ENDED_WELL:
                 ended[record.run_id] = (record.status, record.metrics.get(metric))
         found = recover_search(self.target, store)
         for core_id, metrics in found.finished.items():

@@ -148,13 +148,7 @@ class Search:
             if trial.state is not TrialState.RUNNING:
                 continue
             status, value = ended.get(str(trial.user_attrs.get(RUN_ATTR) or ""), (None, None))
-            if status is RecordStatus.FINISHED and isinstance(value, (int, float)):
-                self.study.tell(trial.number, float(value), skip_if_finished=True)
-            elif status is RecordStatus.PRUNED:
-                self.study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
-            else:
-                self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-                self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            self._conclude(trial.number, trial._trial_id, status, value, interrupted=True)
         self.counted = sum(1 for t in self.study.get_trials(deepcopy=False)
                            if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED_ATTR))
 
@@ -191,19 +185,26 @@ class Search:
         """How the run of `job`'s trial ended, told to the study (a trial is told once)."""
         if job.trial is None:
             return
-        TrialState = optuna_module().trial.TrialState
         self.in_flight = max(0, self.in_flight - 1)
-        value = result.metrics.get(self.settings.metric)
-        if result.status is RecordStatus.FINISHED and isinstance(value, (int, float)):
-            self.study.tell(job.trial.number, float(value), skip_if_finished=True)
-        elif result.status is RecordStatus.PRUNED:
-            self.study.tell(job.trial.number, state=TrialState.PRUNED, skip_if_finished=True)
-        else:
-            if interrupted or result.status in (RecordStatus.KILLED, RecordStatus.NOT_RUN):
-                self.study._storage.set_trial_user_attr(job.trial.trial_id, INTERRUPTED_ATTR, True)
-            self.study.tell(job.trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        if not (interrupted or result.status in (RecordStatus.KILLED, RecordStatus.NOT_RUN)):
+        interrupted = interrupted or result.status in (RecordStatus.KILLED, RecordStatus.NOT_RUN)
+        self._conclude(job.trial.number, job.trial.trial_id, result.status,
+                       result.metrics.get(self.settings.metric), interrupted=interrupted)
+        if not interrupted:
             self.counted += 1
+
+    def _conclude(self, number: int, trial_id: int, status: RecordStatus | None, value: Any, *,
+                  interrupted: bool) -> None:
+        """Tell trial `number` how its run ended: COMPLETE with a FINISHED run's value, PRUNED, else
+        FAIL, marked interrupted (not counted) when the run was stopped rather than failing itself."""
+        TrialState = optuna_module().trial.TrialState
+        if status is RecordStatus.FINISHED and isinstance(value, (int, float)):
+            self.study.tell(number, float(value), skip_if_finished=True)
+        elif status is RecordStatus.PRUNED:
+            self.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        else:
+            if interrupted:
+                self.study._storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 
     def best(self) -> tuple[dict[str, Any], float] | None:
         """The best finished trial's params and value, if any finished."""
