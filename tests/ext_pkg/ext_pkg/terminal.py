@@ -12,9 +12,11 @@ class SlowCleanup(Plugin):
     info = PluginInfo(key="ext_slow_cleanup", description="Sleeps until interrupted, then cleans up slowly")
 
     def run(self, spec, *, context):
-        context.tracking.log_metric("train_loss", 0.5, step=1)
-        context.tracking.flush()
+        # Logged inside the `try`: the test presses Ctrl-C once `train_loss` is in the journal, which can
+        # be while `flush` still waits for tracking; the clean-up must cover that moment too.
         try:
+            context.tracking.log_metric("train_loss", 0.5, step=1)
+            context.tracking.flush()
             time.sleep(float(spec.data_spec.get("seconds", 60)))
         finally:
             time.sleep(1.0)
