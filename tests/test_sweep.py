@@ -387,12 +387,37 @@ def test_a_file_system_without_flock_runs_sweeps_unguarded(tmp_path, monkeypatch
 
 
 def test_a_metric_no_run_logged_is_said_with_what_they_did_log(cli_env, tmp_path):
-    """`--metric train_los` (a typo): the runs finish, and the table's unranked state is said once, with
-    the metric meant and those the runs logged; a metric they logged gets no such line."""
+    """`--metric train_los` (a typo): said once, at the first run that finished without it (not after the
+    last), with the metric meant and those the run logged; a metric the runs log gets no such line."""
     spec = _sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [2, 3]\n"))
     proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--metric", "train_los"], cli_env)
     assert proc.returncode == 0, proc.stderr
-    [line] = [line for line in proc.stderr.splitlines() if "no run logged the metric" in line]
-    assert "'train_los'" in line and "did you mean 'train_loss'?" in line and "train_loss" in line.split("logged:")[1]
+    [line] = [line for line in proc.stderr.splitlines() if "train_los'" in line]
+    assert "FINISHED without logging the sweep's metric 'train_los': runs that do not log it are not ranked" in line
+    assert "did you mean 'train_loss'?" in line and "train_loss" in line.split("logged:")[1]
+    first = next(text for text in proc.stdout.splitlines() if text.startswith("ok     [1/2] run "))
+    assert f"run {first.split()[3]} FINISHED without" in line  # the first run's, as it came back
     proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--json"], cli_env)
-    assert proc.returncode == 0 and "no run logged the metric" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "without logging" not in proc.stderr and "no run logged" not in proc.stderr, proc.stderr
+
+
+def test_resuming_a_sweep_id_that_is_not_there_names_the_ones_that_are(tmp_path):
+    from core._errors import BadInput
+    from core._sweep.store import SweepStore
+
+    plan = load_sweep(_sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [1]\n")))
+    root = tmp_path / "root"
+    with pytest.raises(BadInput, match=r"no sweep 'steps-1' in .* \(nor any sweep named 'steps'\)$"):
+        SweepStore.open(root, plan, "steps-1")
+    made = []
+    for _ in range(4):
+        store = SweepStore.open(root, plan, None)
+        store.save_state(parent_run_id=None, tracking_uri="memory")  # a sweep is resumable once its state is saved
+        store.close()
+        made.append(store.sweep_id)
+        time.sleep(0.002)  # ids are dated to the millisecond
+    with pytest.raises(BadInput) as caught:
+        SweepStore.open(root, plan, "steps-typo")
+    message = str(caught.value)
+    assert f"newest first: {made[3]}, {made[2]}, {made[1]} and 1 older; or --resume latest" in message, message

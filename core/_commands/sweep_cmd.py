@@ -73,7 +73,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with quiet, _Console(out) as console:
         outcome = run_sweep(plan, options, on_event=console)
-    unlogged = _metric_never_logged(outcome)
+    # Once said at the first run that lacked it, the end does not say it again.
+    unlogged = None if console.metric_logged is False else _metric_never_logged(outcome)
     if args.json:
         if unlogged:
             print(unlogged, file=sys.stderr)
@@ -121,6 +122,9 @@ class _Console:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.bar: ProgressBar | None = None
+        self.adaptive = False
+        #: the sweep's metric: None until a FINISHED run shows whether runs log it (True), or one did not (False)
+        self.metric_logged: bool | None = None
 
     def __enter__(self) -> _Console:
         return self
@@ -189,6 +193,7 @@ class _Console:
                   file=self.out, flush=True)
 
     def _started(self, event: SweepStarted) -> None:
+        self.adaptive = event.adaptive
         if event.adaptive:
             earlier = f" ({event.planned - event.to_run} earlier)" if event.resuming else ""
             print(f"{'resuming ' if event.resuming else ''}sweep {event.sweep_id}: search of up to {event.to_run} "
@@ -202,6 +207,19 @@ class _Console:
             print(f"sweep {event.sweep_id}: {event.to_run} runs, executor {event.executor}"
                   + (f" ({event.max_workers} workers)" if workers else ""), file=self.out)
         self.bar = ProgressBar(event.to_run, desc=f"sweep {event.name}")
+
+    def _check_metric(self, event: RunDone) -> None:
+        """Said at the first FINISHED run, not after the last: a misspelled metric leaves a search blind
+        (its trials fail for want of a value) and every run of a sweep unranked."""
+        metric, logged = event.metric, event.result.metrics
+        if not metric or self.metric_logged is not None or not logged:
+            return
+        self.metric_logged = metric in logged
+        if not self.metric_logged:
+            cost = "its trial counts as failed and the search cannot learn from it" if self.adaptive \
+                else "runs that do not log it are not ranked"
+            self._write(f"warning: run {event.result.run_id or '?'} FINISHED without logging the sweep's metric "
+                        f"'{metric}': {cost}; {_metric_hint(metric, sorted(logged))}", sys.stderr)
 
     def _retried(self, event: RunRetried) -> None:
         result = event.result
@@ -221,6 +239,7 @@ class _Console:
             if result.pending:
                 shown += f"  ({result.pending} tracking calls pending on {result.node or 'its node'})"
             self._write(f"ok     {where}{shown}  ({describe(event.overrides)})", self.out)
+            self._check_metric(event)
         elif result.status is RecordStatus.PRUNED:
             value = result.metrics.get(event.metric) if event.metric else None
             shown = f"  {event.metric}={value:.6g} (last)" if isinstance(value, (int, float)) else ""
@@ -254,13 +273,17 @@ def _metric_never_logged(outcome: SweepOutcome) -> str | None:
     logged = sorted({key for row in finished for key in row.metrics})
     if not logged:
         return None  # the runs' metrics are not known here (their summaries were not read back)
+    return f"warning: no run logged the metric '{metric}', so the table is not ranked; {_metric_hint(metric, logged)}"
+
+
+def _metric_hint(metric: str, logged: list[str]) -> str:
+    """The metric probably meant, and those the runs did log."""
     from core._errors import close_matches
 
     hint = close_matches(metric, logged)
     meant = f"did you mean {' or '.join(repr(h) for h in hint)}? " if hint else ""
     shown = ", ".join(logged[:12]) + (", ..." if len(logged) > 12 else "")
-    return (f"warning: no run logged the metric '{metric}', so the table is not ranked; {meant}"
-            f"(the runs logged: {shown})")
+    return f"{meant}(the runs logged: {shown})"
 
 
 def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:

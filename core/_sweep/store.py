@@ -155,7 +155,7 @@ class SweepStore:
         else:
             layout = SweepLayout(base / resume)
             if not layout.state.is_file():
-                raise BadInput(f"--resume: no sweep '{resume}' in {base}")
+                raise BadInput(f"--resume: no sweep '{resume}' in {base}{_sweeps_named(base, plan.name)}")
         state = SweepState.from_json(_read_json(layout.state))
         previous = _read_json(layout.results_json)["runs"] if layout.results_json.is_file() else []
         return cls(root, layout, state, resumed=True, previous=tuple(ResultRow.from_json(r) for r in previous))
@@ -273,3 +273,12 @@ def _hold_driver_lock(layout: SweepLayout, sweep_id: str) -> int | None:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _sweeps_named(base: Path, name: str, shown: int = 3) -> str:
+    """For a `--resume` id that is not there: the newest sweeps of this name that are (ids are dated)."""
+    found = sorted(p.name for p in base.glob(f"{name}-*") if SweepLayout(p).state.is_file()) if base.is_dir() else []
+    if not found:
+        return f" (nor any sweep named '{name}')"
+    newest = ", ".join(reversed(found[-shown:])) + (f" and {len(found) - shown} older" if len(found) > shown else "")
+    return f" (sweeps named '{name}' there, newest first: {newest}; or --resume latest)"
