@@ -289,3 +289,15 @@ def test_a_search_resume_ends_the_runs_its_dead_driver_left_running_in_mlflow(tm
     assert client.get_run(running).info.status == "KILLED"
     assert client.get_run(running).data.tags["mlcore.failure"] == DRIVER_LOST
     assert client.get_run(parent).info.status == "RUNNING" and client.get_run(finished).info.status == "FINISHED"
+
+
+@needs_optuna
+def test_a_misspelled_metric_is_said_at_the_first_trial_not_after_the_last(cli_env, tmp_path):
+    """Every trial of a search whose metric no run logs fails in the study (TPE learns nothing): the
+    first FINISHED run says so, once, with the metric meant."""
+    spec = _search(tmp_path, trials=3, pruner="none")
+    proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--metric", "val_los"], cli_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if "val_los'" in line]
+    assert "its trial counts as failed and the search cannot learn from it" in line
+    assert "did you mean 'val_loss'?" in line
