@@ -93,16 +93,20 @@ def best(out: dict) -> float:
 def search_once(args: argparse.Namespace, seed: int, env: dict[str, str]) -> dict[str, dict]:
     """Every arm once for `seed` (which also seeds the synthetic data set): name -> figures."""
     with tempfile.TemporaryDirectory(prefix="mlcore-search-bench-") as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep) / f"seed-{seed}" if args.keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         plain = sweep_file(folder, "random", f"  random:\n    count: {args.trials}\n    params:\n" + PARAMS, args, seed)
         arms = [(RANDOM, plain)]
         for pruner in [p.strip() for p in args.pruners.split(",") if p.strip()]:
-            options = (f"{{type: median, startup_trials: 5, warmup_steps: {args.warmup}}}" if pruner == "median"
-                       else f"{{type: {pruner}, min_resource: 1}}")
-            arms.append((f"tpe + {pruner}", sweep_file(folder, f"tpe-{pruner}".replace("_", "-"), f"""  search:
+            for warmup in (args.warmup if pruner == "median" else [None]):
+                options = (f"{{type: median, startup_trials: 5, warmup_steps: {warmup}}}" if pruner == "median"
+                           else f"{{type: {pruner}, min_resource: {args.min_resource}}}")
+                label = f"tpe + {pruner}" + (f" (warmup {warmup})" if len(args.warmup) > 1 and warmup is not None else "")
+                stem = f"tpe-{pruner}".replace("_", "-") + (f"-w{warmup}" if warmup is not None else "")
+                arms.append((label, sweep_file(folder, stem, f"""  search:
     sampler: tpe
     trials: {args.trials}
-    startup_trials: 8
+    startup_trials: {args.startup}
     pruner: {options}
     params:
 """ + PARAMS, args, seed)))
@@ -113,7 +117,7 @@ def search_once(args: argparse.Namespace, seed: int, env: dict[str, str]) -> dic
             results[name] = {"best_val_loss": best(out), "epochs": epochs_spent(out), "wall_s": wall,
                              "finished": statuses.count("FINISHED"), "pruned": statuses.count("PRUNED"),
                              "other": len(statuses) - statuses.count("FINISHED") - statuses.count("PRUNED")}
-            print(f"seed {seed}  {name:<26} best val_loss {results[name]['best_val_loss']:.4f}  "
+            print(f"seed {seed}  {name:<30} best val_loss {results[name]['best_val_loss']:.4f}  "
                   f"epochs {results[name]['epochs']:>4}  finished {results[name]['finished']:>2}  "
                   f"pruned {results[name]['pruned']:>2}  other {results[name]['other']}  wall {wall:.0f}s", flush=True)
     return results
@@ -137,15 +141,21 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--seeds", "--seed", default="0",
                         help="comma-separated seeds (each also draws its own data set); with several, the means too")
-    parser.add_argument("--warmup", type=int, default=2, help="the median pruner's warmup_steps (epochs never pruned)")
+    parser.add_argument("--warmup", default="2", type=lambda text: [int(w) for w in text.split(",") if w.strip()],
+                        help="the median pruner's warmup_steps (epochs never pruned); several, comma-separated, "
+                             "give a median arm each")
     parser.add_argument("--pruners", default="median",
                         help="comma-separated pruners, one TPE arm each: median, hyperband, successive_halving")
+    parser.add_argument("--min-resource", type=int, default=1,
+                        help="Hyperband's and successive halving's min_resource (epochs before the first cut)")
+    parser.add_argument("--startup", type=int, default=8, help="TPE's startup_trials (random configurations first)")
+    parser.add_argument("--keep", metavar="DIR", help="keep every sweep's runs under DIR/seed-N (default: a temporary folder)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     env = dict(os.environ, CORE_TRACKING_URI="memory", CORE_PROGRESS="0", MLFLOW_DISABLE_TELEMETRY="true")
     by_seed = {seed: search_once(args, seed, env) for seed in seeds}
     print(f"\ntrials {args.trials}, epochs per run {args.epochs}, {args.samples} rows, {args.workers} workers, "
-          f"median pruner warmup {args.warmup}")
+          f"median pruner warmup {','.join(map(str, args.warmup))}")
     for seed, results in by_seed.items():
         plain = results[RANDOM]
         for name, tpe in results.items():

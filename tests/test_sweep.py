@@ -202,6 +202,15 @@ def test_the_readme_sweep_example_is_valid(cli_env):
     assert len(json.loads(proc.stdout)) == 8
 
 
+@pytest.mark.parametrize(("example", "needs"), [("tpe_sklearn.yaml", "sklearn"), ("tpe_torch.yaml", "torch")])
+def test_the_search_examples_are_valid(cli_env, example, needs):
+    """`--dry-run` checks the configs at the ends of every range: an example edited into a bad one fails here."""
+    pytest.importorskip(needs, reason=f"needs the {needs} extra")
+    root = Path(__file__).resolve().parents[1]
+    proc = run_cli(["sweep", str(root / "examples" / "sweeps" / example), "--dry-run"], cli_env)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_resume_after_the_driver_was_killed_finds_finished_runs_on_disk(cli_env, tmp_path):
     """SIGKILL leaves no results.json: resume still skips what FINISHED, from the run folders."""
     text = "plugin: ext_sleep\ndata_spec: {{seconds: 0}}\nsweep:\n  name: killed\n  grid: {{data_spec.seconds: [0, {s}]}}\n"
