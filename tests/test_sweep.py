@@ -430,3 +430,12 @@ def test_resuming_a_sweep_id_that_is_not_there_names_the_ones_that_are(tmp_path)
         SweepStore.open(root, plan, "steps-typo")
     message = str(caught.value)
     assert f"newest first: {made[3]}, {made[2]}, {made[1]} and 1 older; or --resume latest" in message, message
+    # A newer sweep whose name only starts with this one's is another sweep: not the latest 'steps'.
+    other = load_sweep(_sweep(tmp_path / "o.yaml", STEPS.replace("name: steps", "name: steps-big").format(
+        body="  grid:\n    data_spec.steps: [1]\n")))
+    store = SweepStore.open(root, other, None)
+    store.save_state(parent_run_id=None, tracking_uri="memory")
+    store.close()
+    latest = SweepStore.open(root, plan, "latest")
+    latest.close()
+    assert latest.sweep_id == made[3]

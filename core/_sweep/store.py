@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import glob
 import io
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,8 +149,7 @@ class SweepStore:
     def _resume(cls, root: Path, plan: SweepPlan, resume: str) -> SweepStore:
         base = sweeps_dir(root)
         if resume == "latest":
-            found = sorted(p for p in base.glob(f"{plan.name}-*") if SweepLayout(p).state.is_file()) \
-                if base.is_dir() else []
+            found = _sweeps_of(base, plan.name)
             if not found:
                 raise BadInput(f"--resume: no earlier sweep named '{plan.name}' in {base}")
             layout = SweepLayout(found[-1])
@@ -275,9 +276,17 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _sweeps_of(base: Path, name: str) -> list[Path]:
+    """The resumable sweeps named `name` in `base`, oldest first (their ids are dated). Exactly that
+    name: `rf-*` alone would take a newer sweep named `rf-big` for the latest `rf`."""
+    dated = re.compile(re.escape(name) + r"-\d{8}-\d{6}-\d{3}")
+    return sorted(p for p in base.glob(f"{glob.escape(name)}-*")
+                  if dated.fullmatch(p.name) and SweepLayout(p).state.is_file()) if base.is_dir() else []
+
+
 def _sweeps_named(base: Path, name: str, shown: int = 3) -> str:
-    """For a `--resume` id that is not there: the newest sweeps of this name that are (ids are dated)."""
-    found = sorted(p.name for p in base.glob(f"{name}-*") if SweepLayout(p).state.is_file()) if base.is_dir() else []
+    """For a `--resume` id that is not there: the newest sweeps of this name that are."""
+    found = [p.name for p in _sweeps_of(base, name)]
     if not found:
         return f" (nor any sweep named '{name}')"
     newest = ", ".join(reversed(found[-shown:])) + (f" and {len(found) - shown} older" if len(found) > shown else "")
