@@ -208,9 +208,14 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
 
     p = _command(sub, only,
         "sweep",
-        help="run many configs of one spec: grid and random search, in parallel, ranked",
-        description="Expand a sweep file (a spec with a `sweep:` section: grid and/or random) and run every "
-        "config. Failures are reported as they happen; the sweep exits 1 if any run did not finish.",
+        help="run many configs of one spec: grid, random or adaptive search (Optuna), in parallel, ranked",
+        description="Run the configs of a sweep file (a spec with a `sweep:` section): `grid` and/or `random` "
+        "expand them all up front; `search` (the optuna extra) asks Optuna's sampler for each next config "
+        "(tpe, cmaes, random, qmc, grid), up to `trials` or `timeout`, and its pruner (median, hyperband, "
+        "successive_halving) stops runs whose stepped metric lags (they end PRUNED). Failures are reported as "
+        "they happen; the sweep exits 0 when every run FINISHED or was PRUNED, 1 if any did not, 2 on bad "
+        "input (a search whose first run did not log its metric, too). The README's 'Sweeps' section has "
+        "every field.",
     )
     p.add_argument("file", help="the sweep file (YAML, JSON or TOML)")
     p.add_argument("--dry-run", action="store_true", help="list and validate the expanded runs, run nothing")
@@ -231,10 +236,13 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
                    help="new attempts of a run whose Ray worker or node was lost (default: 1)")
     p.add_argument("--retry-failed", type=int, default=0, metavar="N",
                    help="new attempts of a run that FAILED (its plugin raised; default: 0)")
-    p.add_argument("--metric", default=None, help="rank by this metric (default: the file's sweep.metric)")
-    p.add_argument("--mode", choices=("max", "min"), default=None, help="best is max or min (default: by name)")
+    p.add_argument("--metric", default=None,
+                   help="rank by this metric, and for a search optimise and prune on it (default: the file's)")
+    p.add_argument("--mode", choices=("max", "min"), default=None,
+                   help="best is max or min (default: the file's, else by the metric's name: loss/error-like min)")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="SWEEP_ID",
-                   help="continue a sweep: skip runs that FINISHED in it (default: the latest of this name)")
+                   help="continue a sweep with its own file: skip runs that FINISHED in it; a search continues "
+                   "its study, up to the file's trials (default: the latest sweep of this name)")
     p.add_argument("--name", default=None, help="sweep name (default: sweep.name, else the file's stem)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_override_flags(p)

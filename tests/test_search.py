@@ -57,6 +57,9 @@ def _search(tmp_path: Path, *, sampler="tpe", trials=10, seed=3,
      "sweep.search.pruner.warmup_steps"),
     ("    trials: 3\n    params: {data_spec.x: {log_uniform: [0.1, 1], step: 0.1}}", "sweep.search.params.data_spec.x.step"),
     ("    trials: 3\n    params: {data_spec.x: {int: [1, 9], step: 0.5}}", "sweep.search.params.data_spec.x.step"),
+    ("    trials: 3\n    params: {data_spec.x: {uniform: [0.0, 0.5], step: 0.7}}", "sweep.search.params.data_spec.x.step"),
+    ("    trials: 3\n    params: {data_spec.x: {uniform: [0, 1], step: 0.3}}", "sweep.search.params.data_spec.x.step"),
+    ("    trials: 3\n    params: {data_spec.x: {int: [16, 250], step: 16}}", "sweep.search.params.data_spec.x.step"),
     ("    trials: 3\n    params: {data_spec.x: {normal: [0, 1]}}", "sweep.search.params.data_spec.x"),
     ("    sampler: grid\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.params.data_spec.x"),
     ("    trials: 3\n    startup_trials: -1\n    params: {data_spec.x: {uniform: [0, 1]}}",
@@ -239,9 +242,10 @@ def _job(run, folder):
 @needs_optuna
 def test_resume_tells_the_trials_a_killed_driver_never_told_how_their_runs_ended(tmp_path):
     """The driver died after runs ended but before it told their trials: a FINISHED run's value and a
-    PRUNED run count in the resumed study; a trial whose run did not end is closed FAIL, not counted."""
+    PRUNED run count in the resumed study; a trial whose run did not end is closed FAIL, not counted,
+    and its config waits to run again."""
     from core._records import RecordStatus
-    from core._sweep.search import INTERRUPTED_ATTR, Search
+    from core._sweep.search import INTERRUPTED_ATTR, RETRY_ATTR, Search
 
     plan = load_sweep(_search(tmp_path, trials=3, pruner="none"))
     search = Search.open(plan, tmp_path, "killed")
@@ -250,12 +254,13 @@ def test_resume_tells_the_trials_a_killed_driver_never_told_how_their_runs_ended
                           ended={"r0": (RecordStatus.FINISHED, 0.25), "r1": (RecordStatus.PRUNED, None),
                                  "r2": (RecordStatus.FINISHED, None)})  # no value of the metric: not counted
     trials = resumed.study.get_trials()
-    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "FAIL"]
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "FAIL", "WAITING"]
     assert trials[0].value == 0.25 and trials[2].user_attrs.get(INTERRUPTED_ATTR) is True
+    assert trials[3].user_attrs[RETRY_ATTR] == 2 and trials[3].system_attrs["fixed_params"] == trials[2].params
     assert resumed.counted == 2 and resumed.left == 1
 
 
-def test_a_search_resume_ends_the_runs_its_dead_driver_left_running_in_mlflow(tmp_path, embedded_store):
+def test_a_search_resume_ends_the_runs_its_dead_driver_left_running_in_mlflow(tmp_path, embedded_store, monkeypatch):
     """`recover_search`: the sweep's runs still RUNNING in MLflow are ended KILLED (driver_lost), the
     FINISHED ones are found by core run id with their metrics, the parent run is left to the driver."""
     from types import SimpleNamespace
@@ -289,15 +294,75 @@ def test_a_search_resume_ends_the_runs_its_dead_driver_left_running_in_mlflow(tm
     assert client.get_run(running).info.status == "KILLED"
     assert client.get_run(running).data.tags["mlcore.failure"] == DRIVER_LOST
     assert client.get_run(parent).info.status == "RUNNING" and client.get_run(finished).info.status == "FINISHED"
+    # A finished run whose folder is here needs no summary from tracking (a download per run, per resume).
+    import core._sweep.recover as recover_module
+
+    fetched = []
+    monkeypatch.setattr(recover_module, "_keep_summary", lambda client, store, run_id, core_id: fetched.append(core_id))
+    recover_search(target, store, on_disk={"c-finished"})
+    assert fetched == []
+    recover_search(target, store)
+    assert fetched == ["c-finished"]
 
 
 @needs_optuna
 def test_a_misspelled_metric_is_said_at_the_first_trial_not_after_the_last(cli_env, tmp_path):
-    """Every trial of a search whose metric no run logs fails in the study (TPE learns nothing): the
-    first FINISHED run says so, once, with the metric meant."""
-    spec = _search(tmp_path, trials=3, pruner="none")
-    proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--metric", "val_los"], cli_env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    """Every trial of a search whose metric no run logs would fail in the study (TPE learns nothing):
+    the first FINISHED run says so, once, with the metric meant, and the search asks no more trials."""
+    spec = _search(tmp_path, trials=6, pruner="none")
+    proc = run_cli(["sweep", str(spec), "--executor", "sequential", "--metric", "val_los", "--json"], cli_env,
+                   timeout=300)
+    assert proc.returncode == 2, proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if "val_los'" in line]
-    assert "its trial counts as failed and the search cannot learn from it" in line
-    assert "did you mean 'val_loss'?" in line
+    assert "the search stops" in line and "did you mean 'val_loss'?" in line
+    assert [r["status"] for r in json.loads(proc.stdout)["runs"]] == ["FINISHED"]
+
+
+def test_search_flags_set_what_is_optimised_not_only_the_ranking(tmp_path):
+    """`--metric val_accuracy` on a search file optimises and prunes on it, maximised by its name."""
+    plan = load_sweep(_search(tmp_path), metric="val_accuracy")
+    assert (plan.search.metric, plan.search.mode, plan.metric, plan.mode) == ("val_accuracy", "max",
+                                                                               "val_accuracy", "max")
+    plan = load_sweep(_search(tmp_path), mode="max")
+    assert (plan.search.metric, plan.search.mode) == ("val_loss", "max")
+
+
+@needs_optuna
+@pytest.mark.parametrize("flags", [{"metric": "val_accuracy"}, {"mode": "max"}])
+def test_a_resumed_study_keeps_its_objective(tmp_path, flags):
+    """Another metric or direction on `--resume` would be compared with the study's trials by the
+    sampler and the pruner (Optuna loads the stored direction whatever is asked): refused."""
+    from core._errors import BadInput
+    from core._sweep.search import Search
+
+    Search.open(load_sweep(_search(tmp_path)), tmp_path, "s")
+    Search.open(load_sweep(_search(tmp_path)), tmp_path, "s")  # the same objective: resumes
+    with pytest.raises(BadInput, match=r"optimises val_loss \(min\); the sweep now asks"):
+        Search.open(load_sweep(_search(tmp_path), **flags), tmp_path, "s")
+
+
+@needs_optuna
+def test_a_resume_runs_the_configs_a_stop_interrupted_again_first(tmp_path):
+    """A trial a stop interrupted is not counted; its config is asked first on `--resume` (as a grid
+    sweep reruns what did not finish), once however often the sweep is resumed."""
+    from core._records import RecordStatus
+    from core._sweep.search import Search
+    from core._sweep.worker import JobResult, SweepJob
+
+    plan = load_sweep(_search(tmp_path, trials=4, pruner="none"))
+
+    def job(run):
+        return SweepJob(run.index, run.key, run.spec.to_dict(), str(tmp_path), "memory", run_id=f"r{run.index}")
+
+    search = Search.open(plan, tmp_path, "s")
+    jobs = search.jobs(job, lambda run: None)
+    done, stopped = next(jobs), next(jobs)
+    search.tell(done, JobResult(done.index, done.key, RecordStatus.FINISHED, metrics={"val_loss": 0.5}))
+    search.tell(stopped, JobResult(stopped.index, stopped.key, RecordStatus.KILLED), interrupted=True)
+    Search.open(plan, tmp_path, "s")  # a resume that asked nothing: the retry waits for the next
+    again = Search.open(plan, tmp_path, "s")
+    assert again.left == 3
+    retry = next(again.jobs(job, lambda run: None))
+    assert retry.spec["data_spec"] == stopped.spec["data_spec"] and retry.index not in (done.index, stopped.index)
+    waiting = [t for t in again.study.trials if t.state.name == "WAITING"]
+    assert waiting == []  # enqueued once, not once per resume

@@ -439,3 +439,36 @@ def test_resuming_a_sweep_id_that_is_not_there_names_the_ones_that_are(tmp_path)
     latest = SweepStore.open(root, plan, "latest")
     latest.close()
     assert latest.sweep_id == made[3]
+
+
+def test_a_resume_refuses_another_sweeps_file(tmp_path):
+    """`--resume <id>` with another sweep's file would rank that sweep's runs by this file's metric and
+    overwrite its plan and table: refused, naming the sweep's own name and file."""
+    from core._errors import BadInput
+    from core._sweep.store import SweepStore
+
+    plan = load_sweep(_sweep(tmp_path / "s.yaml", STEPS.format(body="  grid:\n    data_spec.steps: [1]\n")))
+    root = tmp_path / "root"
+    store = SweepStore.open(root, plan, None)
+    store.save_state(parent_run_id=None, tracking_uri="memory")
+    store.save_plan(plan)
+    store.close()
+    other = _sweep(tmp_path / "o.yaml", "plugin: ext_sleep\ndata_spec: {seconds: 0}\nsweep:\n  name: naps\n"
+                                        "  grid: {data_spec.seconds: [0]}\n")
+    with pytest.raises(BadInput, match=rf"--resume {store.sweep_id}: that sweep is named 'steps' \(from .*s.yaml\), "
+                                       r"this file's is 'naps'"):
+        SweepStore.open(root, load_sweep(other), store.sweep_id)
+    with pytest.raises(BadInput, match="that sweep ran plugin 'ext_steps', this file runs 'ext_sleep'"):
+        SweepStore.open(root, load_sweep(other, name="steps"), store.sweep_id)
+    SweepStore.open(root, load_sweep(_sweep(tmp_path / "s.yaml", STEPS.format(
+        body="  grid:\n    data_spec.steps: [1, 2]\n"))), store.sweep_id).close()  # its own file, values changed
+
+
+def test_the_command_line_flags_win_over_the_sweep_file(tmp_path):
+    """--name, --metric and --mode over sweep.name/metric/mode; a new metric without --mode takes the
+    mode its name implies, not the old metric's."""
+    path = _sweep(tmp_path / "s.yaml", STEPS.format(body="  mode: min\n  grid:\n    data_spec.steps: [1]\n"))
+    plan = load_sweep(path, name="other", metric="accuracy")
+    assert (plan.name, plan.metric, plan.mode) == ("other", "accuracy", None)  # None: by name, when ranked
+    assert load_sweep(path, metric="train_loss").mode == "min"  # the same metric keeps the file's mode
+    assert load_sweep(path, mode="max").mode == "max" and load_sweep(path).name == "steps"

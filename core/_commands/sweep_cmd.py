@@ -44,7 +44,7 @@ FINISHED = RecordStatus.FINISHED.value
 
 def sweep_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    plan = load_sweep(args.file, overrides=args.overrides, name=args.name)
+    plan = load_sweep(args.file, overrides=args.overrides, name=args.name, metric=args.metric, mode=args.mode)
     if args.dry_run and plan.search is not None:
         return _dry_run_search(plan, as_json=args.json)
     if args.dry_run:
@@ -170,7 +170,8 @@ class _Console:
     def _checking(self, event: SweepChecking) -> None:
         """Checking every run's config and starting the workers takes seconds: say so, not silence."""
         if not event.to_run:
-            print(f"sweep {event.name}: nothing left to run (all {event.planned} runs FINISHED)", file=self.out,
+            ended = "FINISHED or PRUNED" if event.adaptive else "FINISHED"
+            print(f"sweep {event.name}: nothing left to run (all {event.planned} runs {ended})", file=self.out,
                   flush=True)
             return
         starting = f" and starting the {event.executor} executor" if event.executor != "sequential" else ""
@@ -216,8 +217,8 @@ class _Console:
             return
         self.metric_logged = metric in logged
         if not self.metric_logged:
-            cost = "its trial counts as failed and the search cannot learn from it" if self.adaptive \
-                else "runs that do not log it are not ranked"
+            cost = ("the search stops (its trials would fail one after another, none with a value to learn from; "
+                    "exit 2)") if self.adaptive else "runs that do not log it are not ranked"
             self._write(f"warning: run {event.result.run_id or '?'} FINISHED without logging the sweep's metric "
                         f"'{metric}': {cost}; {_metric_hint(metric, sorted(logged))}", sys.stderr)
 

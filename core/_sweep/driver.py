@@ -284,10 +284,11 @@ class _Sweep:
         assert self.plan.search is not None
         metric = self.plan.search.metric
         ended: dict[str, tuple[RecordStatus, float | None]] = {}
-        for _, record in store.runs_on_disk():
+        here = store.runs_on_disk()
+        for _, record in here:
             if record.status in ENDED_WELL:
                 ended[record.run_id] = (record.status, record.metrics.get(metric))
-        found = recover_search(self.target, store)
+        found = recover_search(self.target, store, on_disk={record.run_id for _, record in here})
         for core_id, metrics in found.finished.items():
             ended.setdefault(core_id, (RecordStatus.FINISHED, metrics.get(metric)))
         if found.ended:
@@ -385,7 +386,7 @@ class _Sweep:
                           remote=self._remote_record)
         outcome = SweepOutcome(store.sweep_id, store.layout.dir, rank(rows, metric, mode), metric, mode, interrupt,
                                skipped=len(done), startup_s=self.runner.startup_s, elapsed_s=elapsed,
-                               parent_run_id=parent_id)
+                               parent_run_id=parent_id, blind_run=self.search.blind_run if self.search else None)
         store.save_results(outcome, options.executor)
         best_params, search_files = self._write_search_report(store.layout)
         page = self._write_page(outcome, store)  # after the search's plots, which it embeds

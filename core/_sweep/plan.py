@@ -135,8 +135,10 @@ class SweepPlan:
     ray: dict[str, Any] = field(default_factory=dict)
 
 
-def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None = None) -> SweepPlan:
-    """Read, validate and expand a sweep file. Errors name the file and the field."""
+def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None = None, metric: str | None = None,
+               mode: str | None = None) -> SweepPlan:
+    """Read, validate and expand a sweep file. Errors name the file and the field. `name`, `metric` and
+    `mode` (the command's flags) win over the file's: a search then optimises what the table ranks by."""
     source = str(path)
     data = read_spec_file(path)
     section = data.pop("sweep", None)
@@ -147,10 +149,38 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None 
         raise SpecError("must be a mapping", source=source, field="sweep")
     base = apply_overrides(data, overrides, source=source)
     spec_from_mapping(base, source=source)  # the base must be a valid spec on its own
-    plan = _parse_section(section, source, base, default_name=name or Path(path).stem)
+    section = _with_flags(section, name=name, metric=metric, mode=mode)
+    plan = _parse_section(section, source, base, default_name=Path(path).stem)
     if plan.search is None:
         plan.runs = expand(plan)
     return plan
+
+
+def _with_flags(section: Mapping[str, Any], *, name: str | None, metric: str | None, mode: str | None) -> Mapping[str, Any]:
+    """`section` as if the file said the flags given. A new metric without `--mode` drops the file's
+    mode (it was the old metric's): the mode then follows the new metric's name, as when a file gives none."""
+    if name is None and metric is None and mode is None:
+        return section
+    out = dict(section)
+    search = dict(out["search"]) if isinstance(out.get("search"), Mapping) else None
+    if name is not None:
+        out["name"] = name
+    old = (search or {}).get("metric", out.get("metric"))
+    if metric is not None:
+        out["metric"] = metric
+        if search is not None:
+            search.pop("metric", None)
+        if mode is None and metric != old:
+            out.pop("mode", None)
+            if search is not None:
+                search.pop("mode", None)
+    if mode is not None:
+        out["mode"] = mode
+        if search is not None:
+            search.pop("mode", None)
+    if search is not None:
+        out["search"] = search
+    return out
 
 
 def _parse_section(section: Mapping[str, Any], source: str, base: dict[str, Any], *, default_name: str) -> SweepPlan:
@@ -323,6 +353,21 @@ def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, A
     return count, _parse_params(section.get("params"), source, "sweep.random.params", steps=False)
 
 
+def _check_steps(bounds: list[float], step: float, source: str, where: str) -> None:
+    """[low, high] must be a whole number of steps: Optuna would quietly move `high` (to `low` itself
+    when the step is wider than the range, so every trial would take one value)."""
+    low, high = bounds
+    count = (high - low) / step
+    if high > low and step > high - low:
+        raise SpecError(f"{step!r} is wider than the range [{low!r}, {high!r}]: every trial would take {low!r}",
+                        source=source, field=where)
+    if abs(count - round(count)) > 1e-9 * max(1.0, count):
+        fitted = low + math.floor(count + 1e-9) * step
+        raise SpecError(f"{step!r} does not divide [{low!r}, {high!r}] into whole steps: every value would be "
+                        f"low + k * step up to {round(fitted, 12)!r}, so give that as high, or another step",
+                        source=source, field=where)
+
+
 def _parse_params(params: Any, source: str, field_name: str, *, steps: bool) -> dict[str, dict[str, Any]]:
     """Dotted keys to distributions: {choice: [..]}, {uniform: [lo, hi]}, {log_uniform: [lo, hi]},
     {int: [lo, hi]}; with `steps` (a search) `step: N` too, on uniform and int."""
@@ -360,6 +405,7 @@ def _parse_params(params: Any, source: str, field_name: str, *, steps: bool) -> 
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or not whole:
                 raise SpecError(f"must be a positive {'integer' if kind == 'int' else 'number'}, got {step!r}",
                                 source=source, field=f"{where}.step")
+            _check_steps(args, step, source, f"{where}.step")
             parsed[key] = {kind: args, "step": step}
             continue
         parsed[key] = {kind: args}

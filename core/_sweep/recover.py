@@ -18,7 +18,7 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,11 +73,12 @@ class SearchRecovered:
     ended: list[str] = field(default_factory=list)
 
 
-def recover_search(target: TrackingTarget, store: SweepStore) -> SearchRecovered:
+def recover_search(target: TrackingTarget, store: SweepStore, on_disk: Set[str] = frozenset()) -> SearchRecovered:
     """`recover` for an adaptive search, whose runs are its study's trials, not planned keys: every run
     of the sweep still RUNNING in tracking is ended KILLED (its trial is closed, not counted), and the
     FINISHED ones are found by core run id, so a trial whose run finished before the driver died is
-    told its value. Tracking trouble: nothing found."""
+    told its value. `on_disk`: core run ids whose folders are here (their summaries need no fetching).
+    Tracking trouble: nothing found."""
     found = SearchRecovered()
     with _tracking_client(target) as client:
         for run in _sweep_runs(client, store.sweep_id) if client is not None else ():
@@ -88,7 +89,8 @@ def recover_search(target: TrackingTarget, store: SweepStore) -> SearchRecovered
                 _end_killed(client, run.info.run_id, store.sweep_id)
                 found.ended.append(core_id)
             elif run.info.status == "FINISHED":
-                _keep_summary(client, store, run.info.run_id, core_id)
+                if core_id not in on_disk:
+                    _keep_summary(client, store, run.info.run_id, core_id)
                 found.finished[core_id] = {k: float(v) for k, v in run.data.metrics.items()}
     return found
 

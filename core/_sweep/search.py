@@ -30,6 +30,10 @@ STUDY_FILE = "study.journal"
 #: trial user attributes: the core run, and whether the sweep was stopped under it (not counted)
 RUN_ATTR = "mlcore_run_id"
 INTERRUPTED_ATTR = "mlcore_interrupted"
+#: trial user attribute: the number of the interrupted trial whose config this trial runs again
+RETRY_ATTR = "mlcore_retry_of"
+#: study user attribute: the metric the study optimises (its direction is Optuna's own)
+METRIC_ATTR = "mlcore_metric"
 
 
 def make_sampler(settings: SearchSettings) -> Any:
@@ -103,6 +107,23 @@ def probe_overrides(settings: SearchSettings) -> list[dict[str, Any]]:
     return ends
 
 
+def _check_objective(study: Any, settings: SearchSettings, path: Path) -> None:
+    """A resumed study keeps the metric and direction it was made with (Optuna loads the stored
+    direction whatever is asked): values of another metric, or ranked the other way, would be
+    compared with its trials' by the sampler and the pruner. A new study is marked with its metric."""
+    from core._errors import BadInput
+
+    metric = study.user_attrs.get(METRIC_ATTR)
+    if metric is None and not study.trials:
+        study.set_user_attr(METRIC_ATTR, settings.metric)
+        return
+    mode = "max" if study.direction == optuna_module().study.StudyDirection.MAXIMIZE else "min"
+    if (metric is not None and metric != settings.metric) or mode != settings.mode:
+        raise BadInput(f"--resume: this search's study ({path}) optimises {metric or 'its metric'} ({mode}); the "
+                       f"sweep now asks {settings.metric} ({settings.mode}): a study keeps its objective, so start "
+                       "a new sweep (without --resume) for another")
+
+
 @dataclass
 class Search:
     """One sweep's study, on the driver."""
@@ -118,6 +139,9 @@ class Search:
     #: where each run's reports go: None for the journal file, else the executor's actor
     channel: Any = None
     started: float = field(default_factory=time.monotonic)
+    #: the run that FINISHED without the metric while no trial has had a value: the search asks no more
+    #: trials (each would fail the same way, unseen by the sampler)
+    blind_run: str | None = None
     _distributions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -135,9 +159,24 @@ class Search:
                                     pruner=make_pruner(settings.pruner, settings.pruner_options),
                                     direction="maximize" if settings.mode == "max" else "minimize",
                                     load_if_exists=True)
+        _check_objective(study, settings, path)
         search = cls(plan, settings, study, path, _distributions=distributions(settings))
         search._close_interrupted(ended or {})
+        search._retry_interrupted()
         return search
+
+    def _retry_interrupted(self) -> None:
+        """Each config a stop interrupted runs again first (Optuna's enqueue: the next `ask` takes it), as
+        a grid sweep's resume reruns what did not finish; once: a retry's own trial names the one it retries.
+        The grid sampler goes back to the grid points left unfinished by itself."""
+        if self.settings.sampler == "grid":
+            return
+        TrialState = optuna_module().trial.TrialState
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get(RETRY_ATTR) for t in trials}
+        for trial in trials:
+            if trial.state is TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR) and trial.number not in retried:
+                self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
 
     def _close_interrupted(self, ended: Mapping[str, tuple[RecordStatus, float | None]]) -> None:
         """Trials an earlier, interrupted driver left RUNNING: told how their run ended if it did (the
@@ -166,6 +205,8 @@ class Search:
              on_planned: Callable[[PlannedRun], None]) -> Iterator[SweepJob]:
         """A trial asked of the study each time a worker is free, until the budget or the timeout is spent."""
         while self.counted + self.in_flight < self.settings.budget:
+            if self.blind_run is not None:
+                return
             if self.settings.timeout is not None and time.monotonic() - self.started >= self.settings.timeout:
                 return
             if self.settings.sampler == "grid" and _grid_done(self.study):
@@ -187,10 +228,18 @@ class Search:
             return
         self.in_flight = max(0, self.in_flight - 1)
         interrupted = interrupted or result.status in (RecordStatus.KILLED, RecordStatus.NOT_RUN)
-        self._conclude(job.trial.number, job.trial.trial_id, result.status,
-                       result.metrics.get(self.settings.metric), interrupted=interrupted)
+        value = result.metrics.get(self.settings.metric)
+        if result.status is RecordStatus.FINISHED and value is None and result.metrics and not self._ever_valued():
+            self.blind_run = result.run_id or "?"
+        self._conclude(job.trial.number, job.trial.trial_id, result.status, value, interrupted=interrupted)
         if not interrupted:
             self.counted += 1
+
+    def _ever_valued(self) -> bool:
+        """Whether any trial has reported or finished with the metric (a plugin that logs it only at
+        times is not stopped for one run that did not)."""
+        TrialState = optuna_module().trial.TrialState
+        return any(t.state is TrialState.COMPLETE or t.intermediate_values for t in self.study.get_trials(deepcopy=False))
 
     def _conclude(self, number: int, trial_id: int, status: RecordStatus | None, value: Any, *,
                   interrupted: bool) -> None:

@@ -158,6 +158,7 @@ class SweepStore:
             if not layout.state.is_file():
                 raise BadInput(f"--resume: no sweep '{resume}' in {base}{_sweeps_named(base, plan.name)}")
         state = SweepState.from_json(_read_json(layout.state))
+        _check_same_sweep(layout, state, plan)
         previous = _read_json(layout.results_json)["runs"] if layout.results_json.is_file() else []
         return cls(root, layout, state, resumed=True, previous=tuple(ResultRow.from_json(r) for r in previous))
 
@@ -274,6 +275,21 @@ def _hold_driver_lock(layout: SweepLayout, sweep_id: str) -> int | None:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _check_same_sweep(layout: SweepLayout, state: SweepState, plan: SweepPlan) -> None:
+    """A resume continues the sweep it names with that sweep's file (its values may change: new keys
+    run). Another sweep's name or plugin would rank its runs by another metric and overwrite its plan,
+    table and study (an explicit `--resume <id>` of a sweep run from another file)."""
+    if state.name and state.name != plan.name:
+        raise BadInput(f"--resume {state.sweep_id}: that sweep is named '{state.name}' (from {state.source}), "
+                       f"this file's is '{plan.name}': resume it with its own file, or give --name {state.name}")
+    earlier = _read_json(layout.plan)["runs"] if layout.plan.is_file() else []
+    plugins = {r["spec"].get("plugin") for r in earlier if isinstance(r.get("spec"), dict)}
+    plugin = plan.base.get("plugin")
+    if plugins and plugin not in plugins:
+        raise BadInput(f"--resume {state.sweep_id}: that sweep ran plugin '{sorted(plugins)[0]}', this file runs "
+                       f"'{plugin}': resume it with its own file")
 
 
 def _sweeps_of(base: Path, name: str) -> list[Path]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core._errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from core._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
 from core._records import RecordStatus, RunRecord, read_run
 from core._redact import redact_mapping
 from core._sweep.plan import PlannedRun
@@ -105,6 +105,8 @@ class SweepOutcome:
     startup_s: float = 0.0
     elapsed_s: float = 0.0
     parent_run_id: str | None = None
+    #: a search stopped because its first FINISHED run had not logged the metric (`Search.blind_run`)
+    blind_run: str | None = None
 
     @property
     def failed(self) -> list[ResultRow]:
@@ -134,6 +136,8 @@ class SweepOutcome:
             return EXIT_TERMINATED
         if self.interrupt:
             return EXIT_INTERRUPTED
+        if self.blind_run:
+            return EXIT_BAD_INPUT  # the sweep's metric: bad input, found by the first run
         return 1 if self.failed else 0
 
     def rows_json(self) -> list[dict[str, Any]]:
