@@ -18,7 +18,7 @@ from core._errors import SpecError
 from core._sweep.plan import load_sweep
 
 HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
-needs_optuna = pytest.mark.skipif(not HAS_OPTUNA, reason="needs the optuna extra: pip install 'mlcore[optuna]'")
+needs_optuna = pytest.mark.skipif(not HAS_OPTUNA, reason="needs the optuna extra: pip install -e '.[optuna]'")
 
 SEARCH = """plugin: ext_curve
 seed: 1
@@ -131,6 +131,8 @@ def test_pruning_ends_bad_trials_pruned_with_their_metrics_kept_in_mlflow(mlflow
     if importlib.util.find_spec("matplotlib") is not None:
         assert "search/param_importances.png" in shown
     assert best["best_value"] == pytest.approx(finished[0]["metrics"]["val_loss"])
+    totals = json.loads((Path(out["folder"]) / "results.json").read_text())
+    assert (totals["finished"], totals["pruned"], totals["not_finished"]) == (len(finished), len(pruned), 0)
 
 
 @needs_optuna

@@ -238,7 +238,7 @@ class SweepStore:
     def save_results(self, outcome: SweepOutcome, executor: str) -> None:
         """results.json (the rows and the sweep's totals) and results.csv (the rows)."""
         summary = {"sweep_id": outcome.sweep_id, "metric": outcome.metric, "mode": outcome.mode, "executor": executor,
-                   "runs_total": len(outcome.rows), "finished": outcome.finished,
+                   "runs_total": len(outcome.rows), "finished": outcome.finished, "pruned": outcome.pruned,
                    "not_finished": len(outcome.failed), "interrupted": outcome.interrupt,
                    "resumed_runs": outcome.skipped, "startup_s": round(outcome.startup_s, 3),
                    "elapsed_s": round(outcome.elapsed_s, 3), "parent_run_id": outcome.parent_run_id,
