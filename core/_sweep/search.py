@@ -280,6 +280,8 @@ class Search:
             "pruner": self.settings.pruner, "best_params": best[0] if best else None,
             "best_value": best[1] if best else None, "trials": states})
         files, skipped = [folder / "best.json"], None
+        if best is None:  # Optuna would draw empty axes and log "There are no complete trials" raw
+            return files, "no trial finished with a value: no plots"
         try:
             import matplotlib
 
