@@ -6,6 +6,7 @@ in x and y. The config checks run core-only; the rest skip cleanly without the o
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import statistics
@@ -316,7 +317,7 @@ def test_a_misspelled_metric_is_said_at_the_first_trial_not_after_the_last(cli_e
                    timeout=300)
     assert proc.returncode == 2, proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if "val_los'" in line]
-    assert "the search stops" in line and "did you mean 'val_loss'?" in line
+    assert "the search asks no more trials" in line and "did you mean 'val_loss'?" in line
     assert [r["status"] for r in json.loads(proc.stdout)["runs"]] == ["FINISHED"]
     assert "There are no complete trials" not in proc.stderr  # Optuna's raw warning from an empty plot
 
@@ -369,3 +370,87 @@ def test_a_resume_runs_the_configs_a_stop_interrupted_again_first(tmp_path):
     assert retry.spec["data_spec"] == stopped.spec["data_spec"] and retry.index not in (done.index, stopped.index)
     waiting = [t for t in again.study.trials if t.state.name == "WAITING"]
     assert waiting == []  # enqueued once, not once per resume
+
+
+def _ended(search, job, status, **metrics):
+    from core._sweep.worker import JobResult
+
+    search.tell(job, JobResult(job.index, job.key, status, run_id=job.run_id, metrics=metrics),
+                interrupted=status.name == "KILLED")
+
+
+@needs_optuna
+def test_an_interrupted_config_the_file_no_longer_holds_is_not_run_again(tmp_path):
+    from core._records import RecordStatus
+    from core._sweep.search import Search
+
+    search = Search.open(load_sweep(_search(tmp_path, trials=4, pruner="none", sampler="random")), tmp_path, "s")
+    jobs = search.jobs(lambda run: _job(run, tmp_path), lambda run: None)
+    while True:  # an interrupted trial whose x the narrowed range below leaves out
+        job = next(jobs)
+        if job.spec["data_spec"]["x"] > 0.5:
+            break
+        _ended(search, job, RecordStatus.FINISHED, val_loss=1.0)
+    _ended(search, job, RecordStatus.KILLED)
+    narrowed = _search(tmp_path, trials=4, pruner="none", sampler="random").read_text().replace(
+        "data_spec.x: {uniform: [0, 1]}", "data_spec.x: {uniform: [0, 0.5]}")
+    again = Search.open(load_sweep(write_spec(tmp_path / "s.yaml", narrowed)), tmp_path, "s")
+    assert [t for t in again.study.trials if t.state.name == "WAITING"] == []
+
+
+@needs_optuna
+def test_a_grid_search_reruns_an_interrupted_point_and_its_last_tell_is_quiet(tmp_path):
+    """Optuna's GridSampler counts a FAIL as visited (the point would never run again) and calls
+    `study.stop()` after the last point, which raises outside `optimize`: neither here."""
+    from core._records import RecordStatus
+    from core._sweep.search import Search
+
+    grid = SEARCH.format(body="    sampler: grid\n    trials: 10\n    pruner: none\n    params:\n"
+                              "      data_spec.x: {choice: [0.1, 0.2, 0.3]}\n      data_spec.y: {choice: [0.5]}\n")
+
+    def grid_search():
+        return Search.open(load_sweep(write_spec(tmp_path / "g.yaml", grid)), tmp_path, "g")
+
+    search = grid_search()
+    jobs = []
+    for job in search.jobs(lambda run: _job(run, tmp_path), lambda run: None):  # each told as it ends
+        jobs.append(job)
+        _ended(search, job, RecordStatus.KILLED if len(jobs) == 3 else RecordStatus.FINISHED, val_loss=0.5)
+    assert len(jobs) == 3  # the last point was interrupted: to Optuna, the grid is done
+    again = grid_search()
+    ran = [j.spec["data_spec"] for j in again.jobs(lambda run: _job(run, tmp_path), lambda run: None)
+           if not _ended(again, j, RecordStatus.FINISHED, val_loss=0.4)]  # the last tell raises nothing
+    assert ran == [jobs[2].spec["data_spec"]]
+    assert list(grid_search().jobs(lambda run: _job(run, tmp_path), lambda run: None)) == []  # done now
+
+
+@needs_optuna
+def test_a_run_that_logs_the_metric_after_a_blind_one_clears_the_stop(tmp_path):
+    """A run asked before the stop (two workers) that does log the metric: the metric was right."""
+    from core._records import RecordStatus
+    from core._sweep.search import Search
+
+    search = Search.open(load_sweep(_search(tmp_path, trials=6, pruner="none")), tmp_path, "b")
+    jobs = search.jobs(lambda run: _job(run, tmp_path), lambda run: None)
+    blind, other = next(jobs), next(jobs)
+    _ended(search, blind, RecordStatus.FINISHED, other=1.0)
+    assert search.blind_run == blind.run_id and list(jobs) == []
+    _ended(search, other, RecordStatus.FINISHED, val_loss=0.3)
+    assert search.blind_run is None
+
+
+@needs_optuna
+def test_a_resumed_seeded_search_does_not_draw_its_first_configs_again(tmp_path):
+    from core._records import RecordStatus
+    from core._sweep.search import Search
+
+    def opened():
+        return Search.open(load_sweep(_search(tmp_path, trials=4, pruner="none", sampler="random")), tmp_path, "r")
+
+    search = opened()
+    first = list(itertools.islice(search.jobs(lambda run: _job(run, tmp_path), lambda run: None), 2))
+    for job in first:
+        _ended(search, job, RecordStatus.FINISHED, val_loss=1.0)
+    resumed = opened()
+    later = [j.spec["data_spec"] for j in resumed.jobs(lambda run: _job(run, tmp_path), lambda run: None)]
+    assert later and all(spec not in [j.spec["data_spec"] for j in first] for spec in later)

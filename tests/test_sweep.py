@@ -462,6 +462,17 @@ def test_a_resume_refuses_another_sweeps_file(tmp_path):
         SweepStore.open(root, load_sweep(other, name="steps"), store.sweep_id)
     SweepStore.open(root, load_sweep(_sweep(tmp_path / "s.yaml", STEPS.format(
         body="  grid:\n    data_spec.steps: [1, 2]\n"))), store.sweep_id).close()  # its own file, values changed
+    # Its own file under another --name, and a sweep whose grid chooses the plugin: both its own.
+    named = SweepStore.open(root, load_sweep(tmp_path / "s.yaml", name="mine"), None)
+    named.save_state(parent_run_id=None, tracking_uri="memory")
+    named.close()
+    SweepStore.open(root, load_sweep(tmp_path / "s.yaml"), named.sweep_id).close()
+    both = _sweep(tmp_path / "both.yaml", STEPS.format(body="  grid:\n    plugin: [ext_curve, ext_sleep]\n"))
+    swept = SweepStore.open(root, load_sweep(both), None)
+    swept.save_state(parent_run_id=None, tracking_uri="memory")
+    swept.save_plan(load_sweep(both))
+    swept.close()
+    SweepStore.open(root, load_sweep(both), swept.sweep_id).close()
 
 
 def test_the_command_line_flags_win_over_the_sweep_file(tmp_path):

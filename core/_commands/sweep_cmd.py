@@ -26,6 +26,7 @@ from core._sweep.driver import (
     RunsOver,
     RunsRecovered,
     SearchPlotSkipped,
+    SearchBlind,
     StudyTrouble,
     SweepChecking,
     SweepEvent,
@@ -157,6 +158,12 @@ class _Console:
             case SweepPageUnwritten(error=exc):
                 print(f"warning: the sweep's report.html could not be written ({type(exc).__name__}: "
                       f"{_first_line(str(exc))[:200]}); results.json and results.csv have its table", file=sys.stderr)
+            case SearchBlind(run_id=run_id, metric=metric, logged=logged):
+                self.metric_logged = False
+                self._write(f"warning: run {run_id} FINISHED without logging the sweep's metric '{metric}', and no "
+                            "trial has had a value: the search asks no more trials (each would fail the same way, "
+                            f"none with a value to learn from; exit 2); {_metric_hint(metric, list(logged))}",
+                            sys.stderr)
             case StudyTrouble(error=exc):
                 print(f"warning: the search's study could not be told a run's end ({type(exc).__name__}: "
                       f"{_first_line(str(exc))[:200]})", file=sys.stderr)
@@ -210,17 +217,16 @@ class _Console:
         self.bar = ProgressBar(event.to_run, desc=f"sweep {event.name}")
 
     def _check_metric(self, event: RunDone) -> None:
-        """Said at the first FINISHED run, not after the last: a misspelled metric leaves a search blind
-        (its trials fail for want of a value) and every run of a sweep unranked."""
+        """Said at the first FINISHED run, not after the last: a misspelled metric leaves every run of a
+        sweep unranked."""
         metric, logged = event.metric, event.result.metrics
-        if not metric or self.metric_logged is not None or not logged:
-            return
+        if not metric or self.adaptive or self.metric_logged is not None or not logged:
+            return  # a search says it itself, when it stops (`SearchBlind`)
         self.metric_logged = metric in logged
         if not self.metric_logged:
-            cost = ("the search stops (its trials would fail one after another, none with a value to learn from; "
-                    "exit 2)") if self.adaptive else "runs that do not log it are not ranked"
             self._write(f"warning: run {event.result.run_id or '?'} FINISHED without logging the sweep's metric "
-                        f"'{metric}': {cost}; {_metric_hint(metric, sorted(logged))}", sys.stderr)
+                        f"'{metric}': runs that do not log it are not ranked; {_metric_hint(metric, sorted(logged))}",
+                        sys.stderr)
 
     def _retried(self, event: RunRetried) -> None:
         result = event.result

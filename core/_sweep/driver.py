@@ -158,6 +158,16 @@ class StudyTrouble:
 
 
 @dataclass(frozen=True)
+class SearchBlind:
+    """A search stops asking trials: `run_id` FINISHED without its `metric` (it logged `logged`), and no
+    trial has had a value: each would fail the same way, none with a value for the sampler."""
+
+    run_id: str
+    metric: str
+    logged: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SearchPlotSkipped:
     """A search's plot was left out of the parent run (no matplotlib, too few finished trials)."""
 
@@ -184,7 +194,7 @@ class ParentRunUnfinished:
 
 
 SweepEvent = (SweepChecking | RunsRecovered | SweepStarted | RunDone | RunRetried | SweepStopping | RunsOver
-              | NoParentRun | ParentRunUnfinished | StudyTrouble | SearchPlotSkipped | SweepPageUnwritten)
+              | NoParentRun | ParentRunUnfinished | StudyTrouble | SearchBlind | SearchPlotSkipped | SweepPageUnwritten)
 
 
 def run_sweep(plan: SweepPlan, options: SweepOptions, *,
@@ -609,10 +619,13 @@ class _Sweep:
         """A search's study hears how each trial's run ended (FINISHED with its value, PRUNED, FAIL)."""
         if self.search is None or job is None:
             return
+        blind = self.search.blind_run
         try:
             self.search.tell(job, result, interrupted=interrupted)
         except Exception as exc:  # noqa: BLE001 - the study's file is the search's; the runs' records stand
             self.emit(StudyTrouble(exc))
+        if blind is None and self.search.blind_run is not None:
+            self.emit(SearchBlind(self.search.blind_run, self.search.settings.metric, tuple(sorted(result.metrics))))
 
 
 class _TrialJobs:

@@ -48,6 +48,7 @@ Keys are the dotted keys of `core run --set`. Pure Python: no plugin is imported
 from __future__ import annotations
 
 import copy
+import decimal
 import hashlib
 import itertools
 import json
@@ -355,16 +356,18 @@ def _parse_random(section: Any, source: str) -> tuple[int, dict[str, dict[str, A
 
 def _check_steps(bounds: list[float], step: float, source: str, where: str) -> None:
     """[low, high] must be a whole number of steps: Optuna would quietly move `high` (to `low` itself
-    when the step is wider than the range, so every trial would take one value)."""
+    when the step is wider than the range, so every trial would take one value). Decimal arithmetic on
+    the numbers as written, as Optuna's own check does (0.1 divides [0, 1])."""
     low, high = bounds
-    count = (high - low) / step
     if high > low and step > high - low:
         raise SpecError(f"{step!r} is wider than the range [{low!r}, {high!r}]: every trial would take {low!r}",
                         source=source, field=where)
-    if abs(count - round(count)) > 1e-9 * max(1.0, count):
-        fitted = low + math.floor(count + 1e-9) * step
+    span, d_step = decimal.Decimal(str(high)) - decimal.Decimal(str(low)), decimal.Decimal(str(step))
+    if span % d_step != 0:
+        fitted = (span // d_step) * d_step + decimal.Decimal(str(low))
+        fitted_text = str(int(fitted)) if isinstance(high, int) and isinstance(step, int) else repr(float(fitted))
         raise SpecError(f"{step!r} does not divide [{low!r}, {high!r}] into whole steps: every value would be "
-                        f"low + k * step up to {round(fitted, 12)!r}, so give that as high, or another step",
+                        f"low + k * step up to {fitted_text}, so give that as high, or another step",
                         source=source, field=where)
 
 

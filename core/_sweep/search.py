@@ -17,7 +17,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,20 @@ def make_sampler(settings: SearchSettings) -> Any:
             warnings.simplefilter("ignore")
             return samplers.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     if settings.sampler == "grid":
-        return samplers.GridSampler({k: [_encode(v) for v in grid_values(d)] for k, d in settings.params.items()},
-                                    seed=seed)
+        return _ask_tell_grid_sampler()({k: [_encode(v) for v in grid_values(d)] for k, d in settings.params.items()},
+                                        seed=seed)
     return samplers.RandomSampler(seed=seed)
+
+
+def _ask_tell_grid_sampler() -> type:
+    """Optuna's GridSampler, without the `study.stop()` its `after_trial` calls once the grid is
+    done: outside `study.optimize` that raises (every grid search's last `tell` failed with it). The
+    driver stops asking by `is_exhausted` instead (`_grid_done`)."""
+    class AskTellGridSampler(optuna_module().samplers.GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGridSampler
 
 
 def distributions(settings: SearchSettings) -> dict[str, Any]:
@@ -163,20 +174,43 @@ class Search:
         search = cls(plan, settings, study, path, _distributions=distributions(settings))
         search._close_interrupted(ended or {})
         search._retry_interrupted()
+        if study.trials and settings.seed is not None:
+            # A seeded sampler made anew would draw the first trials' configs again: go on from where
+            # the study is (still reproducible: the same study resumed the same way draws the same).
+            study.sampler = make_sampler(replace(settings, seed=settings.seed + len(study.trials)))
         return search
 
     def _retry_interrupted(self) -> None:
-        """Each config a stop interrupted runs again first (Optuna's enqueue: the next `ask` takes it), as
-        a grid sweep's resume reruns what did not finish; once: a retry's own trial names the one it retries.
-        The grid sampler goes back to the grid points left unfinished by itself."""
-        if self.settings.sampler == "grid":
-            return
+        """Each config a stop interrupted runs again first (a waiting trial: the next `ask` takes it), as a
+        grid sweep's resume reruns what did not finish; once: a retry's own trial names the one it retries.
+        A config the sweep file's ranges no longer hold is not run again (nor one never drawn)."""
+        from optuna.trial import create_trial
+
         TrialState = optuna_module().trial.TrialState
         trials = self.study.get_trials(deepcopy=False)
         retried = {t.user_attrs.get(RETRY_ATTR) for t in trials}
         for trial in trials:
-            if trial.state is TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR) and trial.number not in retried:
-                self.study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+            if trial.state is not TrialState.FAIL or not trial.user_attrs.get(INTERRUPTED_ATTR) \
+                    or trial.number in retried or not self._fits(trial.params):
+                continue
+            # The grid sampler's own attributes go with it: the retry stands for the same grid point.
+            system = {"fixed_params": dict(trial.params)} | {k: trial.system_attrs[k] for k in ("grid_id", "search_space")
+                                                            if k in trial.system_attrs}
+            self.study.add_trial(create_trial(state=TrialState.WAITING, system_attrs=system,
+                                              user_attrs={RETRY_ATTR: trial.number}))
+
+    def _fits(self, params: Mapping[str, Any]) -> bool:
+        """Whether `params` are a config of this sweep file: every param, each within its distribution."""
+        if not params or set(params) != set(self._distributions):
+            return False
+        for key, value in params.items():
+            dist = self._distributions[key]
+            try:
+                if not dist._contains(dist.to_internal_repr(value)):
+                    return False
+            except (ValueError, TypeError):  # a choice the file no longer lists
+                return False
+        return True
 
     def _close_interrupted(self, ended: Mapping[str, tuple[RecordStatus, float | None]]) -> None:
         """Trials an earlier, interrupted driver left RUNNING: told how their run ended if it did (the
@@ -231,6 +265,8 @@ class Search:
         value = result.metrics.get(self.settings.metric)
         if result.status is RecordStatus.FINISHED and value is None and result.metrics and not self._ever_valued():
             self.blind_run = result.run_id or "?"
+        elif value is not None and self.blind_run is not None:
+            self.blind_run = None  # a run asked before the stop logged it: the metric is right after all
         self._conclude(job.trial.number, job.trial.trial_id, result.status, value, interrupted=interrupted)
         if not interrupted:
             self.counted += 1
@@ -310,11 +346,12 @@ class Search:
 
 
 def _grid_done(study: Any) -> bool:
-    sampler = study.sampler
-    return bool(getattr(sampler, "is_exhausted", lambda s: False)(study))
+    """Every grid point visited, and no retry of one waiting (a retry keeps its point's grid id)."""
+    waiting = optuna_module().trial.TrialState.WAITING
+    if any(t.state is waiting for t in study.get_trials(deepcopy=False)):
+        return False
+    return bool(getattr(study.sampler, "is_exhausted", lambda s: False)(study))
 
 
 def _with_trial(job: SweepJob, ref: TrialRef) -> SweepJob:
-    from dataclasses import replace
-
     return replace(job, trial=ref)

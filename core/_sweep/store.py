@@ -279,17 +279,28 @@ def _read_json(path: Path) -> Any:
 
 def _check_same_sweep(layout: SweepLayout, state: SweepState, plan: SweepPlan) -> None:
     """A resume continues the sweep it names with that sweep's file (its values may change: new keys
-    run). Another sweep's name or plugin would rank its runs by another metric and overwrite its plan,
-    table and study (an explicit `--resume <id>` of a sweep run from another file)."""
-    if state.name and state.name != plan.name:
+    run). Another sweep's file would rank its runs by another metric and overwrite its plan, table and
+    study (an explicit `--resume <id>` of a sweep run from another file): another name from another
+    file, or another plugin, is refused."""
+    if state.name and state.name != plan.name and not _same_file(state.source, plan.source):
         raise BadInput(f"--resume {state.sweep_id}: that sweep is named '{state.name}' (from {state.source}), "
                        f"this file's is '{plan.name}': resume it with its own file, or give --name {state.name}")
+    swept = set(plan.grid) | set(plan.random_params) | set(plan.search.params if plan.search else ())
+    if "plugin" in swept:
+        return  # the sweep chooses the plugin: its runs differ in it by design
     earlier = _read_json(layout.plan)["runs"] if layout.plan.is_file() else []
     plugins = {r["spec"].get("plugin") for r in earlier if isinstance(r.get("spec"), dict)}
     plugin = plan.base.get("plugin")
     if plugins and plugin not in plugins:
         raise BadInput(f"--resume {state.sweep_id}: that sweep ran plugin '{sorted(plugins)[0]}', this file runs "
                        f"'{plugin}': resume it with its own file")
+
+
+def _same_file(a: str | None, b: str) -> bool:
+    try:
+        return a is not None and Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return a == b
 
 
 def _sweeps_of(base: Path, name: str) -> list[Path]:
