@@ -244,6 +244,8 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
                    help="continue a sweep with its own file: skip runs that FINISHED in it; a search continues "
                    "its study, up to the file's trials (default: the latest sweep of this name)")
     p.add_argument("--name", default=None, help="sweep name (default: sweep.name, else the file's stem)")
+    p.add_argument("--trials", type=int, default=None, metavar="N",
+                   help="a search's most trials (default: its search.trials); with --resume, a bigger N goes on")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_override_flags(p)
     _add_location_flags(p)

@@ -454,3 +454,15 @@ def test_a_resumed_seeded_search_does_not_draw_its_first_configs_again(tmp_path)
     resumed = opened()
     later = [j.spec["data_spec"] for j in resumed.jobs(lambda run: _job(run, tmp_path), lambda run: None)]
     assert later and all(spec not in [j.spec["data_spec"] for j in first] for spec in later)
+
+
+def test_trials_from_the_command_line(tmp_path):
+    """`--trials N` over `search.trials` (a shorter try, or a longer resume); refused for a grid sweep."""
+    from core._errors import BadInput
+
+    assert load_sweep(_search(tmp_path, trials=10), trials=3).search.trials == 3
+    with pytest.raises(BadInput, match=r"--trials: must be a positive number of trials, got 0"):
+        load_sweep(_search(tmp_path), trials=0)
+    grid = write_spec(tmp_path / "g.yaml", "plugin: ext_curve\ndata_spec: {epochs: 2}\nsweep:\n  grid: {data_spec.x: [0.1]}\n")
+    with pytest.raises(BadInput, match=r"--trials: .*g.yaml is not a search"):
+        load_sweep(grid, trials=3)

@@ -45,7 +45,8 @@ FINISHED = RecordStatus.FINISHED.value
 
 def sweep_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    plan = load_sweep(args.file, overrides=args.overrides, name=args.name, metric=args.metric, mode=args.mode)
+    plan = load_sweep(args.file, overrides=args.overrides, name=args.name, metric=args.metric, mode=args.mode,
+                      trials=args.trials)
     if args.dry_run and plan.search is not None:
         return _dry_run_search(plan, as_json=args.json)
     if args.dry_run:

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core._errors import SpecError
+from core._errors import BadInput, SpecError
 from core._records import lower_is_better
 from core._spec import apply_overrides, read_spec_file, set_dotted, spec_from_mapping
 from core.contracts import RunSpec
@@ -137,9 +137,10 @@ class SweepPlan:
 
 
 def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None = None, metric: str | None = None,
-               mode: str | None = None) -> SweepPlan:
-    """Read, validate and expand a sweep file. Errors name the file and the field. `name`, `metric` and
-    `mode` (the command's flags) win over the file's: a search then optimises what the table ranks by."""
+               mode: str | None = None, trials: int | None = None) -> SweepPlan:
+    """Read, validate and expand a sweep file. Errors name the file and the field. `name`, `metric`,
+    `mode` and a search's `trials` (the command's flags) win over the file's: a search then optimises
+    what the table ranks by."""
     source = str(path)
     data = read_spec_file(path)
     section = data.pop("sweep", None)
@@ -150,20 +151,27 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None 
         raise SpecError("must be a mapping", source=source, field="sweep")
     base = apply_overrides(data, overrides, source=source)
     spec_from_mapping(base, source=source)  # the base must be a valid spec on its own
-    section = _with_flags(section, name=name, metric=metric, mode=mode)
+    section = _with_flags(section, name=name, metric=metric, mode=mode, trials=trials, source=source)
     plan = _parse_section(section, source, base, default_name=Path(path).stem)
     if plan.search is None:
         plan.runs = expand(plan)
     return plan
 
 
-def _with_flags(section: Mapping[str, Any], *, name: str | None, metric: str | None, mode: str | None) -> Mapping[str, Any]:
+def _with_flags(section: Mapping[str, Any], *, name: str | None, metric: str | None, mode: str | None,
+                trials: int | None = None, source: str = "") -> Mapping[str, Any]:
     """`section` as if the file said the flags given. A new metric without `--mode` drops the file's
     mode (it was the old metric's): the mode then follows the new metric's name, as when a file gives none."""
-    if name is None and metric is None and mode is None:
+    if name is None and metric is None and mode is None and trials is None:
         return section
     out = dict(section)
     search = dict(out["search"]) if isinstance(out.get("search"), Mapping) else None
+    if trials is not None:
+        if search is None:
+            raise BadInput(f"--trials: {source} is not a search (no sweep.search): its runs are its grid and random draws")
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            raise BadInput(f"--trials: must be a positive number of trials, got {trials!r}")
+        search["trials"] = trials
     if name is not None:
         out["name"] = name
     old = (search or {}).get("metric", out.get("metric"))
