@@ -331,6 +331,45 @@ def test_search_flags_set_what_is_optimised_not_only_the_ranking(tmp_path):
     assert (plan.search.metric, plan.search.mode) == ("val_loss", "max")
 
 
+_RUN_SWEEP_WITH_OPTIONS = """
+import json, sys
+from core import load_sweep, run_sweep, SweepOptions
+outcome = run_sweep(load_sweep(sys.argv[1]), SweepOptions(executor="sequential", metric="train_loss"))
+print(json.dumps({"metric": outcome.metric, "mode": outcome.mode, "folder": str(outcome.folder)}))
+"""
+
+
+@needs_optuna
+def test_sweep_options_metric_sets_what_a_search_optimises_from_python(cli_env, tmp_path):
+    """`core.run_sweep(plan, SweepOptions(metric=...))`, the Python twin of `--metric`: the study
+    optimises it too, not only the table (the file says val_loss)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _RUN_SWEEP_WITH_OPTIONS, str(_search(tmp_path, trials=3))],
+                          env=cli_env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    best = json.loads((Path(out["folder"]) / "search" / "best.json").read_text())
+    assert (out["metric"], out["mode"]) == ("train_loss", "min")
+    assert (best["metric"], best["mode"]) == ("train_loss", "min")
+    values = [json.loads(p.read_text())["metrics"].get("train_loss")
+              for p in (Path(cli_env["CORE_ARTIFACT_ROOT"]) / "runs").glob("*/summary/run_summary.json")]
+    assert best["best_value"] == pytest.approx(min(v for v in values if v is not None))
+
+
+def test_sweep_options_objective_is_checked(tmp_path):
+    from core._errors import BadInput
+    from core._sweep.plan import with_objective
+
+    plan = load_sweep(_search(tmp_path))
+    assert with_objective(plan) is plan and with_objective(plan, "val_loss", "min") is plan
+    with pytest.raises(BadInput, match="--mode: must be 'max' or 'min'"):
+        with_objective(plan, mode="maximize")
+    with pytest.raises(BadInput, match="--metric: must be a metric name"):
+        with_objective(plan, metric="")
+
+
 @needs_optuna
 @pytest.mark.parametrize("flags", [{"metric": "val_accuracy"}, {"mode": "max"}])
 def test_a_resumed_study_keeps_its_objective(tmp_path, flags):

@@ -28,7 +28,7 @@ from core._sweep.executors import Executor, ProcessExecutor, SequentialExecutor
 from core._sweep.lost import mark_lost
 from core._sweep.page import write_page
 from core._sweep.parent import ParentRun
-from core._sweep.plan import PlannedRun, SweepPlan, resolve
+from core._sweep.plan import PlannedRun, SweepPlan, resolve, with_objective
 from core._sweep.recover import recover, recover_search
 from core._sweep.store import INDEX_TAG, PARENT_TAG, SWEEP_TAG, SweepLayout, SweepState, SweepStore
 from core._sweep.table import ENDED_WELL, SweepOutcome, build_rows, describe, rank
@@ -49,6 +49,8 @@ class SweepOptions:
     ray_address: str | None = None
     artifact_root: str | None = None
     tracking_uri: str | None = None
+    #: rank by this metric in this mode (a new metric alone takes the mode its name implies); a search also
+    #: optimises and prunes on them (`core._sweep.plan.with_objective`, as `load_sweep`'s own arguments)
     metric: str | None = None
     mode: str | None = None
     #: a sweep id, or "latest" for the newest sweep of the plan's name
@@ -202,6 +204,7 @@ def run_sweep(plan: SweepPlan, options: SweepOptions, *,
     """Run every planned run of `plan` (those not FINISHED already, when resuming) and return the ranked table."""
     if options.retries < 0 or options.retry_failed < 0:
         raise BadInput("--retries and --retry-failed: a number of new attempts, 0 or more")
+    plan = with_objective(plan, options.metric, options.mode)  # a search optimises what the table ranks by
     runner = _make_executor(options, plan)
     root = resolve_root(options.artifact_root).resolve()
     target = resolve_target(resolve_uri(options.tracking_uri), artifact_root=root)
@@ -317,8 +320,8 @@ class _Sweep:
 
     def run(self) -> SweepOutcome:
         plan, options = self.plan, self.options
-        metric = options.metric or plan.metric
-        mode = options.mode or plan.mode or (("min" if lower_is_better(metric) else "max") if metric else None)
+        metric = plan.metric  # `with_objective` put the options' in
+        mode = plan.mode or (("min" if lower_is_better(metric) else "max") if metric else None)
         # A resume with nothing left to run answers from the sweep's files alone: no workers, no checks.
         store = SweepStore.open(self.root, plan, options.resume) if options.resume else None
         self.store = store  # closed (its lock freed) by run_sweep, however this ends
