@@ -251,7 +251,7 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
     _add_location_flags(p)
     p.set_defaults(handler=_lazy("core._commands.sweep_cmd:sweep_command"))
 
-    p = _command(sub, only, "runs", help="look at runs in the artifact root: list, show, compare, repair",
+    p = _command(sub, only, "runs", help="look at runs in the artifact root: list, show, spec, compare, repair",
                        description="Read the run folders (fast, offline; no tracking server needed).")
     rsub = p.add_subparsers(title="runs commands", metavar="ACTION")
     r = _command(rsub, action, "list", help="runs, newest first, with status and headline metrics",
@@ -271,6 +271,13 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
                    help="a run that ran on another node (a Ray sweep): bring its folder from the tracking server first")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:show_command"))
+    r = _command(rsub, action, "spec", help="a run's resolved spec as a spec file: run it again, or sweep around it",
+                 description="Prints the spec the run ran with (a sweep's values in place, the seed it used) as "
+                 "YAML that `core run` takes: e.g. a search's best run, `core runs spec ID -o best.yaml`.")
+    r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
+    r.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (.yaml) instead of printing it")
+    _add_root_flag(r)
+    r.set_defaults(handler=_lazy("core._commands.runs_cmd:spec_command"))
     r = _command(rsub, action, "fetch", help="bring a run that ran on another node (a Ray sweep) here from the tracking server")
     r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
     r.add_argument("--json", action="store_true", help="print JSON")

@@ -200,3 +200,52 @@ def test_rerun_of_a_deterministic_sklearn_run_reproduces(mlflow_env, tmp_path):
 def test_rerun_refuses_a_run_that_did_not_finish(cli_env, three_runs):
     proc = run_cli(["rerun", three_runs[2].run_id], cli_env)
     assert proc.returncode == 2 and "ended FAILED" in proc.stderr
+
+
+CURVE_SWEEP = """plugin: ext_curve
+seed: 4
+tags: {team: vision}
+data_spec: {epochs: 3, y: 0.7, api_key: hunter2}
+sweep:
+  name: curves
+  metric: val_loss
+  grid:
+    data_spec.x: [0.1, 0.3, 0.9]
+"""
+
+
+def test_runs_spec_turns_a_sweeps_best_run_into_a_spec_that_reproduces_it(cli_env, tmp_path):
+    """The way on from a sweep: `core runs spec BEST -o best.yaml` gives the run's own spec (the sweep's
+    value in place, its seed, no links to the sweep), and `core run best.yaml` gets the same result."""
+    sweep = run_cli(["sweep", str(write_spec(tmp_path / "s.yaml", CURVE_SWEEP)), "--executor", "sequential"], cli_env)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    best_line = next(line for line in sweep.stdout.splitlines() if line.startswith("best: run "))
+    best_id = best_line.split()[2].rstrip(",")
+    assert f"core runs spec {best_id} -o best.yaml" in best_line
+
+    proc = run_cli(["runs", "spec", best_id[:-2], "-o", str(tmp_path / "best.yaml")], cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "api_key" in proc.stderr and "put them back" in proc.stderr  # a credential is recorded redacted
+    import yaml
+
+    text = (tmp_path / "best.yaml").read_text()
+    spec = yaml.safe_load(text)
+    assert text.startswith(f"# the resolved spec of run {best_id} (FINISHED")
+    assert spec["plugin"] == "ext_curve" and spec["seed"] == 4 and spec["tags"] == {"team": "vision"}
+    assert spec["data_spec"]["x"] == 0.3 and spec["data_spec"]["epochs"] == 3
+    spec["data_spec"]["api_key"] = "hunter2"
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(spec))
+    again = _json(run_cli(["runs", "show", _json(run_cli(["run", str(tmp_path / "best.yaml"), "--json"], cli_env))
+                           ["run_id"], "--json"], cli_env))
+    best = _json(run_cli(["runs", "show", best_id, "--json"], cli_env))
+    assert again["metrics"]["val_loss"] == best["metrics"]["val_loss"]
+    assert "mlcore.sweep" in str(best["tags"]) and "mlcore.sweep" not in str(again["tags"])
+
+
+def test_runs_spec_prints_to_stdout_and_refuses_a_non_yaml_output(cli_env, three_runs, tmp_path):
+    slow = three_runs[0]
+    proc = run_cli(["runs", "spec", slow.run_id], cli_env)
+    assert proc.returncode == 0 and "plugin: curve" in proc.stdout and "rate: 0.5" in proc.stdout
+    bad = run_cli(["runs", "spec", slow.run_id, "-o", str(tmp_path / "best.json")], cli_env)
+    assert bad.returncode == 2 and "--output" in bad.stderr and ".yaml" in bad.stderr
+    assert not (tmp_path / "best.json").exists()

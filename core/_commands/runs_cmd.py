@@ -1,4 +1,4 @@
-"""`core runs list|show|compare` and `core rerun`: looking at results from the run folders."""
+"""`core runs list|show|spec|compare` and `core rerun`: looking at results from the run folders."""
 
 from __future__ import annotations
 
@@ -175,6 +175,46 @@ def repair_command(args: argparse.Namespace) -> int:
         else:
             print(f"{r.run_id}: {r.reason} on disk and in tracking; every journaled call sent")
     return 0 if all(r.pending == 0 for r in reports) and not failed else 1
+
+
+def spec_command(args: argparse.Namespace) -> int:
+    """The run's resolved spec (as `core run` ran it: the sweep's values in place, the seed it used) as a
+    spec file: the way from a sweep's best run to a run of its own, or to a new sweep around it."""
+    import yaml
+
+    run = _load(args, args.run_id)
+    if run.summary is None or not run.summary.spec:
+        raise BadInput(f"run {run.run_id} has no recorded spec ({run.problem or 'no summary'}): "
+                       "it ended before core wrote its summary")
+    recorded = dict(run.summary.spec)
+    spec: dict[str, Any] = {"plugin": recorded.get("plugin")}
+    for key in ("name", "experiment", "seed"):
+        if recorded.get(key) is not None:
+            spec[key] = recorded[key]
+    tags = _own_tags(recorded.get("tags") or {})
+    if tags:
+        spec["tags"] = tags
+    spec["data_spec"] = recorded.get("data_spec") or {}
+    if recorded.get("register") is not None:
+        spec["register"] = recorded["register"]
+    headline = ", ".join(f"{k}={_num(v)}" for k, v in run.headline().items())
+    text = (f"# the resolved spec of run {run.run_id} ({run.display_status}{', ' + headline if headline else ''}):"
+            f"\n#   core run THIS_FILE\n" + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False))
+    if args.output:
+        from core._files import atomic_write_text
+
+        out = Path(args.output)
+        if out.suffix.lower() not in (".yaml", ".yml"):
+            raise BadInput(f"--output: {out} must end in .yaml or .yml (a spec file `core run` reads as YAML)")
+        atomic_write_text(out, text)
+        print(f"wrote {out}: core run {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    hidden = redacted_fields(recorded)
+    if hidden:
+        print(f"warning: run {run.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
+              "put them back before running it", file=sys.stderr)
+    return 0
 
 
 def rerun_command(args: argparse.Namespace) -> int:

@@ -318,6 +318,10 @@ def _print_table(outcome: SweepOutcome, *, wall_s: float) -> None:
     pruned = f", {outcome.pruned} {RecordStatus.PRUNED.value}" if outcome.pruned else ""
     print(f"\n{outcome.finished} of {len(outcome.rows)} runs {FINISHED}{pruned}{ranked}; {wall_s:.1f}s in all (runs "
           f"{outcome.elapsed_s:.1f}s; executor start-up {outcome.startup_s:.1f}s)")
+    best = next((row for row in outcome.rows if row.rank == 1 and row.run_id), None)
+    if best is not None:  # the way on from a sweep: the winner's config as a spec file of its own
+        print(f"best: run {best.run_id}, {metric}={_show(best.metrics.get(metric))}; its spec: "
+              f"core runs spec {best.run_id} -o best.yaml")
     layout = SweepLayout(outcome.folder)
     print(f"table: {layout.results_csv} and results.json")
     if layout.report.is_file():
