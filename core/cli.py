@@ -45,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             given = override_behind(exc, args.overrides)
             message += f" (from --set {given})" if given and "--set" not in message else ""
         print(f"{PROG}: error: {scrub(message)}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading stdout gets one JSON document either way
+            from core._commands._output import print_json
+
+            print_json({"error": scrub(message), "exit_code": exc.exit_code, "kind": type(exc).__name__}
+                       | ({"source": exc.source, "field": exc.field} if isinstance(exc, SpecError) else {}))
         return exc.exit_code
     except KeyboardInterrupt as exc:
         _report_interrupted(exc)

@@ -20,6 +20,19 @@ def test_run_json_prints_one_object(cli_env, tmp_path):
     assert data["run_dir"].endswith(data["run_id"])
 
 
+def test_bad_input_with_json_is_one_json_object_on_stdout_too(cli_env, tmp_path):
+    """A script that reads `--json` output gets a JSON document for bad input as well (the error, the
+    file and field, the exit code); the one-line error is still said on stderr."""
+    spec = write_spec(tmp_path / "bad.yaml", "plugin: echo\nbogus: 1\n")
+    proc = run_cli(["run", str(spec), "--json", "--tracking-uri", "memory"], cli_env)
+    assert proc.returncode == 2 and "field 'bogus'" in proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["exit_code"] == 2 and data["kind"] == "SpecError" and data["field"] == "bogus"
+    assert data["source"] == str(spec) and "field 'bogus'" in data["error"]
+    proc = run_cli(["runs", "show", "nope", "--json"], cli_env)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["error"].startswith("no run 'nope'")
+
+
 def test_failed_run_exits_1(cli_env, tmp_path):
     """A plugin that raises gives exit 1 and says where the traceback is."""
     spec = write_spec(tmp_path / "fail.yaml", "plugin: ext_fail\n")
