@@ -33,6 +33,7 @@ and journals are written in full, and MLflow's cost, the same for both, stays ou
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -106,12 +107,19 @@ def search_once(args: argparse.Namespace, seed: int, env: dict[str, str]) -> dic
         plain = sweep_file(folder, "random", f"  random:\n    count: {args.trials}\n    params:\n" + PARAMS, args, seed)
         arms = [(RANDOM, plain)]
         for pruner in [p.strip() for p in args.pruners.split(",") if p.strip()]:
-            for warmup in (args.warmup if pruner == "median" else [None]):
-                options = (f"{{type: median, startup_trials: 5, warmup_steps: {warmup}}}" if pruner == "median"
-                           else f"{{type: {pruner}, min_resource: {args.min_resource}"
-                           + (f", reduction_factor: {args.reduction_factor}}}" if args.reduction_factor else "}"))
-                label = f"tpe + {pruner}" + (f" (warmup {warmup})" if len(args.warmup) > 1 and warmup is not None else "")
-                stem = f"tpe-{pruner}".replace("_", "-") + (f"-w{warmup}" if warmup is not None else "")
+            cuts = args.percentile if pruner == "percentile" else [None]
+            for warmup, cut in itertools.product(args.warmup if pruner in ("median", "percentile") else [None], cuts):
+                if pruner == "median":
+                    options = f"{{type: median, startup_trials: 5, warmup_steps: {warmup}}}"
+                elif pruner == "percentile":
+                    options = f"{{type: percentile, percentile: {cut}, startup_trials: 5, warmup_steps: {warmup}}}"
+                else:
+                    options = (f"{{type: {pruner}, min_resource: {args.min_resource}"
+                               + (f", reduction_factor: {args.reduction_factor}}}" if args.reduction_factor else "}"))
+                label = (f"tpe + {pruner}" + (f" {cut:g}" if cut is not None else "")
+                         + (f" (warmup {warmup})" if len(args.warmup) > 1 and warmup is not None else ""))
+                stem = (f"tpe-{pruner}".replace("_", "-") + (f"-p{cut:g}" if cut is not None else "")
+                        + (f"-w{warmup}" if warmup is not None else ""))
                 arms.append((label, sweep_file(folder, stem, f"""  search:
     sampler: tpe
     trials: {args.trials}
@@ -154,7 +162,11 @@ def main() -> None:
                         help="the median pruner's warmup_steps (epochs never pruned); several, comma-separated, "
                              "give a median arm each")
     parser.add_argument("--pruners", default="median,successive_halving",
-                        help="comma-separated pruners, one TPE arm each: median, hyperband, successive_halving")
+                        help="comma-separated pruners, one TPE arm each: median, percentile, hyperband, "
+                             "successive_halving")
+    parser.add_argument("--percentile", default="25", type=lambda text: [float(p) for p in text.split(",") if p.strip()],
+                        help="the percentile pruner's share of trials kept at each step (percent); several, "
+                             "comma-separated, give an arm each")
     parser.add_argument("--min-resource", type=int, default=4,
                         help="Hyperband's and successive halving's min_resource (epochs before the first cut)")
     parser.add_argument("--reduction-factor", type=int, default=3,

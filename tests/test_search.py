@@ -63,6 +63,9 @@ def _search(tmp_path: Path, *, sampler="tpe", trials=10, seed=3,
     ("    trials: 3\n    params: {data_spec.x: {int: [16, 250], step: 16}}", "sweep.search.params.data_spec.x.step"),
     ("    trials: 3\n    params: {data_spec.x: {normal: [0, 1]}}", "sweep.search.params.data_spec.x"),
     ("    sampler: grid\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.params.data_spec.x"),
+    ("    trials: 3\n    pruner: percentile\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.pruner.percentile"),
+    ("    trials: 3\n    pruner: {type: percentile, percentile: 100}\n    params: {data_spec.x: {uniform: [0, 1]}}",
+     "sweep.search.pruner.percentile"),
     ("    trials: 3\n    startup_trials: -1\n    params: {data_spec.x: {uniform: [0, 1]}}",
      "sweep.search.startup_trials"),
     ("    trials: 3\n    samplr: tpe\n    params: {data_spec.x: {uniform: [0, 1]}}", "sweep.search.samplr"),
@@ -96,6 +99,32 @@ def test_without_optuna_a_search_says_what_to_install(cli_env, tmp_path):
 def _sweep_json(proc) -> dict:
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
+
+
+@needs_optuna
+@pytest.mark.parametrize(("direction", "value"), [("minimize", 2.0), ("maximize", 3.0)])
+def test_the_percentile_pruner_keeps_only_its_share_where_the_median_keeps_half(direction, value):
+    """`{type: percentile, percentile: 25}` is Optuna's PercentilePruner: at a step, a trial outside the
+    best quarter of the finished ones is cut (for either direction), where the median pruner keeps it."""
+    import optuna
+
+    from core._sweep.plan import _parse_pruner
+    from core._sweep.trial import make_pruner
+
+    def cut(pruner_spec) -> bool:
+        study = optuna.create_study(direction=direction, pruner=make_pruner(*_parse_pruner(pruner_spec, "s.yaml", "p")))
+        for finished in (1.0, 2.0, 3.0, 4.0):
+            trial = study.ask()
+            trial.report(finished, 1)
+            study.tell(trial, finished)
+        trial = study.ask()
+        trial.report(value, 1)
+        return bool(trial.should_prune())
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    assert cut({"type": "percentile", "percentile": 25, "startup_trials": 0})  # outside the best quarter
+    assert not cut({"type": "median", "startup_trials": 0})  # in the better half
+    assert not cut({"type": "percentile", "percentile": 50, "startup_trials": 0})
 
 
 @needs_optuna

@@ -33,9 +33,10 @@ Or, instead of grid/random, an adaptive search (Optuna: imported only when such 
         sampler: tpe                  # tpe (default), cmaes, random, qmc, grid
         trials: 30                    # and/or timeout: 3600 (seconds)
         seed: 7                       # default: sweep.seed
-        startup_trials: 10            # random trials before the sampler models; the median pruner's too
-        pruner: median                # median (default), hyperband, successive_halving, none,
-                                      # or {type: median, warmup_steps: 2, interval_steps: 1, ...}
+        startup_trials: 10            # random trials before the sampler models (the pruner has its own)
+        pruner: median                # median (default), percentile, hyperband, successive_halving, none,
+                                      # or {type: median, warmup_steps: 2, interval_steps: 1, ...},
+                                      # or {type: percentile, percentile: 25, warmup_steps: 2, ...}
         params:                       # as `random`, plus `step` for a discrete grid of numbers
           data_spec.train.lr: {log_uniform: [1.0e-4, 1.0e-1]}
           data_spec.model.width: {int: [16, 256], step: 16}
@@ -69,10 +70,12 @@ from core.contracts import RunSpec
 SWEEP_FIELDS = ("name", "seed", "metric", "mode", "grid", "random", "search", "ray")
 SEARCH_FIELDS = ("sampler", "trials", "timeout", "params", "metric", "mode", "seed", "pruner", "startup_trials")
 SAMPLERS = ("tpe", "cmaes", "random", "qmc", "grid")
-PRUNERS = ("median", "hyperband", "successive_halving", "none")
+PRUNERS = ("median", "percentile", "hyperband", "successive_halving", "none")
 #: each pruner's options in a sweep file (Optuna's names, `n_startup_trials` as `startup_trials`)
 PRUNER_OPTIONS = {
     "median": ("startup_trials", "warmup_steps", "interval_steps", "min_trials"),
+    # the median pruner with another cut: `percentile: 25` keeps the trials in the best quarter at each step
+    "percentile": ("percentile", "startup_trials", "warmup_steps", "interval_steps", "min_trials"),
     "hyperband": ("min_resource", "max_resource", "reduction_factor"),
     "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
     "none": (),
@@ -327,6 +330,12 @@ def _parse_pruner(value: Any, source: str, where: str) -> tuple[str, dict[str, A
         if key not in allowed:
             raise SpecError(f"not an option of the {kind} pruner", source=source, field=f"{where}.{key}",
                             allowed=allowed or "no options", got=key)
+        if key == "percentile":
+            if isinstance(option, bool) or not isinstance(option, (int, float)) or not 0 < option < 100:
+                raise SpecError(f"must be a number between 0 and 100 (the share of trials kept at each step, in "
+                                f"percent), got {option!r}", source=source, field=f"{where}.{key}")
+            options[key] = float(option)
+            continue
         if key == "max_resource" and option == "auto":
             options[key] = option
             continue
@@ -340,6 +349,9 @@ def _parse_pruner(value: Any, source: str, where: str) -> tuple[str, dict[str, A
             raise SpecError(f"must be an integer, {least} or more{extra}, got {option!r}", source=source,
                             field=f"{where}.{key}")
         options[key] = option
+    if kind == "percentile" and "percentile" not in options:
+        raise SpecError("needs 'percentile' (the share of trials kept at each step, e.g. 25; 50 is the median "
+                        "pruner)", source=source, field=f"{where}.percentile")
     return kind, options
 
 
