@@ -64,6 +64,21 @@ def json_safe(value: Any, *, max_bytes: int | None = None) -> Any:
     return _safe(value, budget, set(), 0)
 
 
+def numbers_back(value: Any) -> Any:
+    """`value` as read from core's JSON with the `NON_FINITE` spellings floats again: a recorded spec to
+    be run again (a config field of `.inf` was recorded "Infinity"; as a string a plugin refuses it)."""
+    if isinstance(value, str):
+        return float(value) if value in _FROM_SPELLING else value
+    if isinstance(value, Mapping):
+        return {key: numbers_back(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [numbers_back(item) for item in value]
+    return value
+
+
+_FROM_SPELLING = frozenset(NON_FINITE.values())
+
+
 def _safe(value: Any, budget: list[float], path: set[int], depth: int) -> Any:
     if budget[0] <= 0 or depth > MAX_DEPTH:
         return TRUNCATED

@@ -20,7 +20,9 @@ PROG = "core"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    words = _command_words(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in given[: given.index("--")] if "--" in given else "--json" in given
+    words = _command_words(given)
     parser = build_parser(only=words[0], action=words[1])
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # said by the command's own parser (argparse's top level would say `core: error`)
@@ -46,10 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             message += f" (from --set {given})" if given and "--set" not in message else ""
         print(f"{PROG}: error: {scrub(message)}", file=sys.stderr)
         if getattr(args, "json", False):  # a script reading stdout gets one JSON document either way
-            from core._commands._output import print_json
-
-            print_json({"error": scrub(message), "exit_code": exc.exit_code, "kind": type(exc).__name__}
-                       | ({"source": exc.source, "field": exc.field} if isinstance(exc, SpecError) else {}))
+            _print_error_json({"error": scrub(message), "exit_code": exc.exit_code, "kind": type(exc).__name__}
+                              | ({"source": exc.source, "field": exc.field} if isinstance(exc, SpecError) else {}))
         return exc.exit_code
     except KeyboardInterrupt as exc:
         _report_interrupted(exc)
@@ -61,6 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `core runs list | head`: the reader left; say nothing more, as POSIX tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13  # SIGPIPE
+
+
+def _print_error_json(error: dict[str, object]) -> None:
+    """`--json`'s document for bad input, on stdout; a reader that already left (`| head`) is no error."""
+    from core._commands._output import print_json
+
+    try:
+        print_json(error)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _command_parser(parser: argparse.ArgumentParser, words: tuple[str, str]) -> argparse.ArgumentParser:
@@ -138,8 +149,15 @@ class _Parser(argparse.ArgumentParser):
     """Bad flags are bad input like any other: one line on stderr and exit 2, not argparse's usage
     block above the message (its subcommands' parsers are of this class too)."""
 
+    #: set by `main` when the command line asks for `--json`: a bad flag is then a JSON document on stdout too
+    json_errors = False
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+        text = f"{self.prog}: error: {message} (see: {self.prog} --help)"
+        if _Parser.json_errors:
+            _print_error_json({"error": f"{message} (see: {self.prog} --help)", "exit_code": EXIT_BAD_INPUT,
+                               "kind": "BadFlag", "command": self.prog})
+        self.exit(2, text + "\n")
 
 
 def build_parser(only: str | None = None, action: str | None = None) -> argparse.ArgumentParser:
@@ -281,6 +299,7 @@ def build_parser(only: str | None = None, action: str | None = None) -> argparse
                  "YAML that `core run` takes: e.g. a search's best run, `core runs spec ID -o best.yaml`.")
     r.add_argument("run_id", metavar="RUN_ID", help="run id or an unambiguous prefix")
     r.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (.yaml) instead of printing it")
+    r.add_argument("--force", action="store_true", help="with --output: replace FILE if it exists")
     _add_root_flag(r)
     r.set_defaults(handler=_lazy("core._commands.runs_cmd:spec_command"))
     r = _command(rsub, action, "fetch", help="bring a run that ran on another node (a Ray sweep) here from the tracking server")

@@ -31,6 +31,14 @@ def test_bad_input_with_json_is_one_json_object_on_stdout_too(cli_env, tmp_path)
     assert data["source"] == str(spec) and "field 'bogus'" in data["error"]
     proc = run_cli(["runs", "show", "nope", "--json"], cli_env)
     assert proc.returncode == 2 and json.loads(proc.stdout)["error"].startswith("no run 'nope'")
+    flag = run_cli(["runs", "list", "--json", "--limit", "abc"], cli_env)  # refused by argparse itself
+    assert flag.returncode == 2 and "invalid int value" in flag.stderr
+    assert json.loads(flag.stdout)["kind"] == "BadFlag" and json.loads(flag.stdout)["command"] == "core runs list"
+    # A reader that left (`| head`) before the error's document: still exit 2, no traceback.
+    gone = subprocess.Popen([sys.executable, "-m", "core", "runs", "show", "nope", "--json"], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gone.stdout.close()
+    assert gone.wait(timeout=60) == 2 and "Traceback" not in gone.stderr.read()
 
 
 def test_failed_run_exits_1(cli_env, tmp_path):

@@ -242,10 +242,39 @@ def test_runs_spec_turns_a_sweeps_best_run_into_a_spec_that_reproduces_it(cli_en
     assert "mlcore.sweep" in str(best["tags"]) and "mlcore.sweep" not in str(again["tags"])
 
 
-def test_runs_spec_prints_to_stdout_and_refuses_a_non_yaml_output(cli_env, three_runs, tmp_path):
+def test_runs_spec_prints_to_stdout_and_refuses_outputs_it_should_not_write(cli_env, three_runs, tmp_path):
     slow = three_runs[0]
     proc = run_cli(["runs", "spec", slow.run_id], cli_env)
     assert proc.returncode == 0 and "plugin: curve" in proc.stdout and "rate: 0.5" in proc.stdout
     bad = run_cli(["runs", "spec", slow.run_id, "-o", str(tmp_path / "best.json")], cli_env)
     assert bad.returncode == 2 and "--output" in bad.stderr and ".yaml" in bad.stderr
     assert not (tmp_path / "best.json").exists()
+    sweep_file = write_spec(tmp_path / "sweep.yaml", "plugin: curve\nsweep: {grid: {data_spec.rate: [1]}}\n")
+    kept = run_cli(["runs", "spec", slow.run_id, "-o", str(sweep_file)], cli_env)  # e.g. the sweep's own file
+    assert kept.returncode == 2 and "exists" in kept.stderr and "--force" in kept.stderr
+    assert "sweep:" in sweep_file.read_text()
+    assert run_cli(["runs", "spec", slow.run_id, "-o", str(sweep_file), "--force"], cli_env).returncode == 0
+    assert "sweep:" not in sweep_file.read_text()
+    (tmp_path / "dir.yaml").mkdir()
+    crashed = run_cli(["runs", "spec", slow.run_id, "-o", str(tmp_path / "dir.yaml"), "--force"], cli_env)
+    assert crashed.returncode == 2 and "cannot write" in crashed.stderr and "Traceback" not in crashed.stderr
+
+
+def test_runs_spec_and_rerun_give_non_finite_numbers_back_as_numbers(cli_env, tmp_path):
+    """A config value of .inf is recorded "Infinity" (JSON has no such number): run again it must be the
+    float, or the plugin refuses a string. A spec taken from a rerun is no rerun itself."""
+    root = Path(cli_env["CORE_ARTIFACT_ROOT"])
+    first = _make(root, "curve", rate=0.5, limit=float("inf"), floor=[float("-inf"), float("nan")], label="Infinity!")
+    proc = run_cli(["runs", "spec", first.run_id], cli_env)
+    import math
+
+    import yaml
+
+    data = yaml.safe_load(proc.stdout)["data_spec"]
+    assert data["limit"] == math.inf and data["floor"][0] == -math.inf and math.isnan(data["floor"][1])
+    assert data["label"] == "Infinity!"
+    rerun = _make(root, "curve", rate=0.5)
+    tagged = json.loads((rerun.run_dir / "summary" / "run_summary.json").read_text())
+    tagged["spec"]["tags"] = {"rerun_of": first.run_id, "team": "a"}
+    (rerun.run_dir / "summary" / "run_summary.json").write_text(json.dumps(tagged))
+    assert yaml.safe_load(run_cli(["runs", "spec", rerun.run_id], cli_env).stdout)["tags"] == {"team": "a"}

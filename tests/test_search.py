@@ -358,6 +358,17 @@ def test_search_flags_set_what_is_optimised_not_only_the_ranking(tmp_path):
                                                                                "val_accuracy", "max")
     plan = load_sweep(_search(tmp_path), mode="max")
     assert (plan.search.metric, plan.search.mode) == ("val_loss", "max")
+    # The flags stand in for the file's fields: a file with no metric, or two that disagree, runs with --metric.
+    bare = write_spec(tmp_path / "bare.yaml", _search(tmp_path).read_text().replace("  metric: val_loss\n", ""))
+    with pytest.raises(SpecError, match="sweep.search.metric"):
+        load_sweep(bare)
+    assert (load_sweep(bare, metric="val_accuracy").search.metric, load_sweep(bare, metric="val_accuracy").mode) == (
+        "val_accuracy", "max")
+    two = write_spec(tmp_path / "two.yaml", _search(tmp_path).read_text().replace(
+        "  search:\n", "  mode: maximize\n  search:\n    metric: test_loss\n"))
+    assert (load_sweep(two, metric="val_loss", mode="min").search.metric, load_sweep(two, metric="val_loss",
+                                                                                      mode="min").search.mode) == (
+        "val_loss", "min")
 
 
 _RUN_SWEEP_WITH_OPTIONS = """

@@ -9,6 +9,7 @@ from typing import Any
 
 from core._commands._output import format_value, print_json, print_table
 from core._errors import BadInput, MissingExtra
+from core._files import numbers_back
 from core._layout import RUNS_DIR, SWEEPS_DIR
 from core._records import (
     RecordStatus,
@@ -184,9 +185,16 @@ def spec_command(args: argparse.Namespace) -> int:
 
     run = _load(args, args.run_id)
     if run.summary is None or not run.summary.spec:
-        raise BadInput(f"run {run.run_id} has no recorded spec ({run.problem or 'no summary'}): "
-                       "it ended before core wrote its summary")
-    recorded = dict(run.summary.spec)
+        raise BadInput(f"run {run.run_id} has no recorded spec: {run.problem or 'its summary has none'}")
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.suffix.lower() not in (".yaml", ".yml") or out.name.startswith("."):
+            raise BadInput(f"--output: {out} must be a file name ending in .yaml or .yml (a spec file `core run` "
+                           "reads as YAML)")
+        if out.exists() and not args.force:
+            raise BadInput(f"--output: {out} exists (another run's spec, or a sweep file?): give another name, "
+                           "or --force to replace it")
+    recorded = numbers_back(dict(run.summary.spec))
     spec: dict[str, Any] = {"plugin": recorded.get("plugin")}
     for key in ("name", "experiment", "seed"):
         if recorded.get(key) is not None:
@@ -200,13 +208,13 @@ def spec_command(args: argparse.Namespace) -> int:
     headline = ", ".join(f"{k}={_num(v)}" for k, v in run.headline().items())
     text = (f"# the resolved spec of run {run.run_id} ({run.display_status}{', ' + headline if headline else ''}):"
             f"\n#   core run THIS_FILE\n" + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False))
-    if args.output:
+    if out is not None:
         from core._files import atomic_write_text
 
-        out = Path(args.output)
-        if out.suffix.lower() not in (".yaml", ".yml"):
-            raise BadInput(f"--output: {out} must end in .yaml or .yml (a spec file `core run` reads as YAML)")
-        atomic_write_text(out, text)
+        try:
+            atomic_write_text(out, text)
+        except OSError as exc:
+            raise BadInput(f"--output: cannot write {out}: {exc.strerror or exc}") from None
         print(f"wrote {out}: core run {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -226,7 +234,7 @@ def rerun_command(args: argparse.Namespace) -> int:
     if original.status is not RecordStatus.FINISHED or original.summary is None:
         raise BadInput(f"run {original.run_id} ended {original.display_status}: only a FINISHED run's result "
                        "can be reproduced")
-    recorded = dict(original.summary.spec)
+    recorded = numbers_back(dict(original.summary.spec))
     hidden = redacted_fields(recorded)
     if hidden:
         raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
@@ -310,8 +318,9 @@ def _plot(runs: list[RunRecord], metric: str, output: str | None, *, root: Path)
 
 
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
-    """The spec's own tags, without the links a sweep added (a rerun is no child of that sweep)."""
-    return {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "mlcore.sweep"))}
+    """The spec's own tags, without the links a sweep or `core rerun` added (a rerun is no child of that
+    sweep; a run from `core runs spec` is no rerun)."""
+    return {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "mlcore.sweep")) and k != "rerun_of"}
 
 
 def _reason(exc: BaseException) -> str:

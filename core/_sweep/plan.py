@@ -155,46 +155,68 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), name: str | None 
         raise SpecError("must be a mapping", source=source, field="sweep")
     base = apply_overrides(data, overrides, source=source)
     spec_from_mapping(base, source=source)  # the base must be a valid spec on its own
-    section = _with_flags(section, name=name, trials=trials, source=source)
-    plan = with_objective(_parse_section(section, source, base, default_name=Path(path).stem), metric, mode)
+    section = _with_flags(section, name=name, metric=metric, mode=mode, trials=trials, source=source)
+    plan = _parse_section(section, source, base, default_name=Path(path).stem)
     if plan.search is None:
         plan.runs = expand(plan)
     return plan
 
 
-def _with_flags(section: Mapping[str, Any], *, name: str | None, trials: int | None = None,
-                source: str = "") -> Mapping[str, Any]:
-    """`section` as if the file said the flags given (the objective's flags: `with_objective`)."""
-    if name is None and trials is None:
+def _with_flags(section: Mapping[str, Any], *, name: str | None, metric: str | None, mode: str | None,
+                trials: int | None = None, source: str = "") -> Mapping[str, Any]:
+    """`section` as if the file said the flags given: each replaces the file's field wherever the file
+    has it (`sweep.metric` or `sweep.search.metric`), so a file without a metric, or with two that
+    disagree, runs with `--metric`. The objective follows `new_objective`."""
+    if name is None and metric is None and mode is None and trials is None:
         return section
     out = dict(section)
+    search = dict(out["search"]) if isinstance(out.get("search"), Mapping) else None
     if trials is not None:
-        if not isinstance(out.get("search"), Mapping):
+        if search is None:
             raise BadInput(f"--trials: {source} is not a search (no sweep.search): its runs are its grid and random draws")
         if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
             raise BadInput(f"--trials: must be a positive number of trials, got {trials!r}")
-        out["search"] = {**out["search"], "trials": trials}
+        search["trials"] = trials
     if name is not None:
         out["name"] = name
+    if metric is not None or mode is not None:
+        inner = search or {}
+        old_metric, old_mode = inner.get("metric", out.get("metric")), inner.get("mode", out.get("mode"))
+        new_metric, new_mode = new_objective(old_metric, old_mode, metric, mode)
+        for fields in (out, search) if search is not None else (out,):
+            fields.pop("metric", None)
+            fields.pop("mode", None)
+        if new_metric is not None:
+            out["metric"] = new_metric
+        if new_mode is not None:
+            out["mode"] = new_mode
+    if search is not None:
+        out["search"] = search
     return out
 
 
-def with_objective(plan: SweepPlan, metric: str | None = None, mode: str | None = None) -> SweepPlan:
-    """`plan` ranked by `metric` in `mode` (the command's `--metric/--mode`, or `SweepOptions`'s), and for
-    a search also optimised and pruned on them: one rule wherever a sweep is started. A new metric without
-    a mode drops the plan's (it was the old metric's) and takes the one its name implies, as a file without
-    a mode does; for a grid that is left to the ranking, which infers it the same way."""
-    if metric is None and mode is None:
-        return plan
+def new_objective(old_metric: str | None, old_mode: str | None, metric: str | None,
+                  mode: str | None) -> tuple[str | None, str | None]:
+    """The metric and mode after `--metric/--mode` (or `SweepOptions`' metric and mode): the one rule.
+    A new metric without a mode drops the old mode (it was the old metric's): None, the mode then
+    follows the new metric's name, as when a file gives none."""
     if metric is not None and (not isinstance(metric, str) or not metric.strip()):
         raise BadInput(f"--metric: must be a metric name, got {metric!r}")
     if mode is not None and mode not in ("max", "min"):
         raise BadInput(f"--mode: must be 'max' or 'min', got {mode!r}")
-    new_metric = metric if metric is not None else plan.metric
-    new_mode = mode if mode is not None else (plan.mode if new_metric == plan.metric else None)
+    new_metric = metric if metric is not None else old_metric
+    return new_metric, mode if mode is not None else (old_mode if new_metric == old_metric else None)
+
+
+def with_objective(plan: SweepPlan, metric: str | None = None, mode: str | None = None) -> SweepPlan:
+    """`plan` ranked by `metric` in `mode` (`SweepOptions`' metric and mode; `load_sweep` applies the
+    same flags to the file), and for a search also optimised and pruned on them (`new_objective`)."""
+    if metric is None and mode is None:
+        return plan
+    new_metric, new_mode = new_objective(plan.metric, plan.mode, metric, mode)
     if new_metric == plan.metric and new_mode == plan.mode:
         return plan
-    if plan.search is None:
+    if plan.search is None:  # an unset mode is left to the ranking, which infers it from the name the same way
         return dataclasses.replace(plan, metric=new_metric, mode=new_mode)
     if new_mode is None:
         new_mode = "min" if lower_is_better(new_metric) else "max"

@@ -131,8 +131,9 @@ def _check_objective(study: Any, settings: SearchSettings, path: Path) -> None:
     mode = "max" if study.direction == optuna_module().study.StudyDirection.MAXIMIZE else "min"
     if (metric is not None and metric != settings.metric) or mode != settings.mode:
         raise BadInput(f"--resume: this search's study ({path}) optimises {metric or 'its metric'} ({mode}); the "
-                       f"sweep now asks {settings.metric} ({settings.mode}): a study keeps its objective, so start "
-                       "a new sweep (without --resume) for another")
+                       f"sweep now asks {settings.metric} ({settings.mode}): a study keeps its objective, so resume "
+                       f"with --metric {metric or '<its metric>'} --mode {mode}, or start a new sweep (without "
+                       "--resume) for another")
 
 
 @dataclass
