@@ -153,11 +153,12 @@ class _Parser(argparse.ArgumentParser):
     json_errors = False
 
     def error(self, message: str) -> NoReturn:
-        text = f"{self.prog}: error: {message} (see: {self.prog} --help)"
+        from core._redact import scrub  # a flag's value may be a URI with credentials in it
+
+        said = scrub(f"{message} (see: {self.prog} --help)")
         if _Parser.json_errors:
-            _print_error_json({"error": f"{message} (see: {self.prog} --help)", "exit_code": EXIT_BAD_INPUT,
-                               "kind": "BadFlag", "command": self.prog})
-        self.exit(2, text + "\n")
+            _print_error_json({"error": said, "exit_code": EXIT_BAD_INPUT, "kind": "BadFlag", "command": self.prog})
+        self.exit(2, f"{self.prog}: error: {said}\n")
 
 
 def build_parser(only: str | None = None, action: str | None = None) -> argparse.ArgumentParser:
