@@ -66,6 +66,22 @@ def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     return dict(redact(values))
 
 
+def changed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """Dotted names (list items by index) where `after`, `redact(before)`, differs from `before`: the
+    fields a record cannot give back, a key hidden or a URI's credentials removed without a marker."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        found = []
+        for key, value in before.items():
+            found += changed_fields(value, after.get(key), f"{prefix}{key}.")
+        return found
+    if isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)) and len(before) == len(after):
+        found = []
+        for index, (value, shown) in enumerate(zip(before, after)):
+            found += changed_fields(value, shown, f"{prefix}{index}.")
+        return found
+    return [] if before == after or (before != before and after != after) else [prefix.rstrip(".")]
+
+
 def redacted_fields(values: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of the fields `redact_mapping` hid, e.g. for `core rerun` to ask for."""
     found = []

@@ -44,7 +44,7 @@ from core._inputs import check_inputs
 from core._layout import EXCEPTION_PATH, RunLayout, runs_dir
 from core._models import ModelLocator, check_model_input, check_uri_form, describe, registration
 from core._records import EarlierRunFiles
-from core._redact import redact, redact_mapping, scrub
+from core._redact import changed_fields, redact, redact_mapping, scrub
 from core._registry import Registry
 from core._report import write_report
 from core._runlock import hold
@@ -480,11 +480,14 @@ def _write(state: _RunState, status: RunStatus, *, recorder: RunRecorder | None,
            ended: datetime | None = None, error: str | None = None) -> RunSummary:
     info = state.plugin.info
     backend = recorder.backend if recorder else None
+    spec = state.spec.to_dict()
+    recorded_spec = redact_mapping(spec)  # the record never holds a secret, not even in memory
     summary = RunSummary(
         run_id=state.run_id,
         status=status,
         plugin=PluginRef(info.key, info.version, info.extra),
-        spec=redact_mapping(state.spec.to_dict()),
+        spec=recorded_spec,
+        spec_redacted=tuple(changed_fields(spec, recorded_spec)),
         started_at=state.started,
         ended_at=ended,
         duration_s=round((ended - state.started).total_seconds(), 3) if ended else None,

@@ -20,7 +20,7 @@ from typing import Any
 
 from core._files import NON_FINITE, atomic_write_json, atomic_write_text, json_safe
 from core._layout import EXCEPTION_PATH, RunLayout
-from core._redact import redact, scrub
+from core._redact import changed_fields, redact, scrub
 from core.contracts import RunStatus
 
 SUMMARY_VERSION = 1
@@ -108,6 +108,9 @@ class RunSummary:
     #: the model registered from this run (absent in summaries of runs that asked for none, and older ones)
     registered: RegistrationInfo | None = None
     summary_version: int = SUMMARY_VERSION
+    #: dotted spec fields whose recorded value is not the one the run had (a secret-looking key hidden, a
+    #: URI's credentials removed): `core rerun` and `core runs spec` name them; kept when rewritten
+    spec_redacted: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -121,12 +124,16 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready form, in the order people read it: JSON-safe (`jsonable`) and with credentials
         redacted (`core._redact.redact`; metrics are numbers and the environment's keys package names)."""
+        spec = jsonable(self.spec)
+        recorded = redact(spec)
+        hidden = sorted(set(self.spec_redacted) | set(changed_fields(spec, recorded)))
         return {
             "summary_version": self.summary_version,
             "run_id": self.run_id,
             "status": self.status.value,
             "plugin": _as_dict(self.plugin),
-            "spec": redact(jsonable(self.spec)),
+            "spec": recorded,
+            **({"spec_redacted": hidden} if hidden else {}),  # absent when nothing was: as summaries before
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
             "duration_s": self.duration_s,
@@ -172,6 +179,7 @@ class RunSummary:
             error=_record(ErrorInfo, error, "error") if error is not None else None,
             registered=_record(RegistrationInfo, registered, "registered") if registered is not None else None,
             summary_version=_typed(data, "summary_version", int, optional=True) or SUMMARY_VERSION,
+            spec_redacted=_names(data, "spec_redacted"),
         )
 
     # -- the file ------------------------------------------------------------------
@@ -262,6 +270,16 @@ def _texts(data: Mapping[str, Any], key: str) -> dict[str, str]:
         if not isinstance(value, str):
             raise CorruptSummary(f"field '{key}.{name}': {value!r} is not a string")
     return out
+
+
+def _names(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """An optional list of strings (absent: none)."""
+    value = data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise CorruptSummary(f"field '{key}': {value!r} is not a list of names")
+    return tuple(value)
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:

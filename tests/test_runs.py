@@ -278,3 +278,21 @@ def test_runs_spec_and_rerun_give_non_finite_numbers_back_as_numbers(cli_env, tm
     tagged["spec"]["tags"] = {"rerun_of": first.run_id, "team": "a"}
     (rerun.run_dir / "summary" / "run_summary.json").write_text(json.dumps(tagged))
     assert yaml.safe_load(run_cli(["runs", "spec", rerun.run_id], cli_env).stdout)["tags"] == {"team": "a"}
+
+
+def test_runs_spec_and_rerun_name_every_field_the_record_cannot_give_back(cli_env):
+    """A URI's credentials are removed from the record without a mark (`scrub`), unlike a secret key's
+    value: the summary names every such field, so `runs spec` warns of them and `rerun` refuses them too."""
+    root = Path(cli_env["CORE_ARTIFACT_ROOT"])
+    spec = RunSpec(plugin="curve", name="secret", tags={"repo": "https://alice:s3cret@example.com/r.git", "team": "a"},
+                   data_spec={"rate": 0.5, "urls": ["https://u:p@h/x", "ok"], "store": {"password": "hunter2"}})
+    made = run(spec, artifact_root=root, registry=REGISTRY, backend=FakeTracking())
+    summary = json.loads((made.run_dir / "summary" / "run_summary.json").read_text())
+    assert summary["spec_redacted"] == ["data_spec.store.password", "data_spec.urls.0", "tags.repo"]
+    assert "s3cret" not in json.dumps(summary) and "hunter2" not in json.dumps(summary)
+    shown = run_cli(["runs", "spec", made.run_id], cli_env)
+    assert shown.returncode == 0 and "tags.repo" in shown.stderr and "data_spec.urls.0" in shown.stderr
+    refused = run_cli(["rerun", made.run_id], cli_env)
+    assert refused.returncode == 2 and "tags.repo" in refused.stderr
+    plain = _make(root, "curve", rate=0.5)  # nothing hidden: no such field, as in summaries before it
+    assert "spec_redacted" not in json.loads((plain.run_dir / "summary" / "run_summary.json").read_text())

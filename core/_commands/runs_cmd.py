@@ -218,7 +218,7 @@ def spec_command(args: argparse.Namespace) -> int:
         print(f"wrote {out}: core run {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    hidden = redacted_fields(recorded)
+    hidden = _hidden(run, recorded)
     if hidden:
         print(f"warning: run {run.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
               "put them back before running it", file=sys.stderr)
@@ -235,7 +235,7 @@ def rerun_command(args: argparse.Namespace) -> int:
         raise BadInput(f"run {original.run_id} ended {original.display_status}: only a FINISHED run's result "
                        "can be reproduced")
     recorded = numbers_back(dict(original.summary.spec))
-    hidden = redacted_fields(recorded)
+    hidden = _hidden(original, recorded)
     if hidden:
         raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
                        "rerun it from its spec file with `core run`")
@@ -315,6 +315,14 @@ def _plot(runs: list[RunRecord], metric: str, output: str | None, *, root: Path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _hidden(run: RunRecord, recorded: dict[str, Any]) -> list[str]:
+    """The spec fields the record does not hold as the run had them: those its summary names (a URI's
+    credentials leave no mark in the value) and, for summaries written before it named them, the
+    fields that read as redacted."""
+    summary = run.summary
+    return sorted(set(redacted_fields(recorded)) | set(summary.spec_redacted if summary else ()))
 
 
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
