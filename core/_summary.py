@@ -126,7 +126,8 @@ class RunSummary:
         redacted (`core._redact.redact`; metrics are numbers and the environment's keys package names)."""
         spec = jsonable(self.spec)
         recorded = redact(spec)
-        hidden = sorted(set(self.spec_redacted) | set(changed_fields(spec, recorded)))
+        # Scrubbed too: a field's name is a key of the spec's, and a key may hold a URI like any string.
+        hidden = sorted({scrub(name) for name in (*self.spec_redacted, *changed_fields(spec, recorded))})
         return {
             "summary_version": self.summary_version,
             "run_id": self.run_id,
