@@ -79,6 +79,23 @@ def numbers_back(value: Any) -> Any:
 _FROM_SPELLING = frozenset(NON_FINITE.values())
 
 
+def truncated_fields(value: Any, prefix: str = "") -> list[str]:
+    """Dotted names where `json_safe(..., max_bytes=...)` cut `value` short (`TRUNCATED`): a record that
+    is not what was given, e.g. a spec too big to run again from its summary."""
+    if isinstance(value, str):
+        return [prefix.rstrip(".")] if value.endswith(TRUNCATED) else []
+    where = prefix.rstrip(".")
+    if isinstance(value, Mapping):
+        inner = [name for key, item in value.items() if key != TRUNCATED
+                 for name in truncated_fields(item, f"{prefix}{key}.")]
+        return inner + ([f"{where}'s last keys" if where else "the last keys"] if TRUNCATED in value else [])
+    if isinstance(value, list):
+        inner = [name for index, item in enumerate(value) if item != TRUNCATED
+                 for name in truncated_fields(item, f"{prefix}{index}.")]
+        return inner + ([where or "the list"] if value and value[-1] == TRUNCATED else [])
+    return []
+
+
 def _safe(value: Any, budget: list[float], path: set[int], depth: int) -> Any:
     if budget[0] <= 0 or depth > MAX_DEPTH:
         return TRUNCATED

@@ -52,13 +52,19 @@ def _redact(value: Any, keys: bool, path: set[int]) -> Any:
         return "[...]"
     path.add(id(value))
     try:
-        if isinstance(value, Mapping):
-            return {k: REDACTED if keys and isinstance(k, str) and is_secret_key(k) and v not in (None, "")
+        if isinstance(value, Mapping):  # a key is a string like any other: a URI in it loses its credentials
+            return {(scrub(k) if isinstance(k, str) else k):
+                    REDACTED if keys and isinstance(k, str) and is_secret_key(k) and not _blank(v)
                     else _redact(v, keys, path) for k, v in value.items()}
         items = [_redact(v, keys, path) for v in value]
         return tuple(items) if isinstance(value, tuple) else items
     finally:
         path.discard(id(value))
+
+
+def _blank(value: Any) -> bool:
+    """None or "": nothing to hide (`is`/`==` on str only: an array's `==` has no single truth)."""
+    return value is None or (isinstance(value, str) and value == "")
 
 
 def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,18 +74,23 @@ def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def changed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
     """Dotted names (list items by index) where `after`, `redact(before)`, differs from `before`: the
-    fields a record cannot give back, a key hidden or a URI's credentials removed without a marker."""
+    fields a record cannot give back, a key's value hidden or a URI's credentials removed without a
+    mark. Both are JSON-safe values (`core._files.json_safe`), so every comparison is of plain data;
+    names are made of `after`'s keys, which hold no credentials."""
     if isinstance(before, Mapping) and isinstance(after, Mapping):
+        if len(before) != len(after):  # two keys that differed only in credentials became one
+            return [prefix.rstrip(".") or "."]
         found = []
-        for key, value in before.items():
-            found += changed_fields(value, after.get(key), f"{prefix}{key}.")
+        for (key, value), (shown_key, shown) in zip(before.items(), after.items()):
+            name = f"{prefix}{shown_key}"
+            found += [name] if key != shown_key else changed_fields(value, shown, f"{name}.")
         return found
-    if isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)) and len(before) == len(after):
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         found = []
         for index, (value, shown) in enumerate(zip(before, after)):
             found += changed_fields(value, shown, f"{prefix}{index}.")
         return found
-    return [] if before == after or (before != before and after != after) else [prefix.rstrip(".")]
+    return [] if before == after else [prefix.rstrip(".")]
 
 
 def redacted_fields(values: Mapping[str, Any], prefix: str = "") -> list[str]:

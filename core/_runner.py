@@ -55,7 +55,7 @@ from core._settings import strict_names
 from core._settings import tracking_uri as resolve_uri
 from core._signals import deferred_interrupts, interrupts_as_exceptions
 from core._spec import check_user_tags
-from core._summary import ErrorInfo, PluginRef, RegistrationInfo, RunSummary, TrackingInfo, write_exception
+from core._summary import ErrorInfo, PluginRef, RegistrationInfo, RunSummary, TrackingInfo, jsonable, write_exception
 from core._tracking import (
     DEFAULT_EXPERIMENT,
     TrackingTarget,
@@ -487,7 +487,7 @@ def _write(state: _RunState, status: RunStatus, *, recorder: RunRecorder | None,
         status=status,
         plugin=PluginRef(info.key, info.version, info.extra),
         spec=recorded_spec,
-        spec_redacted=tuple(changed_fields(spec, recorded_spec)),
+        spec_redacted=tuple(changed_fields(plain := jsonable(spec), redact(plain))),  # as `to_json` records it
         started_at=state.started,
         ended_at=ended,
         duration_s=round((ended - state.started).total_seconds(), 3) if ended else None,

@@ -24,6 +24,8 @@ from core._redact import changed_fields, redact, scrub
 from core.contracts import RunStatus
 
 SUMMARY_VERSION = 1
+#: at most this many of `spec_redacted`'s names are written, then how many more there were
+MAX_REDACTED_NAMES = 20
 #: what a summary records of one field (the spec, the outputs, the environment) at most: a plugin's
 #: outputs are meant to be small, and the record must stay readable whatever they hold
 MAX_FIELD_BYTES = 1024 * 1024
@@ -126,8 +128,9 @@ class RunSummary:
         redacted (`core._redact.redact`; metrics are numbers and the environment's keys package names)."""
         spec = jsonable(self.spec)
         recorded = redact(spec)
-        # Scrubbed too: a field's name is a key of the spec's, and a key may hold a URI like any string.
-        hidden = sorted({scrub(name) for name in (*self.spec_redacted, *changed_fields(spec, recorded))})
+        hidden = list(dict.fromkeys((*self.spec_redacted, *changed_fields(spec, recorded))))
+        if len(hidden) > MAX_REDACTED_NAMES:  # a list of a thousand URIs: the first names say enough
+            hidden = [*hidden[:MAX_REDACTED_NAMES], f"(and {len(hidden) - MAX_REDACTED_NAMES} more)"]
         return {
             "summary_version": self.summary_version,
             "run_id": self.run_id,
@@ -274,13 +277,10 @@ def _texts(data: Mapping[str, Any], key: str) -> dict[str, str]:
 
 
 def _names(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    """An optional list of strings (absent: none)."""
+    """An optional list of strings (absent: none). Advisory: what is not a string is left out rather
+    than the whole record refused."""
     value = data.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise CorruptSummary(f"field '{key}': {value!r} is not a list of names")
-    return tuple(value)
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:

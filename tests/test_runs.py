@@ -288,7 +288,7 @@ def test_runs_spec_and_rerun_name_every_field_the_record_cannot_give_back(cli_en
                    data_spec={"rate": 0.5, "urls": ["https://u:p@h/x", "ok"], "store": {"password": "hunter2"}})
     made = run(spec, artifact_root=root, registry=REGISTRY, backend=FakeTracking())
     summary = json.loads((made.run_dir / "summary" / "run_summary.json").read_text())
-    assert summary["spec_redacted"] == ["data_spec.store.password", "data_spec.urls.0", "tags.repo"]
+    assert summary["spec_redacted"] == ["data_spec.urls.0", "data_spec.store.password", "tags.repo"]
     assert "s3cret" not in json.dumps(summary) and "hunter2" not in json.dumps(summary)
     shown = run_cli(["runs", "spec", made.run_id], cli_env)
     assert shown.returncode == 0 and "tags.repo" in shown.stderr and "data_spec.urls.0" in shown.stderr
@@ -296,3 +296,36 @@ def test_runs_spec_and_rerun_name_every_field_the_record_cannot_give_back(cli_en
     assert refused.returncode == 2 and "tags.repo" in refused.stderr
     plain = _make(root, "curve", rate=0.5)  # nothing hidden: no such field, as in summaries before it
     assert "spec_redacted" not in json.loads((plain.run_dir / "summary" / "run_summary.json").read_text())
+
+
+def test_spec_redacted_is_safe_for_any_spec_and_short(cli_env):
+    """Values whose `==` raises (Decimal's signalling NaN, as numpy arrays) never stop the run; a key
+    that holds a URI is recorded without its credentials, named by its scrubbed self; a thousand
+    hidden fields are twenty names and a count."""
+    from decimal import Decimal
+
+    root = Path(cli_env["CORE_ARTIFACT_ROOT"])
+    spec = RunSpec(plugin="curve", data_spec={"rate": 0.5, "odd": Decimal("sNaN"),
+                                              "https://bob:pw@host/db": {"password": "x"},
+                                              "hooks": ["https://u:p@h/x"] * 1000})
+    made = run(spec, artifact_root=root, registry=REGISTRY, backend=FakeTracking())
+    text = (made.run_dir / "summary" / "run_summary.json").read_text()
+    summary = json.loads(text)
+    assert summary["status"] == "FINISHED" and "bob" not in text and "pw@" not in text
+    names = summary["spec_redacted"]
+    assert names[0] == "data_spec.https://host/db" and names[1:3] == ["data_spec.hooks.0", "data_spec.hooks.1"]
+    assert len(names) == 21 and names[-1] == "(and 981 more)"
+    shown = run_cli(["runs", "spec", made.run_id], cli_env)
+    assert shown.returncode == 0 and "bob" not in shown.stderr + shown.stdout
+
+
+def test_rerun_refuses_a_spec_too_big_to_have_been_recorded_whole(cli_env):
+    """A summary caps each field (`json_safe`'s budget): a spec cut short is not the one that ran, so
+    `rerun` refuses it and `runs spec` says so, rather than running a shortened list."""
+    root = Path(cli_env["CORE_ARTIFACT_ROOT"])
+    made = run(RunSpec(plugin="curve", data_spec={"rate": 0.5, "w": list(range(300_000))}), artifact_root=root,
+               registry=REGISTRY, backend=FakeTracking())
+    refused = run_cli(["rerun", made.run_id], cli_env)
+    assert refused.returncode == 2 and "too big to record whole (cut at data_spec.w, the last keys)" in refused.stderr
+    shown = run_cli(["runs", "spec", made.run_id], cli_env)
+    assert shown.returncode == 0 and "cut at data_spec.w" in shown.stderr

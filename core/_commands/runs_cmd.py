@@ -9,7 +9,7 @@ from typing import Any
 
 from core._commands._output import format_value, print_json, print_table
 from core._errors import BadInput, MissingExtra
-from core._files import numbers_back
+from core._files import numbers_back, truncated_fields
 from core._layout import RUNS_DIR, SWEEPS_DIR
 from core._records import (
     RecordStatus,
@@ -222,6 +222,10 @@ def spec_command(args: argparse.Namespace) -> int:
     if hidden:
         print(f"warning: run {run.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
               "put them back before running it", file=sys.stderr)
+    cut = truncated_fields(recorded)
+    if cut:
+        print(f"warning: run {run.run_id}'s spec was too big to record whole (cut at {', '.join(cut)}): "
+              "this is not the spec it ran with", file=sys.stderr)
     return 0
 
 
@@ -238,6 +242,10 @@ def rerun_command(args: argparse.Namespace) -> int:
     hidden = _hidden(original, recorded)
     if hidden:
         raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
+                       "rerun it from its spec file with `core run`")
+    cut = truncated_fields(recorded)
+    if cut:
+        raise BadInput(f"run {original.run_id}'s spec was too big to record whole (cut at {', '.join(cut)}): "
                        "rerun it from its spec file with `core run`")
     spec = RunSpec(plugin=recorded["plugin"], data_spec=recorded.get("data_spec") or {}, seed=recorded.get("seed"),
                    name=recorded.get("name"), experiment=recorded.get("experiment"),
@@ -322,7 +330,7 @@ def _hidden(run: RunRecord, recorded: dict[str, Any]) -> list[str]:
     credentials leave no mark in the value) and, for summaries written before it named them, the
     fields that read as redacted."""
     summary = run.summary
-    return sorted(set(redacted_fields(recorded)) | set(summary.spec_redacted if summary else ()))
+    return list(dict.fromkeys([*(summary.spec_redacted if summary else ()), *redacted_fields(recorded)]))
 
 
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
