@@ -52,8 +52,8 @@ def _redact(value: Any, keys: bool, path: set[int]) -> Any:
         return "[...]"
     path.add(id(value))
     try:
-        if isinstance(value, Mapping):  # a key is a string like any other: a URI in it loses its credentials
-            return {(scrub(k) if isinstance(k, str) else k):
+        if isinstance(value, Mapping):  # with `keys`, a key is a string like any other: a URI in it is scrubbed
+            return {(scrub(k) if keys and isinstance(k, str) else k):
                     REDACTED if keys and isinstance(k, str) and is_secret_key(k) and not _blank(v)
                     else _redact(v, keys, path) for k, v in value.items()}
         items = [_redact(v, keys, path) for v in value]

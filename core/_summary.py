@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,9 +129,7 @@ class RunSummary:
         redacted (`core._redact.redact`; metrics are numbers and the environment's keys package names)."""
         spec = jsonable(self.spec)
         recorded = redact(spec)
-        hidden = list(dict.fromkeys((*self.spec_redacted, *changed_fields(spec, recorded))))
-        if len(hidden) > MAX_REDACTED_NAMES:  # a list of a thousand URIs: the first names say enough
-            hidden = [*hidden[:MAX_REDACTED_NAMES], f"(and {len(hidden) - MAX_REDACTED_NAMES} more)"]
+        hidden = _capped_names((*self.spec_redacted, *changed_fields(spec, recorded)))
         return {
             "summary_version": self.summary_version,
             "run_id": self.run_id,
@@ -274,6 +273,24 @@ def _texts(data: Mapping[str, Any], key: str) -> dict[str, str]:
         if not isinstance(value, str):
             raise CorruptSummary(f"field '{key}.{name}': {value!r} is not a string")
     return out
+
+
+def _capped_names(names: Iterable[str]) -> list[str]:
+    """`names` once each, at most `MAX_REDACTED_NAMES` of them, then "(and N more)": a list of a thousand
+    URIs says enough in its first names. The count a summary read back carries is kept on rewrites."""
+    more, kept = 0, []
+    for name in names:
+        counted = _MORE.fullmatch(name)
+        if counted:
+            more += int(counted.group(1))
+        else:
+            kept.append(name)
+    kept = list(dict.fromkeys(kept))
+    more += max(0, len(kept) - MAX_REDACTED_NAMES)
+    return kept[:MAX_REDACTED_NAMES] + ([f"(and {more} more)"] if more else [])
+
+
+_MORE = re.compile(r"\(and (\d+) more\)")
 
 
 def _names(data: Mapping[str, Any], key: str) -> tuple[str, ...]:

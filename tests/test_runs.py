@@ -315,6 +315,10 @@ def test_spec_redacted_is_safe_for_any_spec_and_short(cli_env):
     names = summary["spec_redacted"]
     assert names[0] == "data_spec.https://host/db" and names[1:3] == ["data_spec.hooks.0", "data_spec.hooks.1"]
     assert len(names) == 21 and names[-1] == "(and 981 more)"
+    from core._summary import RunSummary
+
+    again = RunSummary.from_json(summary).to_json()  # a rewrite (repair, sync) keeps the names and the count
+    assert again["spec_redacted"] == names
     shown = run_cli(["runs", "spec", made.run_id], cli_env)
     assert shown.returncode == 0 and "bob" not in shown.stderr + shown.stdout
 
