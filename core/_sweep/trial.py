@@ -50,16 +50,12 @@ class TrialRef:
 def make_pruner(name: str, options: dict[str, Any]) -> Any:
     """Optuna's pruner for a sweep file's `pruner` (never one of our own)."""
     pruners = optuna_module().pruners
-    if name == "median":
-        return pruners.MedianPruner(n_startup_trials=options.get("startup_trials", 5),
-                                    n_warmup_steps=options.get("warmup_steps", 0),
-                                    interval_steps=options.get("interval_steps", 1),
-                                    n_min_trials=options.get("min_trials", 1))
-    if name == "percentile":  # the median pruner is Optuna's PercentilePruner at 50
-        return pruners.PercentilePruner(options["percentile"], n_startup_trials=options.get("startup_trials", 5),
-                                        n_warmup_steps=options.get("warmup_steps", 0),
-                                        interval_steps=options.get("interval_steps", 1),
-                                        n_min_trials=options.get("min_trials", 1))
+    if name in ("median", "percentile"):  # the median pruner is Optuna's PercentilePruner at 50
+        common = {"n_startup_trials": options.get("startup_trials", 5), "n_warmup_steps": options.get("warmup_steps", 0),
+                  "interval_steps": options.get("interval_steps", 1), "n_min_trials": options.get("min_trials", 1)}
+        if name == "median":
+            return pruners.MedianPruner(**common)
+        return pruners.PercentilePruner(options["percentile"], **common)
     if name == "hyperband":
         return pruners.HyperbandPruner(min_resource=options.get("min_resource", 1),
                                        max_resource=options.get("max_resource", "auto"),
