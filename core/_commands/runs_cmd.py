@@ -195,16 +195,7 @@ def spec_command(args: argparse.Namespace) -> int:
             raise BadInput(f"--output: {out} exists (another run's spec, or a sweep file?): give another name, "
                            "or --force to replace it")
     recorded = numbers_back(dict(run.summary.spec))
-    spec: dict[str, Any] = {"plugin": recorded.get("plugin")}
-    for key in ("name", "experiment", "seed"):
-        if recorded.get(key) is not None:
-            spec[key] = recorded[key]
-    tags = _own_tags(recorded.get("tags") or {})
-    if tags:
-        spec["tags"] = tags
-    spec["data_spec"] = recorded.get("data_spec") or {}
-    if recorded.get("register") is not None:
-        spec["register"] = recorded["register"]
+    spec = _own_spec(recorded)
     headline = ", ".join(f"{k}={_num(v)}" for k, v in run.headline().items())
     text = (f"# the resolved spec of run {run.run_id} ({run.display_status}{', ' + headline if headline else ''}):"
             f"\n#   core run THIS_FILE\n" + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False))
@@ -218,14 +209,9 @@ def spec_command(args: argparse.Namespace) -> int:
         print(f"wrote {out}: core run {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    hidden = _hidden(run, recorded)
-    if hidden:
-        print(f"warning: run {run.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
-              "put them back before running it", file=sys.stderr)
-    cut = truncated_fields(recorded)
-    if cut:
-        print(f"warning: run {run.run_id}'s spec was too big to record whole (cut at {', '.join(cut)}): "
-              "this is not the spec it ran with", file=sys.stderr)
+    for gap in _record_gaps(run, recorded):
+        print(f"warning: run {run.run_id}'s spec {gap}: this is not the spec it ran with; put them back before "
+              "running it", file=sys.stderr)
     return 0
 
 
@@ -239,17 +225,12 @@ def rerun_command(args: argparse.Namespace) -> int:
         raise BadInput(f"run {original.run_id} ended {original.display_status}: only a FINISHED run's result "
                        "can be reproduced")
     recorded = numbers_back(dict(original.summary.spec))
-    hidden = _hidden(original, recorded)
-    if hidden:
-        raise BadInput(f"run {original.run_id}'s spec had credentials, recorded redacted ({', '.join(hidden)}): "
-                       "rerun it from its spec file with `core run`")
-    cut = truncated_fields(recorded)
-    if cut:
-        raise BadInput(f"run {original.run_id}'s spec was too big to record whole (cut at {', '.join(cut)}): "
-                       "rerun it from its spec file with `core run`")
-    spec = RunSpec(plugin=recorded["plugin"], data_spec=recorded.get("data_spec") or {}, seed=recorded.get("seed"),
-                   name=recorded.get("name"), experiment=recorded.get("experiment"),
-                   tags={**_own_tags(recorded.get("tags") or {}), "rerun_of": original.run_id})
+    gaps = _record_gaps(original, recorded)
+    if gaps:
+        raise BadInput(f"run {original.run_id}'s spec {'; '.join(gaps)}: rerun it from its spec file with `core run`")
+    own = _own_spec(recorded)
+    own.pop("register", None)  # a rerun checks the result; it registers no model
+    spec = RunSpec(**own | {"tags": {**own.get("tags", {}), "rerun_of": original.run_id}})
     if not args.json:
         print(f"rerunning {original.run_id} ({spec.plugin}, seed {spec.seed}) ...", file=sys.stderr)
     outcome = run_spec(spec, artifact_root=args.artifact_root, tracking_uri=args.tracking_uri)
@@ -325,12 +306,31 @@ def _plot(runs: list[RunRecord], metric: str, output: str | None, *, root: Path)
     return path
 
 
-def _hidden(run: RunRecord, recorded: dict[str, Any]) -> list[str]:
-    """The spec fields the record does not hold as the run had them: those its summary names (a URI's
-    credentials leave no mark in the value) and, for summaries written before it named them, the
-    fields that read as redacted."""
+def _own_spec(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded spec as the run's own (`RunSpec`'s fields, the unset ones left out): without the tags a
+    sweep or a rerun added."""
+    spec: dict[str, Any] = {"plugin": recorded.get("plugin")}
+    for key in ("name", "experiment", "seed"):
+        if recorded.get(key) is not None:
+            spec[key] = recorded[key]
+    tags = _own_tags(recorded.get("tags") or {})
+    if tags:
+        spec["tags"] = tags
+    spec["data_spec"] = recorded.get("data_spec") or {}
+    if recorded.get("register") is not None:
+        spec["register"] = recorded["register"]
+    return spec
+
+
+def _record_gaps(run: RunRecord, recorded: dict[str, Any]) -> list[str]:
+    """What the record does not hold as the run had it, one phrase each: the fields its summary names
+    as redacted (a URI's credentials leave no mark in the value; for summaries written before it named
+    them, the fields that read as redacted), and where a spec too big to record whole was cut."""
     summary = run.summary
-    return list(dict.fromkeys([*(summary.spec_redacted if summary else ()), *redacted_fields(recorded)]))
+    hidden = list(dict.fromkeys([*(summary.spec_redacted if summary else ()), *redacted_fields(recorded)]))
+    cut = truncated_fields(recorded)
+    return ([f"had credentials, recorded redacted ({', '.join(hidden)})"] if hidden else []) + \
+        ([f"was too big to record whole (cut at {', '.join(cut)})"] if cut else [])
 
 
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
